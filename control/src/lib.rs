@@ -1,0 +1,1 @@
+//! xvswitch control plane.

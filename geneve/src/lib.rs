@@ -1,0 +1,1 @@
+//! Geneve (RFC 8926) wire format.
