@@ -1,0 +1,167 @@
+//! The desired-state model: what one hypervisor's switch should look like.
+//!
+//! This module owns the configuration types ([`Config`] and the objects in
+//! it), their JSON form, and the rules a configuration must satisfy before
+//! `xvswitchd` acts on it ([`Config::validate`]). It is plain data: no I/O
+//! beyond [`Config::load`], no datapath state. Objects keep the order they were
+//! given in, so serialization and the first validation error reported are
+//! deterministic.
+
+mod error;
+mod mac;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, ValidationError};
+pub use mac::{MacAddr, MacParseError};
+
+/// Longest name of a switch, vif or port, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+/// Largest Geneve VNI (24 bits).
+pub const MAX_VNI: u32 = (1 << 24) - 1;
+/// Smallest and largest uplink MTU accepted in [`LocalTep::mtu`].
+pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=9216;
+/// VLAN ids a logical port may use (0 is a priority tag, 4095 is reserved).
+pub const VLAN_RANGE: std::ops::RangeInclusive<u16> = 1..=4094;
+
+/// The whole desired state of one hypervisor's switch.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// This hypervisor's tunnel endpoint; needed once any switch reaches
+    /// another hypervisor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_tep: Option<LocalTep>,
+    /// Logical switches (L2 segments).
+    #[serde(default)]
+    pub switches: Vec<LogicalSwitch>,
+    /// Host interfaces that are VMs' vNICs.
+    #[serde(default)]
+    pub vifs: Vec<Vif>,
+    /// Logical ports: (vif, vlan) bound to a switch.
+    #[serde(default)]
+    pub ports: Vec<LogicalPort>,
+}
+
+/// This hypervisor's tunnel endpoint on the underlay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalTep {
+    /// Host interface toward the underlay.
+    pub uplink: String,
+    /// The TEP address: source of encapsulated traffic.
+    pub ip: Ipv4Addr,
+    /// Uplink MTU; `None` means read it from the interface.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// A logical switch: an L2 segment identified by a VNI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogicalSwitch {
+    /// Unique name.
+    pub name: String,
+    /// Geneve VNI, at most [`MAX_VNI`], unique among switches.
+    pub vni: u32,
+    /// Flood list: remote TEPs that get a copy of broadcast and unknown
+    /// traffic (head-end replication).
+    #[serde(default)]
+    pub remote_teps: Vec<Ipv4Addr>,
+    /// MACs known to live behind remote TEPs.
+    #[serde(default)]
+    pub remote_macs: Vec<RemoteMac>,
+}
+
+/// A MAC address on a logical switch reached through a remote TEP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteMac {
+    /// The remote MAC.
+    pub mac: MacAddr,
+    /// The TEP it lives behind; must be in the switch's `remote_teps`.
+    pub tep: Ipv4Addr,
+}
+
+/// A vif: the host interface that is a VM's vNIC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vif {
+    /// Unique name.
+    pub name: String,
+    /// Host interface name (tap, or veth in the testbed).
+    pub interface: String,
+}
+
+/// A logical port: traffic of one vif with one VLAN id, bound to a switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogicalPort {
+    /// Unique name.
+    pub name: String,
+    /// Name of the vif the port's traffic arrives on.
+    pub vif: String,
+    /// 802.1Q VLAN id on the vif; `None` means untagged: the node VM's own
+    /// port.
+    #[serde(default)]
+    pub vlan: Option<u16>,
+    /// Name of the logical switch the port is on.
+    pub switch: String,
+    /// The only source MAC the port may send from.
+    pub mac: MacAddr,
+    /// The only source IPs the port may send from.
+    #[serde(default)]
+    pub ips: Vec<IpAddr>,
+}
+
+impl Config {
+    /// Parses a configuration from JSON text and validates it.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = serde_json::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a configuration file, then parses and validates it as
+    /// [`Config::from_json`] does.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_json(&text)
+    }
+
+    /// Checks every rule of the model; returns the first broken one, in
+    /// the order: local TEP, switches, vifs, ports (each in list order).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate::validate(self)
+    }
+
+    /// The configuration as indented JSON, in the form
+    /// [`Config::from_json`] reads.
+    pub fn to_json_pretty(&self) -> String {
+        // Every value in a Config serializes to a JSON string, number, array
+        // or object with string keys, which serde_json cannot fail to write.
+        serde_json::to_string_pretty(self).expect("a Config always serializes to JSON")
+    }
+
+    /// The switch with this name.
+    pub fn switch(&self, name: &str) -> Option<&LogicalSwitch> {
+        self.switches.iter().find(|s| s.name == name)
+    }
+
+    /// The vif with this name.
+    pub fn vif(&self, name: &str) -> Option<&Vif> {
+        self.vifs.iter().find(|v| v.name == name)
+    }
+
+    /// The port with this name.
+    pub fn port(&self, name: &str) -> Option<&LogicalPort> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+}
