@@ -1,0 +1,55 @@
+//! What xvswitchd reads about host interfaces from the kernel: index, MAC,
+//! MTU and number of receive queues.
+
+use std::{ffi::CString, fs, io};
+
+use crate::tables::Mac;
+
+/// Facts about one host interface.
+#[derive(Debug, Clone)]
+pub struct NetDev {
+    pub name: String,
+    pub ifindex: u32,
+    pub mac: Mac,
+    pub mtu: u32,
+    pub rx_queues: u32,
+}
+
+impl NetDev {
+    /// Looks up `name` in the current network namespace.
+    pub fn lookup(name: &str) -> io::Result<NetDev> {
+        let cname = CString::new(name).map_err(|_| io::Error::other("NUL in interface name"))?;
+        // SAFETY: if_nametoindex reads a NUL-terminated string we own.
+        let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no interface named {name:?}"),
+            ));
+        }
+        let sys = format!("/sys/class/net/{name}");
+        let mac: control::MacAddr = fs::read_to_string(format!("{sys}/address"))?
+            .trim()
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))?;
+        let mtu = fs::read_to_string(format!("{sys}/mtu"))?
+            .trim()
+            .parse()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("mtu: {e}")))?;
+        let rx_queues = fs::read_dir(format!("{sys}/queues"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                    .count() as u32
+            })
+            .unwrap_or(1)
+            .max(1);
+        Ok(NetDev {
+            name: name.into(),
+            ifindex,
+            mac: mac.0,
+            mtu,
+            rx_queues,
+        })
+    }
+}

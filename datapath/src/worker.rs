@@ -1,0 +1,286 @@
+//! A datapath worker: a pinned poll-mode thread that owns a UMEM, the AF_XDP
+//! sockets bound to it, their frames and its counters.
+//!
+//! One loop iteration: take the newest snapshot if it changed, receive a
+//! batch from every socket and run it through the [`Pipeline`], transmit what
+//! the pipeline staged (one kick per interface per burst), reap completions
+//! and refill the fill rings. When nothing arrives for a while the worker
+//! sleeps in poll() on its sockets and a wake-up eventfd, so an idle switch
+//! costs no CPU.
+
+use std::{
+    collections::HashMap,
+    net::Ipv4Addr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+};
+
+use libxdp_sys::xdp_desc;
+
+use crate::{
+    counters::{DropReason, WorkerCounters},
+    pipeline::{Egress, Pipeline, BATCH},
+    snapshot::{Cached, SnapshotCell},
+    tables::{Mac, Tables},
+    xsk::{chunk_base, Umem, XskSocket},
+};
+
+/// Next-hop MAC of each remote TEP address, as resolved from the kernel.
+pub type NeighTable = HashMap<Ipv4Addr, Mac>;
+
+/// Empty polls before the worker sleeps in poll().
+const IDLE_SPINS: u32 = 2000;
+/// Longest sleep; the wake eventfd cuts it short.
+const IDLE_POLL_MS: i32 = 100;
+/// Kicks per interface per iteration while the kernel keeps making progress
+/// (copy mode sends at most 32 frames per kick).
+const MAX_KICKS: u32 = 16;
+
+/// An interface the worker owns: one socket per receive queue it serves.
+/// Transmit uses the first socket.
+pub struct Interface {
+    pub name: String,
+    pub sockets: Vec<XskSocket>,
+}
+
+/// What the daemon hands a worker.
+pub struct WorkerShared {
+    pub tables: Arc<SnapshotCell<Tables>>,
+    pub neigh: Arc<SnapshotCell<NeighTable>>,
+    pub counters: Arc<WorkerCounters>,
+    pub stop: Arc<AtomicBool>,
+    /// eventfd that wakes the worker from its idle poll.
+    pub wake_fd: i32,
+}
+
+pub struct Worker {
+    // Sockets are declared (and so dropped) before the UMEM they use.
+    vifs: Vec<Interface>,
+    uplink: Option<Interface>,
+    umem: Umem,
+    pool: Vec<u64>,
+    shared: WorkerShared,
+    vif_egress: Vec<Egress>,
+    uplink_egress: Egress,
+}
+
+impl Worker {
+    /// Takes ownership of the UMEM and sockets and fills every fill ring.
+    pub fn new(
+        umem: Umem,
+        vifs: Vec<Interface>,
+        uplink: Option<Interface>,
+        shared: WorkerShared,
+    ) -> Worker {
+        let pool: Vec<u64> = (0..umem.frames() as u64)
+            .rev()
+            .map(|i| i * crate::xsk::FRAME_SIZE as u64)
+            .collect();
+        let vif_egress = vifs.iter().map(|_| Egress::default()).collect();
+        let mut w = Worker {
+            vifs,
+            uplink,
+            umem,
+            pool,
+            shared,
+            vif_egress,
+            uplink_egress: Egress::default(),
+        };
+        w.refill_all();
+        w
+    }
+
+    /// Runs until the stop flag is set. Returns the worker's resources
+    /// dropped (sockets first, then the UMEM).
+    pub fn run(mut self) {
+        let mut tables = Cached::new(&self.shared.tables);
+        let mut neigh = Cached::new(&self.shared.neigh);
+        let mut tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
+        let mut rx = [xdp_desc {
+            addr: 0,
+            len: 0,
+            options: 0,
+        }; BATCH];
+        let mut idle = 0u32;
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let changed = tables.refresh(&self.shared.tables) | neigh.refresh(&self.shared.neigh);
+            if changed {
+                tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
+            }
+            let mut work = 0usize;
+            let mut pipeline = Pipeline {
+                tables: &tables.value,
+                tep_macs: &tep_macs,
+                umem: &mut self.umem,
+                pool: &mut self.pool,
+                counters: &self.shared.counters,
+                vif_egress: &mut self.vif_egress,
+                uplink_egress: &mut self.uplink_egress,
+            };
+            for (vif, iface) in self.vifs.iter_mut().enumerate() {
+                for sock in &mut iface.sockets {
+                    let n = sock.rx.consume_descs(&mut rx);
+                    if n > 0 {
+                        work += n;
+                        pipeline.vif_input(vif, &rx[..n]);
+                    }
+                }
+            }
+            if let Some(up) = &mut self.uplink {
+                for sock in &mut up.sockets {
+                    let n = sock.rx.consume_descs(&mut rx);
+                    if n > 0 {
+                        work += n;
+                        pipeline.uplink_input(&rx[..n]);
+                    }
+                }
+            }
+            work += self.transmit();
+            self.reap_completions();
+            self.refill_all();
+            if work > 0 {
+                idle = 0;
+            } else {
+                idle += 1;
+                if idle >= IDLE_SPINS {
+                    self.sleep();
+                    idle = 0;
+                }
+            }
+        }
+    }
+
+    /// Moves staged frames onto the tx rings, counts them, and kicks the
+    /// kernel. Returns the number of frames still in flight (work pending).
+    fn transmit(&mut self) -> usize {
+        let counters = &self.shared.counters;
+        let mut pending = 0;
+        let egress = self
+            .vif_egress
+            .iter_mut()
+            .zip(self.vifs.iter_mut().map(|i| i.sockets.first_mut()))
+            .chain(std::iter::once((
+                &mut self.uplink_egress,
+                self.uplink.as_mut().and_then(|u| u.sockets.first_mut()),
+            )));
+        for (staged, mut sock) in egress {
+            // An interface without a socket cannot send: its frames are
+            // counted as no_destination (the daemon never builds such a worker).
+            let sent = match sock.as_mut() {
+                Some(sock) if !staged.descs.is_empty() => sock.tx.produce_descs(&staged.descs),
+                _ => 0,
+            };
+            if !staged.descs.is_empty() {
+                let reason = if sock.is_some() {
+                    DropReason::TxRingFull
+                } else {
+                    DropReason::NoDestination
+                };
+                for (i, (d, owner)) in staged.descs.iter().zip(&staged.owners).enumerate() {
+                    let block = counters.egress_block(*owner);
+                    if i < sent {
+                        block.tx(d.len as usize);
+                    } else {
+                        block.drop(reason);
+                        self.pool.push(chunk_base(d.addr));
+                    }
+                }
+                staged.descs.clear();
+                staged.owners.clear();
+            }
+            let Some(sock) = sock else { continue };
+            let mut outstanding = sock.tx.outstanding();
+            let mut kicks = 0;
+            while outstanding > 0 && kicks < MAX_KICKS {
+                sock.kick_tx();
+                kicks += 1;
+                let now = sock.tx.outstanding();
+                if now == outstanding {
+                    break;
+                }
+                outstanding = now;
+            }
+            pending += outstanding as usize;
+        }
+        pending
+    }
+
+    fn sockets_mut(&mut self) -> impl Iterator<Item = &mut XskSocket> {
+        self.vifs
+            .iter_mut()
+            .chain(self.uplink.iter_mut())
+            .flat_map(|i| i.sockets.iter_mut())
+    }
+
+    fn reap_completions(&mut self) {
+        let mut done = [0u64; BATCH * 4];
+        let mut freed = Vec::new();
+        for sock in self.sockets_mut() {
+            loop {
+                let n = sock.comp.consume_addrs(&mut done);
+                freed.extend(done[..n].iter().map(|a| chunk_base(*a)));
+                if n < done.len() {
+                    break;
+                }
+            }
+        }
+        self.pool.extend(freed);
+    }
+
+    fn refill_all(&mut self) {
+        let mut pool = std::mem::take(&mut self.pool);
+        for sock in self.sockets_mut() {
+            let want = sock.fill.free(0) as usize;
+            if want == 0 || pool.is_empty() {
+                continue;
+            }
+            let from = pool.len().saturating_sub(want);
+            let n = sock.fill.produce_addrs(&pool[from..]);
+            pool.truncate(pool.len() - n);
+        }
+        self.pool = pool;
+    }
+
+    fn sleep(&mut self) {
+        let mut fds: Vec<libc::pollfd> = self
+            .vifs
+            .iter()
+            .chain(self.uplink.iter())
+            .flat_map(|i| i.sockets.iter())
+            .map(|s| libc::pollfd {
+                fd: s.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        fds.push(libc::pollfd {
+            fd: self.shared.wake_fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
+        if fds.last().is_some_and(|f| f.revents & libc::POLLIN != 0) {
+            let mut buf = [0u8; 8];
+            // SAFETY: reading the 8-byte eventfd counter into a local buffer.
+            unsafe { libc::read(self.shared.wake_fd, buf.as_mut_ptr().cast(), 8) };
+        }
+    }
+}
+
+fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {
+    tables
+        .remote_teps
+        .iter()
+        .map(|ip| neigh.get(ip).copied())
+        .collect()
+}
+
+/// Wakes a worker sleeping in poll().
+pub fn wake(fd: i32) {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writing 8 bytes to an eventfd we own.
+    unsafe { libc::write(fd, one.as_ptr().cast(), 8) };
+}

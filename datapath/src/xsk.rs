@@ -1,0 +1,495 @@
+//! AF_XDP sockets and their shared UMEM: the one place that touches the
+//! kernel's rings.
+//!
+//! A worker owns one [`Umem`] and every [`XskSocket`] bound to it (one per
+//! interface queue), so a frame received on one socket can be transmitted on
+//! another without a copy. Frames are fixed-size chunks; the kernel writes a
+//! received frame `XDP_PACKET_HEADROOM` (256) bytes into its chunk, which
+//! leaves room to push a VLAN tag or write Geneve headers in front of it.
+//!
+//! Sockets and UMEM are created through libxdp (`xsk_umem__create`,
+//! `xsk_socket__create_shared`) with program loading inhibited: xvswitchd
+//! loads its own XDP programs (see [`crate::xdp`]). The ring operations are
+//! implemented here, on the ring structs libxdp maps, with the same
+//! acquire/release protocol as libxdp's inline helpers, so that a descriptor
+//! can carry any address inside its chunk (xsk-rs 0.11 cannot express that).
+
+use std::{
+    ffi::CString,
+    io,
+    ptr::{self, NonNull},
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use libxdp_sys::{xdp_desc, xsk_ring_cons, xsk_ring_prod, xsk_socket, xsk_umem};
+use thiserror::Error;
+
+/// Size of one UMEM chunk. A frame plus its headroom must fit in one.
+pub const FRAME_SIZE: usize = 4096;
+/// Where the kernel places received data inside a chunk.
+pub const RX_HEADROOM: usize = libxdp_sys::XDP_PACKET_HEADROOM as usize;
+const XDP_RING_NEED_WAKEUP: u32 = 1;
+
+/// Errors from setting up AF_XDP sockets.
+#[derive(Debug, Error)]
+pub enum XskError {
+    #[error("mmap of {bytes} bytes for the UMEM failed: {source}")]
+    Mmap { bytes: usize, source: io::Error },
+    #[error("creating the UMEM failed: {0}")]
+    UmemCreate(io::Error),
+    #[error("interface name {0:?} contains a NUL byte")]
+    BadName(String),
+    #[error("creating the AF_XDP socket on {interface} queue {queue} failed: {source}")]
+    SocketCreate {
+        interface: String,
+        queue: u32,
+        source: io::Error,
+    },
+}
+
+/// The frame area shared by a worker's sockets.
+pub struct Umem {
+    ptr: NonNull<xsk_umem>,
+    area: NonNull<u8>,
+    len: usize,
+    /// The fill/completion rings created with the UMEM; handed to the first
+    /// socket, whose (interface, queue) they then serve.
+    first_rings: Option<(Box<xsk_ring_prod>, Box<xsk_ring_cons>)>,
+    ring_size: u32,
+}
+
+// SAFETY: the UMEM is only ever used by the one worker thread that owns it;
+// the raw pointers are not shared with other threads.
+unsafe impl Send for Umem {}
+
+impl Umem {
+    /// Maps `frames` chunks of [`FRAME_SIZE`] bytes and registers them.
+    /// `ring_size` is the size of every fill/completion/rx/tx ring.
+    pub fn new(frames: u32, ring_size: u32) -> Result<Umem, XskError> {
+        let len = frames as usize * FRAME_SIZE;
+        // SAFETY: anonymous private mapping with no address hint; the result
+        // is checked against MAP_FAILED before use.
+        let area = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if area == libc::MAP_FAILED {
+            return Err(XskError::Mmap {
+                bytes: len,
+                source: io::Error::last_os_error(),
+            });
+        }
+        let area = NonNull::new(area.cast::<u8>()).expect("mmap returned a non-null mapping");
+        let mut fill = Box::new(zeroed_prod());
+        let mut comp = Box::new(zeroed_cons());
+        let config = libxdp_sys::xsk_umem_config {
+            fill_size: ring_size,
+            comp_size: ring_size,
+            frame_size: FRAME_SIZE as u32,
+            frame_headroom: 0,
+            flags: 0,
+        };
+        let mut umem = ptr::null_mut();
+        // SAFETY: `area` is a fresh mapping of `len` bytes that outlives the
+        // UMEM (unmapped in Drop after xsk_umem__delete); the ring structs are
+        // boxed so their addresses stay valid for libxdp.
+        let err = unsafe {
+            libxdp_sys::xsk_umem__create(
+                &mut umem,
+                area.as_ptr().cast(),
+                len as u64,
+                &mut *fill,
+                &mut *comp,
+                &config,
+            )
+        };
+        if err != 0 || umem.is_null() {
+            // SAFETY: unmapping the mapping made above, which nothing uses.
+            unsafe { libc::munmap(area.as_ptr().cast(), len) };
+            return Err(XskError::UmemCreate(io::Error::from_raw_os_error(-err)));
+        }
+        Ok(Umem {
+            ptr: NonNull::new(umem).expect("checked non-null"),
+            area,
+            len,
+            first_rings: Some((fill, comp)),
+            ring_size,
+        })
+    }
+
+    /// Number of chunks in the UMEM.
+    pub fn frames(&self) -> u32 {
+        (self.len / FRAME_SIZE) as u32
+    }
+
+    /// The whole chunk that contains UMEM offset `addr`.
+    #[inline]
+    pub fn chunk_mut(&mut self, addr: u64) -> &mut [u8] {
+        let base = chunk_base(addr) as usize;
+        assert!(base + FRAME_SIZE <= self.len, "UMEM address out of range");
+        // SAFETY: the chunk lies inside the mapping (checked above). The
+        // caller owns the chunk: it was received, completed or never handed
+        // to the kernel, so the kernel does not touch it while this borrow
+        // lives, and `&mut self` excludes any other borrow of UMEM memory.
+        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), FRAME_SIZE) }
+    }
+
+    /// Copies the `len` bytes at `from` into chunk `to_chunk` at the receive
+    /// offset, returning the new frame's address.
+    #[inline]
+    pub fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64 {
+        let src = from as usize;
+        let dst = chunk_base(to_chunk) as usize + RX_HEADROOM;
+        assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
+        assert!(chunk_base(from) != chunk_base(to_chunk), "copy within one chunk");
+        // SAFETY: both ranges lie inside the mapping, each within its own
+        // chunk (checked above), and the chunks differ, so they do not
+        // overlap; both chunks are owned by the caller, not the kernel.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                self.area.as_ptr().add(src),
+                self.area.as_ptr().add(dst),
+                len,
+            )
+        };
+        dst as u64
+    }
+
+    /// Opens an AF_XDP socket on `interface` queue `queue`, sharing this
+    /// UMEM. XDP program loading is inhibited; bind the socket into a program's
+    /// xskmap with [`XskSocket::fd`].
+    pub fn socket(&mut self, interface: &str, queue: u32) -> Result<XskSocket, XskError> {
+        let name = CString::new(interface).map_err(|_| XskError::BadName(interface.into()))?;
+        let (mut fill, mut comp) = self
+            .first_rings
+            .take()
+            .unwrap_or_else(|| (Box::new(zeroed_prod()), Box::new(zeroed_cons())));
+        let mut rx = Box::new(zeroed_cons());
+        let mut tx = Box::new(zeroed_prod());
+        let config = libxdp_sys::xsk_socket_config {
+            rx_size: self.ring_size,
+            tx_size: self.ring_size,
+            __bindgen_anon_1: libxdp_sys::xsk_socket_config__bindgen_ty_1 {
+                libxdp_flags: libxdp_sys::XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+            },
+            xdp_flags: 0,
+            bind_flags: libxdp_sys::XDP_USE_NEED_WAKEUP as u16,
+        };
+        let mut xsk = ptr::null_mut();
+        // SAFETY: all ring structs are boxed and kept alive in the returned
+        // socket (or restored for the next socket on failure); the UMEM
+        // outlives every socket because the worker drops sockets first.
+        let err = unsafe {
+            libxdp_sys::xsk_socket__create_shared(
+                &mut xsk,
+                name.as_ptr(),
+                queue,
+                self.ptr.as_ptr(),
+                &mut *rx,
+                &mut *tx,
+                &mut *fill,
+                &mut *comp,
+                &config,
+            )
+        };
+        if err != 0 || xsk.is_null() {
+            if self.first_rings.is_none() && fill.ring.is_null() {
+                self.first_rings = Some((fill, comp));
+            }
+            return Err(XskError::SocketCreate {
+                interface: interface.into(),
+                queue,
+                source: io::Error::from_raw_os_error(-err),
+            });
+        }
+        // SAFETY: `xsk` was just created and is valid.
+        let fd = unsafe { libxdp_sys::xsk_socket__fd(xsk) };
+        Ok(XskSocket {
+            xsk: NonNull::new(xsk).expect("checked non-null"),
+            fd,
+            rx: ConsRing(rx),
+            tx: ProdRing(tx),
+            fill: ProdRing(fill),
+            comp: ConsRing(comp),
+        })
+    }
+}
+
+impl Drop for Umem {
+    fn drop(&mut self) {
+        // SAFETY: every socket of this UMEM has been deleted (the worker drops
+        // its sockets before the UMEM), so libxdp can release it; the area is
+        // unmapped only afterwards.
+        unsafe {
+            libxdp_sys::xsk_umem__delete(self.ptr.as_ptr());
+            libc::munmap(self.area.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// Base address of the chunk holding UMEM offset `addr`.
+#[inline]
+pub fn chunk_base(addr: u64) -> u64 {
+    addr & !(FRAME_SIZE as u64 - 1)
+}
+
+/// Offset of `addr` inside its chunk.
+#[inline]
+pub fn chunk_offset(addr: u64) -> usize {
+    (addr & (FRAME_SIZE as u64 - 1)) as usize
+}
+
+fn zeroed_prod() -> xsk_ring_prod {
+    xsk_ring_prod {
+        cached_prod: 0,
+        cached_cons: 0,
+        mask: 0,
+        size: 0,
+        producer: ptr::null_mut(),
+        consumer: ptr::null_mut(),
+        ring: ptr::null_mut(),
+        flags: ptr::null_mut(),
+    }
+}
+
+fn zeroed_cons() -> xsk_ring_cons {
+    xsk_ring_cons {
+        cached_prod: 0,
+        cached_cons: 0,
+        mask: 0,
+        size: 0,
+        producer: ptr::null_mut(),
+        consumer: ptr::null_mut(),
+        ring: ptr::null_mut(),
+        flags: ptr::null_mut(),
+    }
+}
+
+/// One AF_XDP socket: an interface queue's rx/tx rings and the fill and
+/// completion rings of its (interface, queue) in the shared UMEM.
+pub struct XskSocket {
+    xsk: NonNull<xsk_socket>,
+    fd: i32,
+    pub rx: ConsRing,
+    pub tx: ProdRing,
+    pub fill: ProdRing,
+    pub comp: ConsRing,
+}
+
+// SAFETY: owned and used by one worker thread at a time.
+unsafe impl Send for XskSocket {}
+
+impl XskSocket {
+    /// The socket's file descriptor, for the xskmap and for poll().
+    pub fn fd(&self) -> i32 {
+        self.fd
+    }
+
+    /// Asks the kernel to transmit what is on the tx ring (copy mode never
+    /// drains it on its own). Returns false if the kernel made no progress.
+    pub fn kick_tx(&self) -> bool {
+        // SAFETY: a zero-length sendto on our own socket fd; no buffers.
+        let ret = unsafe {
+            libc::sendto(
+                self.fd,
+                ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                ptr::null(),
+                0,
+            )
+        };
+        if ret >= 0 {
+            return true;
+        }
+        !matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::ENOBUFS | libc::EAGAIN | libc::EBUSY | libc::ENETDOWN)
+        )
+    }
+
+    /// Kernel statistics of this socket (drops the kernel saw).
+    pub fn statistics(&self) -> io::Result<libxdp_sys::xdp_statistics> {
+        socket_statistics(self.fd)
+    }
+}
+
+/// Kernel statistics of the AF_XDP socket `fd` (readable from any thread).
+pub fn socket_statistics(fd: i32) -> io::Result<libxdp_sys::xdp_statistics> {
+    let mut stats = libxdp_sys::xdp_statistics {
+        rx_dropped: 0,
+        rx_invalid_descs: 0,
+        tx_invalid_descs: 0,
+        rx_ring_full: 0,
+        rx_fill_ring_empty_descs: 0,
+        tx_ring_empty_descs: 0,
+    };
+    let mut len = std::mem::size_of_val(&stats) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `stats`.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libxdp_sys::XDP_STATISTICS as i32,
+            (&mut stats as *mut libxdp_sys::xdp_statistics).cast(),
+            &mut len,
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stats)
+}
+
+impl Drop for XskSocket {
+    fn drop(&mut self) {
+        // SAFETY: the socket was created by xsk_socket__create_shared and is
+        // deleted once; its ring structs are still alive (fields drop after).
+        unsafe { libxdp_sys::xsk_socket__delete(self.xsk.as_ptr()) };
+    }
+}
+
+#[inline]
+fn atomic<'a>(p: *mut u32) -> &'a AtomicU32 {
+    // SAFETY: `p` points into a ring mapped by the kernel for the lifetime of
+    // the socket, is 4-byte aligned, and is shared with the kernel only
+    // through atomic accesses.
+    unsafe { AtomicU32::from_ptr(p) }
+}
+
+/// A ring we produce into (tx, fill).
+pub struct ProdRing(Box<xsk_ring_prod>);
+
+impl ProdRing {
+    /// Free slots, refreshing the cached consumer index only when needed.
+    #[inline]
+    pub fn free(&mut self, wanted: u32) -> u32 {
+        let r = &mut *self.0;
+        let free = r.cached_cons.wrapping_sub(r.cached_prod);
+        if free >= wanted {
+            return free;
+        }
+        r.cached_cons = atomic(r.consumer).load(Ordering::Acquire).wrapping_add(r.size);
+        r.cached_cons.wrapping_sub(r.cached_prod)
+    }
+
+    /// Number of descriptors produced but not yet consumed by the kernel.
+    #[inline]
+    pub fn outstanding(&self) -> u32 {
+        let r = &*self.0;
+        r.cached_prod
+            .wrapping_sub(atomic(r.consumer).load(Ordering::Acquire))
+    }
+
+    /// Writes as many tx descriptors as fit; returns how many.
+    #[inline]
+    pub fn produce_descs(&mut self, descs: &[xdp_desc]) -> usize {
+        let n = (self.free(descs.len() as u32) as usize).min(descs.len());
+        let r = &mut *self.0;
+        let ring = r.ring.cast::<xdp_desc>();
+        for (i, d) in descs[..n].iter().enumerate() {
+            let idx = r.cached_prod.wrapping_add(i as u32) & r.mask;
+            // SAFETY: idx is masked into the ring, whose entries are xdp_desc
+            // for a tx ring; the slot is ours until we publish it.
+            unsafe { ring.add(idx as usize).write(*d) };
+        }
+        self.publish(n as u32);
+        n
+    }
+
+    /// Writes as many fill addresses as fit; returns how many.
+    #[inline]
+    pub fn produce_addrs(&mut self, addrs: &[u64]) -> usize {
+        let n = (self.free(addrs.len() as u32) as usize).min(addrs.len());
+        let r = &mut *self.0;
+        let ring = r.ring.cast::<u64>();
+        for (i, a) in addrs[..n].iter().enumerate() {
+            let idx = r.cached_prod.wrapping_add(i as u32) & r.mask;
+            // SAFETY: idx is masked into the ring, whose entries are u64
+            // addresses for a fill ring; the slot is ours until published.
+            unsafe { ring.add(idx as usize).write(*a) };
+        }
+        self.publish(n as u32);
+        n
+    }
+
+    #[inline]
+    fn publish(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let r = &mut *self.0;
+        r.cached_prod = r.cached_prod.wrapping_add(n);
+        atomic(r.producer).store(r.cached_prod, Ordering::Release);
+    }
+
+    /// Whether the kernel asked to be woken for this ring.
+    #[inline]
+    pub fn needs_wakeup(&self) -> bool {
+        atomic(self.0.flags).load(Ordering::Relaxed) & XDP_RING_NEED_WAKEUP != 0
+    }
+}
+
+/// A ring we consume from (rx, completion).
+pub struct ConsRing(Box<xsk_ring_cons>);
+
+impl ConsRing {
+    #[inline]
+    fn available(&mut self, wanted: u32) -> u32 {
+        let r = &mut *self.0;
+        let mut entries = r.cached_prod.wrapping_sub(r.cached_cons);
+        if entries == 0 {
+            r.cached_prod = atomic(r.producer).load(Ordering::Acquire);
+            entries = r.cached_prod.wrapping_sub(r.cached_cons);
+        }
+        entries.min(wanted)
+    }
+
+    #[inline]
+    fn release(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let r = &mut *self.0;
+        r.cached_cons = r.cached_cons.wrapping_add(n);
+        atomic(r.consumer).store(r.cached_cons, Ordering::Release);
+    }
+
+    /// Takes up to `out.len()` rx descriptors; returns how many.
+    #[inline]
+    pub fn consume_descs(&mut self, out: &mut [xdp_desc]) -> usize {
+        let n = self.available(out.len() as u32) as usize;
+        let r = &*self.0;
+        let ring = r.ring.cast::<xdp_desc>();
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            let idx = r.cached_cons.wrapping_add(i as u32) & r.mask;
+            // SAFETY: idx is masked into the rx ring and below the producer
+            // index the kernel published, so the entry is initialised.
+            *o = unsafe { ring.add(idx as usize).read() };
+        }
+        self.release(n as u32);
+        n
+    }
+
+    /// Takes up to `out.len()` completed addresses; returns how many.
+    #[inline]
+    pub fn consume_addrs(&mut self, out: &mut [u64]) -> usize {
+        let n = self.available(out.len() as u32) as usize;
+        let r = &*self.0;
+        let ring = r.ring.cast::<u64>();
+        for (i, o) in out[..n].iter_mut().enumerate() {
+            let idx = r.cached_cons.wrapping_add(i as u32) & r.mask;
+            // SAFETY: idx is masked into the completion ring and below the
+            // producer index the kernel published, so the entry is initialised.
+            *o = unsafe { ring.add(idx as usize).read() };
+        }
+        self.release(n as u32);
+        n
+    }
+}
