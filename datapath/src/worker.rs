@@ -232,7 +232,7 @@ impl Worker {
     fn refill_all(&mut self) {
         let mut pool = std::mem::take(&mut self.pool);
         for sock in self.sockets_mut() {
-            let want = sock.fill.free(0) as usize;
+            let want = sock.fill.free(u32::MAX) as usize;
             if want == 0 || pool.is_empty() {
                 continue;
             }
