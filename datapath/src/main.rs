@@ -98,7 +98,8 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let config = Config::load(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let config =
+        Config::load(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
     let sigset = block_signals();
 
     // Interfaces: every vif, then the uplink.
@@ -109,9 +110,7 @@ fn run(args: Args) -> Result<(), String> {
         vif_devs.push(dev);
     }
     let uplink_dev = match &config.local_tep {
-        Some(t) => Some(
-            NetDev::lookup(&t.uplink).map_err(|e| format!("local_tep: uplink: {e}"))?,
-        ),
+        Some(t) => Some(NetDev::lookup(&t.uplink).map_err(|e| format!("local_tep: uplink: {e}"))?),
         None => None,
     };
     let sockets_needed: u32 = vif_devs
@@ -137,7 +136,8 @@ fn run(args: Args) -> Result<(), String> {
         }
         let prog = XdpProgram::attach(&dev.name, dev.ifindex, role).map_err(|e| e.to_string())?;
         for (q, s) in sockets.iter().enumerate() {
-            prog.bind_socket(q as u32, s.fd()).map_err(|e| e.to_string())?;
+            prog.bind_socket(q as u32, s.fd())
+                .map_err(|e| e.to_string())?;
         }
         programs.push(prog);
         Ok(Interface {
@@ -165,7 +165,8 @@ fn run(args: Args) -> Result<(), String> {
     };
     let vif_names: Vec<String> = config.vifs.iter().map(|v| v.name.clone()).collect();
     let mut slots = PortSlots::default();
-    let tables = Tables::build(&config, &vif_names, local_tep, &mut slots).map_err(|e| e.to_string())?;
+    let tables =
+        Tables::build(&config, &vif_names, local_tep, &mut slots).map_err(|e| e.to_string())?;
     let tables = Arc::new(SnapshotCell::new(tables));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());
@@ -203,7 +204,11 @@ fn run(args: Args) -> Result<(), String> {
         })
         .map_err(|e| format!("spawning worker: {e}"))?;
     let resolver_thread = {
-        let (t, n, s) = (Arc::clone(&tables), Arc::clone(&neigh_cell), Arc::clone(&stop));
+        let (t, n, s) = (
+            Arc::clone(&tables),
+            Arc::clone(&neigh_cell),
+            Arc::clone(&stop),
+        );
         thread::Builder::new()
             .name("xvs-resolver".into())
             .spawn(move || neigh::run(t, n, s))
@@ -231,7 +236,8 @@ fn run(args: Args) -> Result<(), String> {
             .as_ref()
             .map(|t| format!("{} ({})", t.uplink, t.ip))
             .unwrap_or_else(|| "none".into()),
-        core.map(|c| c.id.to_string()).unwrap_or_else(|| "any".into())
+        core.map(|c| c.id.to_string())
+            .unwrap_or_else(|| "any".into())
     );
 
     let interval = Duration::from_millis(args.stats_interval_ms.max(10));

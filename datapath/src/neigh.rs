@@ -112,7 +112,11 @@ fn probe(ip: Ipv4Addr, device: &str) {
     // SAFETY: plain socket syscalls on a descriptor we own and close; every
     // buffer passed is a live local of the stated length.
     unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP);
+        let fd = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_ICMP,
+        );
         if fd < 0 {
             return;
         }
@@ -153,8 +157,14 @@ fn probe(ip: Ipv4Addr, device: &str) {
 
 /// One resolution round: the next-hop MAC of every remote TEP that has one.
 fn resolve(tables: &Tables, uplink: &str, probe_missing: bool) -> NeighTable {
-    let routes = parse_routes(&fs::read_to_string("/proc/net/route").unwrap_or_default(), uplink);
-    let arp = parse_arp(&fs::read_to_string("/proc/net/arp").unwrap_or_default(), uplink);
+    let routes = parse_routes(
+        &fs::read_to_string("/proc/net/route").unwrap_or_default(),
+        uplink,
+    );
+    let arp = parse_arp(
+        &fs::read_to_string("/proc/net/arp").unwrap_or_default(),
+        uplink,
+    );
     let mut out = NeighTable::new();
     for tep in &tables.remote_teps {
         let Some(hop) = next_hop(&routes, *tep) else {
@@ -208,14 +218,16 @@ pub fn run(
 mod tests {
     use super::*;
 
-    const ROUTE: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+    const ROUTE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 up0\t00000000\t010012C6\t0003\t0\t0\t0\t00000000\t0\t0\t0
 up0\t000012C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 up0\t000013C6\t050012C6\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
 eth9\t000014C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
 ";
 
-    const ARP: &str = "IP address       HW type     Flags       HW address            Mask     Device
+    const ARP: &str =
+        "IP address       HW type     Flags       HW address            Mask     Device
 198.18.0.2       0x1         0x2         02:aa:00:00:00:02     *        up0
 198.18.0.3       0x1         0x0         00:00:00:00:00:00     *        up0
 198.18.0.4       0x1         0x2         02:aa:00:00:00:04     *        eth9

@@ -4,8 +4,8 @@
 //! ```text
 //! vif rx    ─▶ classify_vlan (vif, VLAN → port; strip tag) ─▶ switch_frames
 //! uplink rx ─▶ decap_geneve (VNI → switch)                 ─▶ switch_frames
-//! switch_frames: L2 lookup on the switch ─┬▶ to_port: push the port's tag ─▶ vif tx
-//!                                         ├▶ to_tep: Geneve encap          ─▶ uplink tx
+//! switch_frames: L2 lookup on the switch ─┬▶ output_port: push the port's tag ─▶ vif tx
+//!                                         ├▶ output_tep: Geneve encap          ─▶ uplink tx
 //!                                         └▶ flood: copies to every other local port,
 //!                                            and (from a port) to the switch's remote TEPs
 //! ```
@@ -119,7 +119,10 @@ impl Pipeline<'_> {
         let vif_counters = &counters.vifs[vif];
         let Some(table) = tables.vifs.get(vif) else {
             for d in rx {
-                let frame = Frame { addr: d.addr, len: d.len as usize };
+                let frame = Frame {
+                    addr: d.addr,
+                    len: d.len as usize,
+                };
                 self.drop_frame(&counters.vifs[vif], frame, DropReason::UnknownVlan);
             }
             return 0;
@@ -206,7 +209,9 @@ impl Pipeline<'_> {
 
     /// Stage: L2 lookup on the switch and dispatch.
     fn switch_frame(&mut self, source: Source, switch: SwitchId, frame: Frame) {
-        let dst: Mac = self.frame_bytes(frame)[..6].try_into().expect("checked length");
+        let dst: Mac = self.frame_bytes(frame)[..6]
+            .try_into()
+            .expect("checked length");
         let is_group = dst[0] & 1 == 1;
         let dest = if is_group {
             None
@@ -217,27 +222,35 @@ impl Pipeline<'_> {
             Some(L2Dest::Local(port)) if Source::Port(port) == source => {
                 self.drop_from(source, frame, DropReason::NoDestination)
             }
-            Some(L2Dest::Local(port)) => self.to_port(port, frame),
+            Some(L2Dest::Local(port)) => self.output_port(port, frame),
             Some(L2Dest::Remote(_)) if source == Source::Uplink => {
                 self.drop_from(source, frame, DropReason::NoDestination)
             }
-            Some(L2Dest::Remote(tep)) => self.to_tep(source, switch, tep, frame),
+            Some(L2Dest::Remote(tep)) => self.output_tep(source, switch, tep, frame),
             None => self.flood(source, switch, frame),
         }
     }
 
     /// Output: tag for the port's VLAN and stage on its vif.
-    fn to_port(&mut self, port: PortId, frame: Frame) {
+    fn output_port(&mut self, port: PortId, frame: Frame) {
         let counters = self.counters;
         let Some(entry) = self.tables.port(port) else {
-            return self.drop_frame(&counters.ports[port as usize], frame, DropReason::NoDestination);
+            return self.drop_frame(
+                &counters.ports[port as usize],
+                frame,
+                DropReason::NoDestination,
+            );
         };
         let (vif, vlan) = (entry.vif, entry.vlan);
         let frame = match vlan {
             Some(vid) => match self.push_tag(frame, vid) {
                 Some(f) => f,
                 None => {
-                    return self.drop_frame(&counters.ports[port as usize], frame, DropReason::Malformed)
+                    return self.drop_frame(
+                        &counters.ports[port as usize],
+                        frame,
+                        DropReason::Malformed,
+                    )
                 }
             },
             None => frame,
@@ -246,7 +259,7 @@ impl Pipeline<'_> {
     }
 
     /// Output: Geneve-encapsulate toward a remote TEP and stage on the uplink.
-    fn to_tep(&mut self, source: Source, switch: SwitchId, tep: TepId, frame: Frame) {
+    fn output_tep(&mut self, source: Source, switch: SwitchId, tep: TepId, frame: Frame) {
         let Some(local) = &self.tables.local_tep else {
             return self.drop_from(source, frame, DropReason::NoLocalTep);
         };
@@ -286,7 +299,10 @@ impl Pipeline<'_> {
     fn flood(&mut self, source: Source, switch: SwitchId, frame: Frame) {
         let tables = self.tables;
         let sw = &tables.switches[switch];
-        let ports = sw.local_ports.iter().filter(|p| Source::Port(**p) != source);
+        let ports = sw
+            .local_ports
+            .iter()
+            .filter(|p| Source::Port(**p) != source);
         let teps: &[TepId] = if source == Source::Uplink {
             &[]
         } else {
@@ -316,12 +332,12 @@ impl Pipeline<'_> {
         };
         for &port in ports {
             if let Some(f) = next(self) {
-                self.to_port(port, f);
+                self.output_port(port, f);
             }
         }
         for &tep in teps {
             if let Some(f) = next(self) {
-                self.to_tep(source, switch, tep, f);
+                self.output_tep(source, switch, tep, f);
             }
         }
     }

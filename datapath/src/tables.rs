@@ -261,7 +261,11 @@ mod tests {
         assert_eq!(t.vifs[0].port(Some(103)), None);
         assert_eq!(t.vifs[0].port(None), None);
         let node = t.vifs[1].port(None).unwrap();
-        assert_eq!(t.vifs[1].port(Some(0)), Some(node), "priority tag = untagged");
+        assert_eq!(
+            t.vifs[1].port(Some(0)),
+            Some(node),
+            "priority tag = untagged"
+        );
         let blue = t.vni_to_switch[&5001];
         let sw = &t.switches[blue];
         assert_eq!(sw.local_ports, vec![a, node]);
@@ -269,7 +273,10 @@ mod tests {
         assert_eq!(sw.macs[&[2, 0, 0, 0, 2, 1]], L2Dest::Remote(0));
         assert_eq!(sw.macs[&[2, 0, 0, 0, 1, 1]], L2Dest::Local(a));
         assert!(!sw.macs.contains_key(&[2, 0, 0, 0, 1, 2]), "b is on green");
-        assert_eq!(t.remote_teps, vec!["198.18.0.2".parse::<Ipv4Addr>().unwrap()]);
+        assert_eq!(
+            t.remote_teps,
+            vec!["198.18.0.2".parse::<Ipv4Addr>().unwrap()]
+        );
     }
 
     #[test]

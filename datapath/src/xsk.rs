@@ -147,7 +147,10 @@ impl Umem {
         let src = from as usize;
         let dst = chunk_base(to_chunk) as usize + RX_HEADROOM;
         assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
-        assert!(chunk_base(from) != chunk_base(to_chunk), "copy within one chunk");
+        assert!(
+            chunk_base(from) != chunk_base(to_chunk),
+            "copy within one chunk"
+        );
         // SAFETY: both ranges lie inside the mapping, each within its own
         // chunk (checked above), and the chunks differ, so they do not
         // overlap; both chunks are owned by the caller, not the kernel.
@@ -295,16 +298,8 @@ impl XskSocket {
     /// drains it on its own). Returns false if the kernel made no progress.
     pub fn kick_tx(&self) -> bool {
         // SAFETY: a zero-length sendto on our own socket fd; no buffers.
-        let ret = unsafe {
-            libc::sendto(
-                self.fd,
-                ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                ptr::null(),
-                0,
-            )
-        };
+        let ret =
+            unsafe { libc::sendto(self.fd, ptr::null(), 0, libc::MSG_DONTWAIT, ptr::null(), 0) };
         if ret >= 0 {
             return true;
         }
@@ -375,7 +370,9 @@ impl ProdRing {
         if free >= wanted {
             return free;
         }
-        r.cached_cons = atomic(r.consumer).load(Ordering::Acquire).wrapping_add(r.size);
+        r.cached_cons = atomic(r.consumer)
+            .load(Ordering::Acquire)
+            .wrapping_add(r.size);
         r.cached_cons.wrapping_sub(r.cached_prod)
     }
 

@@ -137,7 +137,10 @@ fn hv_of_pod(p: &PodSpec) -> &'static str {
 }
 
 pub fn mac_str(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Where the workspace's binaries are: `$XVS_BIN_DIR`, or next to the
@@ -327,7 +330,10 @@ impl Testbed {
             let vm_ns = self.ns(vm.name);
             self.ip(
                 vm.hv,
-                &format!("link add {} type veth peer name eth0 netns {vm_ns}", vm.name),
+                &format!(
+                    "link add {} type veth peer name eth0 netns {vm_ns}",
+                    vm.name
+                ),
             );
             self.no_offloads(vm.hv, vm.name);
             self.no_offloads(vm.name, "eth0");
@@ -344,7 +350,10 @@ impl Testbed {
             );
             self.no_offloads(p.vm, &host_if);
             self.no_offloads(p.name, "eth0");
-            self.ip(p.name, &format!("link set eth0 address {}", mac_str(&p.mac)));
+            self.ip(
+                p.name,
+                &format!("link set eth0 address {}", mac_str(&p.mac)),
+            );
             self.ip(p.name, &format!("addr add {}/24 dev eth0", p.ip));
             self.ip(p.name, "link set eth0 up");
             self.ip(p.vm, &format!("link set {host_if} up"));
@@ -385,7 +394,9 @@ impl Testbed {
             .append(true)
             .open(self.log_path(hv))
             .expect("log file");
-        let cores = thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let mut c = self.cmd(hv, &self.bin.join("xvswitchd").to_string_lossy());
         c.arg("--config")
             .arg(self.config_path(hv))
@@ -548,7 +559,11 @@ pub fn runs() -> Vec<String> {
     let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter_map(|ns| ns.strip_prefix(NS_PREFIX)?.split_once('-').map(|(id, _)| id.to_string()))
+        .filter_map(|ns| {
+            ns.strip_prefix(NS_PREFIX)?
+                .split_once('-')
+                .map(|(id, _)| id.to_string())
+        })
         .filter(|id| id.len() == 6 && id.chars().all(|c| c.is_ascii_hexdigit()))
         .collect();
     ids.sort();
@@ -580,7 +595,10 @@ pub fn down(run_id: &str) {
     for ns in &namespaces {
         // A process just killed may hold the namespace for a moment.
         for _ in 0..50 {
-            if run(Command::new("ip").args(["netns", "del", ns])).status.success() {
+            if run(Command::new("ip").args(["netns", "del", ns]))
+                .status
+                .success()
+            {
                 break;
             }
             thread::sleep(Duration::from_millis(50));

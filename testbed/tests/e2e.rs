@@ -24,22 +24,38 @@ fn main() {
         eprintln!("e2e: must run as root (network namespaces, XDP)");
         std::process::exit(1);
     }
-    let filter: Option<String> = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'));
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let cases: &[Case] = &[
         ("ping_same_node_vm_hairpin", ping_same_node_vm_hairpin),
-        ("ping_two_node_vms_one_hypervisor", ping_two_node_vms_one_hypervisor),
+        (
+            "ping_two_node_vms_one_hypervisor",
+            ping_two_node_vms_one_hypervisor,
+        ),
         ("ping_across_hypervisors", ping_across_hypervisors),
-        ("arp_resolves_across_hypervisors", arp_resolves_across_hypervisors),
+        (
+            "arp_resolves_across_hypervisors",
+            arp_resolves_across_hypervisors,
+        ),
         ("tcp_10mb_same_node_vm", tcp_10mb_same_node_vm),
         ("tcp_10mb_two_node_vms", tcp_10mb_two_node_vms),
         ("tcp_10mb_across_hypervisors", tcp_10mb_across_hypervisors),
-        ("underlay_capture_shows_geneve", underlay_capture_shows_geneve),
+        (
+            "underlay_capture_shows_geneve",
+            underlay_capture_shows_geneve,
+        ),
         ("switches_are_isolated", switches_are_isolated),
-        ("unknown_vlan_dropped_and_counted", unknown_vlan_dropped_and_counted),
-        ("host_traffic_on_uplink_unaffected", host_traffic_on_uplink_unaffected),
-        ("restart_after_sigkill_replaces_stale_xdp", restart_after_sigkill_replaces_stale_xdp),
+        (
+            "unknown_vlan_dropped_and_counted",
+            unknown_vlan_dropped_and_counted,
+        ),
+        (
+            "host_traffic_on_uplink_unaffected",
+            host_traffic_on_uplink_unaffected,
+        ),
+        (
+            "restart_after_sigkill_replaces_stale_xdp",
+            restart_after_sigkill_replaces_stale_xdp,
+        ),
         ("sigterm_detaches_xdp", sigterm_detaches_xdp),
     ];
     let selected: Vec<&Case> = cases
@@ -152,7 +168,10 @@ fn tcp_transfer(tb: &Testbed, from: &str, to: &str, port: u16) {
         .spawn()
         .expect("tcp-recv");
     let mut lines = BufReader::new(recv.stdout.take().expect("stdout")).lines();
-    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("listening"));
+    assert_eq!(
+        lines.next().and_then(Result::ok).as_deref(),
+        Some("listening")
+    );
     let bytes = 10 * 1024 * 1024 + 12345;
     let sent = run(tb.cmd(from, &probe).args([
         "tcp-send",
@@ -215,7 +234,11 @@ fn underlay_capture_shows_geneve(tb: &mut Testbed) {
     }
     let _ = cap.kill();
     let _ = cap.wait();
-    let text = must(Command::new("tcpdump").args(["-nn", "-e", "-v", "-r"]).arg(&pcap));
+    let text = must(
+        Command::new("tcpdump")
+            .args(["-nn", "-e", "-v", "-r"])
+            .arg(&pcap),
+    );
     // Each packet: outer line, UDP/Geneve line, inner Ethernet line, inner IP line.
     let lines: Vec<&str> = text.lines().collect();
     let mut seen = std::collections::BTreeMap::new();
@@ -231,13 +254,22 @@ fn underlay_capture_shows_geneve(tb: &mut Testbed) {
             inner.contains("ethertype IPv4") && !inner.contains("802.1Q"),
             "inner frame must be untagged IPv4: {inner}"
         );
-        let src = inner.split_whitespace().next().unwrap_or_default().to_string();
+        let src = inner
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         seen.insert((vni.to_string(), src), ());
     }
     let blue = format!("{:#x}", 5001);
     let green = format!("{:#x}", 5002);
     let mac = |p: &str| mac_str(&pod_spec(p).mac);
-    for (vni, pod) in [(&blue, "pod1a"), (&blue, "pod3a"), (&green, "pod2b"), (&green, "pod3b")] {
+    for (vni, pod) in [
+        (&blue, "pod1a"),
+        (&blue, "pod3a"),
+        (&green, "pod2b"),
+        (&green, "pod3b"),
+    ] {
         assert!(
             seen.contains_key(&(vni.clone(), mac(pod))),
             "no Geneve packet with VNI {vni} carrying {pod}'s frames; decoded:\n{text}"
@@ -256,7 +288,9 @@ fn switches_are_isolated(tb: &mut Testbed) {
         counter(&before, "/ports/pod2b/tx_packets"),
         "a blue broadcast leaked to the green port"
     );
-    assert!(counter(&after, "/ports/pod2a/rx_packets") > counter(&before, "/ports/pod2a/rx_packets"));
+    assert!(
+        counter(&after, "/ports/pod2a/rx_packets") > counter(&before, "/ports/pod2a/rx_packets")
+    );
 }
 
 fn unknown_vlan_dropped_and_counted(tb: &mut Testbed) {
@@ -287,13 +321,22 @@ fn unknown_vlan_dropped_and_counted(tb: &mut Testbed) {
 }
 
 fn host_traffic_on_uplink_unaffected(tb: &mut Testbed) {
-    must(tb.cmd("hv1", "ip").args(["neigh", "flush", "dev", "uplink"]));
-    must(tb.cmd("hv2", "ip").args(["neigh", "flush", "dev", "uplink"]));
+    must(
+        tb.cmd("hv1", "ip")
+            .args(["neigh", "flush", "dev", "uplink"]),
+    );
+    must(
+        tb.cmd("hv2", "ip")
+            .args(["neigh", "flush", "dev", "uplink"]),
+    );
     let tep2: Ipv4Addr = "198.18.0.2".parse().expect("ip");
     let tep1: Ipv4Addr = "198.18.0.1".parse().expect("ip");
     assert!(tb.ping("hv1", tep2, 3), "hv1 cannot ping hv2's TEP address");
     assert!(tb.ping("hv2", tep1, 3), "hv2 cannot ping hv1's TEP address");
-    assert!(neigh_mac(tb, "hv1", tep2).is_some(), "ARP for hv2's TEP did not resolve");
+    assert!(
+        neigh_mac(tb, "hv1", tep2).is_some(),
+        "ARP for hv2's TEP did not resolve"
+    );
     // And the overlay still works next to it.
     reach(tb, "pod1a", "pod3a");
 }
@@ -311,7 +354,10 @@ fn restart_after_sigkill_replaces_stale_xdp(tb: &mut Testbed) {
     tb.stop_daemon("hv1", libc::SIGKILL);
     // The killed daemon's program is still attached ...
     assert_eq!(xdp_prog_id(tb, "hv1", "vm1").as_deref(), Some(old.as_str()));
-    assert!(!tb.ping("pod1a", ip_of("pod3a"), 2), "traffic without a daemon");
+    assert!(
+        !tb.ping("pod1a", ip_of("pod3a"), 2),
+        "traffic without a daemon"
+    );
     tb.start_daemon("hv1");
     // ... and the new one replaced it.
     let new = xdp_prog_id(tb, "hv1", "vm1").expect("xdp program after restart");

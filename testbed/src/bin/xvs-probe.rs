@@ -98,7 +98,9 @@ fn tcp_recv(port: u16, timeout: Duration) -> Result<(), String> {
         if Instant::now() > deadline {
             return Err(format!("timeout after {total} bytes"));
         }
-        let n = stream.read(&mut buf).map_err(|e| format!("read after {total} bytes: {e}"))?;
+        let n = stream
+            .read(&mut buf)
+            .map_err(|e| format!("read after {total} bytes: {e}"))?;
         if n == 0 {
             break;
         }
@@ -135,7 +137,9 @@ fn tcp_send(to: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<
             state ^= state << 17;
             chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
         }
-        stream.write_all(&buf[..n]).map_err(|e| format!("write after {sent} bytes: {e}"))?;
+        stream
+            .write_all(&buf[..n])
+            .map_err(|e| format!("write after {sent} bytes: {e}"))?;
         fnv.update(&buf[..n]);
         sent += n as u64;
     }

@@ -78,7 +78,8 @@ fn run(args: Args) -> Result<(), String> {
             .hook(TC_INGRESS);
         // The clsact qdisc may already exist (a re-run): attach decides.
         let _ = hook.create();
-        hook.attach().map_err(|e| format!("attach {p} on ifindex {ifidx}: {e}"))?;
+        hook.attach()
+            .map_err(|e| format!("attach {p} on ifindex {ifidx}: {e}"))?;
         Ok(())
     };
     for (name, vlan) in &args.pods {

@@ -41,12 +41,32 @@ fn demo(keep: bool) -> bool {
     let tb = Testbed::up();
     println!("run id {} (namespaces {}*)", tb.run_id, tb.ns(""));
     let cases = [
-        ("pod1a", "pod1b", "same node VM (hairpinned through hv1)", true),
+        (
+            "pod1a",
+            "pod1b",
+            "same node VM (hairpinned through hv1)",
+            true,
+        ),
         ("pod1a", "pod2a", "two node VMs on hv1", true),
-        ("pod1a", "pod3a", "across hypervisors (Geneve, switch blue)", true),
-        ("pod2b", "pod3b", "across hypervisors (Geneve, switch green)", true),
+        (
+            "pod1a",
+            "pod3a",
+            "across hypervisors (Geneve, switch blue)",
+            true,
+        ),
+        (
+            "pod2b",
+            "pod3b",
+            "across hypervisors (Geneve, switch green)",
+            true,
+        ),
         ("pod2a", "pod2b", "same node VM, different switches", false),
-        ("pod1a", "pod3b", "across hypervisors, different switches", false),
+        (
+            "pod1a",
+            "pod3b",
+            "across hypervisors, different switches",
+            false,
+        ),
     ];
     let mut ok = true;
     for (from, to, what, expect) in cases {
@@ -63,14 +83,29 @@ fn demo(keep: bool) -> bool {
             (false, true) => "DOES NOT REACH",
         };
         ok &= reached == expect;
-        println!("  {from} ({}) {verdict} {to} ({ip}): {what}", pod_spec(from).ip);
+        println!(
+            "  {from} ({}) {verdict} {to} ({ip}): {what}",
+            pod_spec(from).ip
+        );
     }
-    let (from, to) = ("pod1a", PODS.iter().find(|p| p.name == "pod3a").expect("pod"));
+    let (from, to) = (
+        "pod1a",
+        PODS.iter().find(|p| p.name == "pod3a").expect("pod"),
+    );
     let mut recv = tb.cmd(to.name, &tb.bin.join("xvs-probe").to_string_lossy());
     recv.args(["tcp-recv", "--port", "5001", "--timeout", "60"]);
-    let recv = recv.stdout(std::process::Stdio::piped()).spawn().expect("tcp-recv");
+    let recv = recv
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("tcp-recv");
     let mut send = tb.cmd(from, &tb.bin.join("xvs-probe").to_string_lossy());
-    send.args(["tcp-send", "--to", &format!("{}:5001", to.ip), "--bytes", "10485760"]);
+    send.args([
+        "tcp-send",
+        "--to",
+        &format!("{}:5001", to.ip),
+        "--bytes",
+        "10485760",
+    ]);
     let sent = testbed::run(&mut send);
     let got = recv.wait_with_output().expect("tcp-recv output");
     let sent_line = String::from_utf8_lossy(&sent.stdout).trim().to_string();
@@ -109,7 +144,11 @@ fn main() -> ExitCode {
             println!("{}", tb.keep());
         }
         Cmd::Down { run_id, all } => {
-            let ids = if all { runs() } else { run_id.into_iter().collect() };
+            let ids = if all {
+                runs()
+            } else {
+                run_id.into_iter().collect()
+            };
             for id in ids {
                 down(&id);
                 println!("removed run {id}");

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: unit and property tests of all crates and the end-to-end
+# tests on the netns testbed (as root). Installs what it needs first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+# Leftovers of a killed earlier run would only waste memory: remove them.
+cargo build --release --workspace --bins
+target/release/xvs-testbed down --all >/dev/null
+# Unit, property and doc tests of every crate; then the end-to-end tests on
+# the netns testbed last (their summary line closes the run).
+cargo test --release --workspace --exclude testbed
+cargo test --release -p testbed --lib --bins
+cargo test --release -p testbed --test e2e
