@@ -90,12 +90,14 @@ impl Pipeline<'_> {
     pub fn vif_input(&mut self, vif: VifId, rx: &[xdp_desc]) {
         let mut classified = [(0 as PortId, Frame { addr: 0, len: 0 }); BATCH];
         let n = self.classify_vlan(vif, rx, &mut classified);
+        let tables = self.tables;
         for &(port, frame) in &classified[..n] {
-            let Some(entry) = self.tables.port(port) else {
-                continue;
-            };
-            let switch = entry.switch;
-            self.switch_frame(Source::Port(port), switch, frame);
+            // classify_vlan only yields ports of this snapshot.
+            if let Some(entry) = tables.port(port) {
+                self.switch_frame(Source::Port(port), entry.switch, frame);
+            } else {
+                self.drop_from(Source::Port(port), frame, DropReason::NoDestination);
+            }
         }
     }
 

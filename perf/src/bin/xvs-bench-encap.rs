@@ -60,7 +60,11 @@ impl Namespaces {
         format!("xvb{}-{n}", self.0)
     }
     fn ip(&self, node: &str, args: &str) {
-        must(Command::new("ip").args(["-n", &self.ns(node)]).args(args.split_whitespace()));
+        must(
+            Command::new("ip")
+                .args(["-n", &self.ns(node)])
+                .args(args.split_whitespace()),
+        );
     }
     fn exec(&self, node: &str, prog: &str) -> Command {
         let mut c = Command::new("ip");
@@ -94,12 +98,20 @@ fn in_netns<T>(ns: &str, f: impl FnOnce() -> T) -> T {
     use std::os::fd::AsRawFd;
     // SAFETY: setns on this thread with namespace fds we hold open.
     unsafe {
-        assert_eq!(libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET), 0, "setns");
+        assert_eq!(
+            libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET),
+            0,
+            "setns"
+        );
     }
     let r = f();
     // SAFETY: as above, back to the namespace we came from.
     unsafe {
-        assert_eq!(libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET), 0, "setns back");
+        assert_eq!(
+            libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET),
+            0,
+            "setns back"
+        );
     }
     r
 }
@@ -112,7 +124,9 @@ fn template(size: usize) -> Vec<u8> {
     f.extend_from_slice(&VLAN.to_be_bytes());
     f.extend_from_slice(&0x0800u16.to_be_bytes());
     let ip_len = (size - 14) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
     let sum = geneve::ipv4_header_checksum(&ip);
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
@@ -136,7 +150,9 @@ fn generator(ns: String, size: usize, core: usize, stop: Arc<AtomicBool>, sent: 
         (umem, sock)
     });
     let frame = template(size);
-    let mut free: Vec<u64> = (0..umem.frames() as u64).map(|i| i * FRAME_SIZE as u64).collect();
+    let mut free: Vec<u64> = (0..umem.frames() as u64)
+        .map(|i| i * FRAME_SIZE as u64)
+        .collect();
     for chunk in &free {
         umem.chunk_mut(*chunk)[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(&frame);
     }
@@ -169,24 +185,56 @@ fn switch_counters(stats: &std::path::Path) -> (u64, u64, String) {
     let v: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(stats).unwrap_or_default()).unwrap_or_default();
     (
-        v.pointer("/ports/p/rx_packets").and_then(|x| x.as_u64()).unwrap_or(0),
-        v.pointer("/uplink/tx_packets").and_then(|x| x.as_u64()).unwrap_or(0),
-        format!("port {} uplink {}", v.pointer("/ports/p/drops").cloned().unwrap_or_default(), v.pointer("/uplink/drops").cloned().unwrap_or_default()),
+        v.pointer("/ports/p/rx_packets")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0),
+        v.pointer("/uplink/tx_packets")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0),
+        format!(
+            "port {} uplink {}; kernel, per socket: {}",
+            v.pointer("/ports/p/drops").cloned().unwrap_or_default(),
+            v.pointer("/uplink/drops").cloned().unwrap_or_default(),
+            v.pointer("/sockets").cloned().unwrap_or_default()
+        ),
     )
 }
 
 fn main() {
     let args = Args::parse();
-    assert!((60..=1514).contains(&args.size), "--size must be in 60..=1514");
-    let id = format!("{:06x}", (std::process::id() as u64 * 2654435761) & 0xff_ffff);
+    assert!(
+        (60..=1514).contains(&args.size),
+        "--size must be in 60..=1514"
+    );
+    let id = format!(
+        "{:06x}",
+        (std::process::id() as u64 * 2654435761) & 0xff_ffff
+    );
     let nss = Namespaces(id);
     for n in ["gen", "hv", "sink"] {
         must(Command::new("ip").args(["netns", "add", &nss.ns(n)]));
         nss.ip(n, "link set lo up");
     }
-    nss.ip("hv", &format!("link add vif0 type veth peer name eth0 netns {}", nss.ns("gen")));
-    nss.ip("hv", &format!("link add uplink mtu 1600 type veth peer name eth0 netns {} mtu 1600", nss.ns("sink")));
-    for (n, i) in [("gen", "eth0"), ("hv", "vif0"), ("hv", "uplink"), ("sink", "eth0")] {
+    nss.ip(
+        "hv",
+        &format!(
+            "link add vif0 type veth peer name eth0 netns {}",
+            nss.ns("gen")
+        ),
+    );
+    nss.ip(
+        "hv",
+        &format!(
+            "link add uplink mtu 1600 type veth peer name eth0 netns {} mtu 1600",
+            nss.ns("sink")
+        ),
+    );
+    for (n, i) in [
+        ("gen", "eth0"),
+        ("hv", "vif0"),
+        ("hv", "uplink"),
+        ("sink", "eth0"),
+    ] {
         let mut c = nss.exec(n, "ethtool");
         c.args(["-K", i]);
         for f in ["rx", "tx", "tso", "gso", "gro", "lro", "txvlan", "rxvlan"] {
@@ -203,18 +251,31 @@ fn main() {
         .open_memory(SINK)
         .and_then(|o| o.load())
         .expect("load sink");
-    let prog = sink.progs().find(|p| p.name() == "xvs_sink").expect("sink prog");
+    let prog = sink
+        .progs()
+        .find(|p| p.name() == "xvs_sink")
+        .expect("sink prog");
     in_netns(&nss.ns("sink"), || {
         let idx = testbed_ifindex("eth0");
-        Xdp::new(prog.as_fd()).attach(idx, XdpFlags::DRV_MODE).expect("attach sink");
+        Xdp::new(prog.as_fd())
+            .attach(idx, XdpFlags::DRV_MODE)
+            .expect("attach sink");
     });
-    let sink_map = sink.maps().find(|m| m.name() == "sink_counts").expect("map");
+    let sink_map = sink
+        .maps()
+        .find(|m| m.name() == "sink_counts")
+        .expect("map");
     let sink_packets = || -> u64 {
         sink_map
             .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
             .ok()
             .flatten()
-            .map(|per_cpu| per_cpu.iter().map(|v| u64::from_ne_bytes(v[..8].try_into().expect("u64"))).sum())
+            .map(|per_cpu| {
+                per_cpu
+                    .iter()
+                    .map(|v| u64::from_ne_bytes(v[..8].try_into().expect("u64")))
+                    .sum()
+            })
             .unwrap_or(0)
     };
 
@@ -236,7 +297,12 @@ fn main() {
         .arg(dir.join("hv.json"))
         .arg("--stats-file")
         .arg(&stats)
-        .args(["--stats-interval-ms", "100", "--core", &args.switch_core.to_string()])
+        .args([
+            "--stats-interval-ms",
+            "100",
+            "--core",
+            &args.switch_core.to_string(),
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("xvswitchd");
@@ -248,7 +314,10 @@ fn main() {
     let tep: Ipv4Addr = "198.18.0.2".parse().expect("ip");
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let neigh = must(nss.exec("hv", "ip").args(["neigh", "show", &tep.to_string()]));
+        let neigh = must(
+            nss.exec("hv", "ip")
+                .args(["neigh", "show", &tep.to_string()]),
+        );
         if neigh.contains("lladdr") {
             break;
         }
@@ -293,7 +362,7 @@ fn main() {
         mpps(s1 - s0),
         (s1 - s0) as f64 * outer as f64 * 8.0 / secs / 1e9
     );
-    println!("  switch drops: {drops}");
+    println!("  switch drops (totals since start): {drops}");
 }
 
 fn testbed_ifindex(name: &str) -> i32 {
