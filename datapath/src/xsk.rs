@@ -387,30 +387,27 @@ impl ProdRing {
     /// Writes as many tx descriptors as fit; returns how many.
     #[inline]
     pub fn produce_descs(&mut self, descs: &[xdp_desc]) -> usize {
-        let n = (self.free(descs.len() as u32) as usize).min(descs.len());
-        let r = &mut *self.0;
-        let ring = r.ring.cast::<xdp_desc>();
-        for (i, d) in descs[..n].iter().enumerate() {
-            let idx = r.cached_prod.wrapping_add(i as u32) & r.mask;
-            // SAFETY: idx is masked into the ring, whose entries are xdp_desc
-            // for a tx ring; the slot is ours until we publish it.
-            unsafe { ring.add(idx as usize).write(*d) };
-        }
-        self.publish(n as u32);
-        n
+        self.produce(descs)
     }
 
     /// Writes as many fill addresses as fit; returns how many.
     #[inline]
     pub fn produce_addrs(&mut self, addrs: &[u64]) -> usize {
-        let n = (self.free(addrs.len() as u32) as usize).min(addrs.len());
+        self.produce(addrs)
+    }
+
+    /// Writes as many entries as fit. `T` must be the ring's entry type:
+    /// `xdp_desc` for a tx ring, `u64` for a fill ring.
+    #[inline]
+    fn produce<T: Copy>(&mut self, items: &[T]) -> usize {
+        let n = (self.free(items.len() as u32) as usize).min(items.len());
         let r = &mut *self.0;
-        let ring = r.ring.cast::<u64>();
-        for (i, a) in addrs[..n].iter().enumerate() {
+        let ring = r.ring.cast::<T>();
+        for (i, item) in items[..n].iter().enumerate() {
             let idx = r.cached_prod.wrapping_add(i as u32) & r.mask;
-            // SAFETY: idx is masked into the ring, whose entries are u64
-            // addresses for a fill ring; the slot is ours until published.
-            unsafe { ring.add(idx as usize).write(*a) };
+            // SAFETY: idx is masked into the ring, whose entries are `T` (see
+            // the callers); the slot is ours until we publish it.
+            unsafe { ring.add(idx as usize).write(*item) };
         }
         self.publish(n as u32);
         n
@@ -461,29 +458,27 @@ impl ConsRing {
     /// Takes up to `out.len()` rx descriptors; returns how many.
     #[inline]
     pub fn consume_descs(&mut self, out: &mut [xdp_desc]) -> usize {
-        let n = self.available(out.len() as u32) as usize;
-        let r = &*self.0;
-        let ring = r.ring.cast::<xdp_desc>();
-        for (i, o) in out[..n].iter_mut().enumerate() {
-            let idx = r.cached_cons.wrapping_add(i as u32) & r.mask;
-            // SAFETY: idx is masked into the rx ring and below the producer
-            // index the kernel published, so the entry is initialised.
-            *o = unsafe { ring.add(idx as usize).read() };
-        }
-        self.release(n as u32);
-        n
+        self.consume(out)
     }
 
     /// Takes up to `out.len()` completed addresses; returns how many.
     #[inline]
     pub fn consume_addrs(&mut self, out: &mut [u64]) -> usize {
+        self.consume(out)
+    }
+
+    /// Takes up to `out.len()` entries. `T` must be the ring's entry type:
+    /// `xdp_desc` for an rx ring, `u64` for a completion ring.
+    #[inline]
+    fn consume<T: Copy>(&mut self, out: &mut [T]) -> usize {
         let n = self.available(out.len() as u32) as usize;
         let r = &*self.0;
-        let ring = r.ring.cast::<u64>();
+        let ring = r.ring.cast::<T>();
         for (i, o) in out[..n].iter_mut().enumerate() {
             let idx = r.cached_cons.wrapping_add(i as u32) & r.mask;
-            // SAFETY: idx is masked into the completion ring and below the
-            // producer index the kernel published, so the entry is initialised.
+            // SAFETY: idx is masked into the ring, whose entries are `T` (see
+            // the callers), and below the producer index the kernel
+            // published, so the entry is initialised.
             *o = unsafe { ring.add(idx as usize).read() };
         }
         self.release(n as u32);
