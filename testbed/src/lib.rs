@@ -484,7 +484,7 @@ impl Testbed {
     pub fn counters_summary(&self) -> String {
         let mut out = String::new();
         for hv in &HVS {
-            let s = self.stats(hv.name);
+            let s = self.fresh_stats(hv.name);
             let _ = writeln!(out, "{}:", hv.name);
             if let Some(ports) = s["ports"].as_object() {
                 for (name, p) in ports {
