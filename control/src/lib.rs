@@ -1,15 +1,24 @@
 //! xvswitch control plane.
 //!
 //! This crate owns everything `xvswitchd` and `xvsctl` agree on about the
-//! switch's configuration. Today that is [`model`]: the desired state of one
-//! hypervisor's switch, loaded from JSON and validated before the daemon acts
-//! on it. Later issues add the control protocol, the client library and the
-//! `xvsctl` binary here.
+//! switch's configuration and how to change it:
+//!
+//! - [`model`]: the desired state of one hypervisor's switch, loaded from
+//!   JSON and validated before the daemon acts on it;
+//! - [`protocol`]: the control socket's wire format (requests, responses,
+//!   error codes);
+//! - [`ops`]: the config ops as pure functions over a [`Config`],
+//!   transactions, and diffing configurations;
+//! - [`client`]: a blocking client of the control socket, which the
+//!   `xvsctl` binary is built on.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod model;
+pub mod ops;
+pub mod protocol;
 
 pub use model::{
     Config, ConfigError, LocalTep, LogicalPort, LogicalSwitch, MacAddr, MacParseError, RemoteMac,

@@ -5,47 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use control::{Config, ConfigError, LocalTep, MacAddr, RemoteMac, ValidationError};
 
-/// Hypervisor 1 of a two-hypervisor testbed: one node VM with two pods on
-/// two switches; hypervisor 2's TEP is 192.0.2.2.
-const HV1: &str = r#"{
-  "local_tep": { "uplink": "uplink0", "ip": "192.0.2.1", "mtu": 1550 },
-  "switches": [
-    {
-      "name": "ls-blue",
-      "vni": 5001,
-      "remote_teps": ["192.0.2.2", "192.0.2.3"],
-      "remote_macs": [
-        { "mac": "02:00:00:00:02:0a", "tep": "192.0.2.2" },
-        { "mac": "02:00:00:00:03:0a", "tep": "192.0.2.3" }
-      ]
-    },
-    { "name": "ls-red", "vni": 5002, "remote_teps": ["192.0.2.2"] },
-    { "name": "ls-nodes", "vni": 16777215 }
-  ],
-  "vifs": [
-    { "name": "node1", "interface": "vnic-node1" },
-    { "name": "node2", "interface": "tap7" }
-  ],
-  "ports": [
-    { "name": "node1", "vif": "node1", "switch": "ls-nodes",
-      "mac": "02:00:00:00:00:01", "ips": ["10.0.0.1"] },
-    { "name": "pod-a", "vif": "node1", "vlan": 100, "switch": "ls-blue",
-      "mac": "02:00:00:00:01:0a", "ips": ["10.1.0.10", "fd00:1::a"] },
-    { "name": "pod-b", "vif": "node1", "vlan": 101, "switch": "ls-red",
-      "mac": "02:00:00:00:01:0b", "ips": ["10.2.0.11"] },
-    { "name": "pod-c", "vif": "node2", "vlan": 100, "switch": "ls-blue",
-      "mac": "02:00:00:00:01:0c", "ips": ["10.1.0.12"] },
-    { "name": "pod-d", "vif": "node2", "vlan": 4094, "switch": "ls-red",
-      "mac": "02:00:00:00:01:0a" }
-  ]
-}"#;
+mod common;
 
-fn hv1() -> Config {
-    match Config::from_json(HV1) {
-        Ok(config) => config,
-        Err(e) => panic!("example config must load: {e}"),
-    }
-}
+use common::{hv1, HV1};
 
 fn mac(s: &str) -> MacAddr {
     s.parse().unwrap()

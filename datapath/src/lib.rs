@@ -6,7 +6,9 @@
 //! the kernel ([`netdev`]) and the stats report ([`stats`]). The `xvswitchd`
 //! binary puts them together.
 
+pub mod control_server;
 pub mod counters;
+pub mod daemon;
 pub mod neigh;
 pub mod netdev;
 pub mod pipeline;

@@ -1,13 +1,17 @@
-//! `xvswitchd`: the xvswitch daemon. Loads its configuration, attaches AF_XDP
-//! sockets and XDP programs to the vifs and the uplink, runs a pinned
-//! poll-mode worker and the TEP next-hop resolver, and writes its counters
-//! to a stats file. SIGTERM/SIGINT stop it cleanly (XDP programs detached);
-//! SIGUSR1 prints the counters.
+//! `xvswitchd`: the xvswitch daemon. Restores its configuration (state file,
+//! else --config), attaches AF_XDP sockets and XDP programs to the vifs and
+//! the uplink, runs a pinned poll-mode worker, the TEP next-hop resolver and
+//! the control socket, and writes its counters to a stats file.
+//! SIGTERM/SIGINT stop it cleanly (XDP programs detached); SIGUSR1 prints the
+//! counters.
 
 use std::{
     path::PathBuf,
     process::ExitCode,
-    sync::{atomic::AtomicBool, Arc},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc,
+    },
     thread,
     time::Duration,
 };
@@ -15,14 +19,14 @@ use std::{
 use clap::Parser;
 use control::Config;
 use datapath::{
+    control_server::{self, StatsOutput},
     counters::WorkerCounters,
+    daemon::{Daemon, WorkerHandle},
     neigh,
-    netdev::NetDev,
     snapshot::SnapshotCell,
-    stats::{self, SocketRef},
-    tables::{LocalTep, PortSlots, Tables},
-    worker::{self, Interface, NeighTable, Worker, WorkerShared},
-    xdp::{Role, XdpProgram},
+    stats,
+    tables::{Slots, Tables},
+    worker::{self, NeighTable, Worker, WorkerShared},
     xsk::Umem,
 };
 
@@ -31,12 +35,21 @@ use datapath::{
     name = "xvswitchd",
     version,
     about = "xvswitch daemon: hypervisor-side virtual switch on AF_XDP",
-    after_help = "Example:\n  xvswitchd --config /etc/xvswitch/config.json --stats-file /run/xvswitch/stats.json"
+    after_help = "The running configuration is changed at run time over the control socket\n\
+(see xvsctl) and saved to --state-file after every change; on start the state file,\n\
+if present, is restored, else --config is loaded.\n\n\
+Example:\n  xvswitchd --config /etc/xvswitch/config.json --stats-file /run/xvswitch/stats.json"
 )]
 struct Args {
-    /// Configuration file (JSON; see README for the format).
+    /// Initial configuration (JSON; see README), used when there is no state file.
     #[arg(long, short)]
-    config: PathBuf,
+    config: Option<PathBuf>,
+    /// Where every committed configuration is saved and restored from on start.
+    #[arg(long, default_value = "/var/lib/xvswitch/state.json")]
+    state_file: PathBuf,
+    /// The control socket (mode 0600).
+    #[arg(long, default_value = control::protocol::DEFAULT_SOCKET)]
+    socket: PathBuf,
     /// Where to write the counters (JSON), refreshed every --stats-interval-ms.
     #[arg(long)]
     stats_file: Option<PathBuf>,
@@ -49,6 +62,10 @@ struct Args {
     /// Size of every AF_XDP ring (fill, completion, rx, tx); a power of two.
     #[arg(long, default_value_t = 1024, value_parser = parse_ring_size)]
     ring_size: u32,
+    /// UMEM frames (4 KiB each) shared by all interfaces; each interface
+    /// queue keeps up to --ring-size of them in its fill ring.
+    #[arg(long, default_value_t = 16384)]
+    frames: u32,
 }
 
 fn parse_ring_size(s: &str) -> Result<u32, String> {
@@ -97,77 +114,24 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
+fn initial_config(args: &Args) -> Result<Config, String> {
+    if args.state_file.exists() {
+        return Config::load(&args.state_file)
+            .map_err(|e| format!("state file {}: {e}", args.state_file.display()));
+    }
+    match &args.config {
+        Some(path) => Config::load(path).map_err(|e| format!("{}: {e}", path.display())),
+        None => Ok(Config::default()),
+    }
+}
+
 fn run(args: Args) -> Result<(), String> {
-    let config =
-        Config::load(&args.config).map_err(|e| format!("{}: {e}", args.config.display()))?;
+    let config = initial_config(&args)?;
     let sigset = block_signals();
 
-    // Interfaces: every vif, then the uplink.
-    let mut vif_devs = Vec::new();
-    for v in &config.vifs {
-        let dev = NetDev::lookup(&v.interface)
-            .map_err(|e| format!("vif \"{}\": interface: {e}", v.name))?;
-        vif_devs.push(dev);
-    }
-    let uplink_dev = match &config.local_tep {
-        Some(t) => Some(NetDev::lookup(&t.uplink).map_err(|e| format!("local_tep: uplink: {e}"))?),
-        None => None,
-    };
-    let sockets_needed: u32 = vif_devs
-        .iter()
-        .chain(uplink_dev.iter())
-        .map(|d| d.rx_queues)
-        .sum();
-    let frames = sockets_needed * args.ring_size * 2 + 4096;
-    let mut umem = Umem::new(frames, args.ring_size).map_err(|e| e.to_string())?;
-
-    let mut programs = Vec::new();
-    let mut socket_refs = Vec::new();
-    let mut open = |dev: &NetDev, role: Role| -> Result<Interface, String> {
-        let mut sockets = Vec::new();
-        for q in 0..dev.rx_queues {
-            let s = umem.socket(&dev.name, q).map_err(|e| e.to_string())?;
-            socket_refs.push(SocketRef {
-                interface: dev.name.clone(),
-                queue: q,
-                fd: s.fd(),
-            });
-            sockets.push(s);
-        }
-        let prog = XdpProgram::attach(&dev.name, dev.ifindex, role).map_err(|e| e.to_string())?;
-        for (q, s) in sockets.iter().enumerate() {
-            prog.bind_socket(q as u32, s.fd())
-                .map_err(|e| e.to_string())?;
-        }
-        programs.push(prog);
-        Ok(Interface {
-            name: dev.name.clone(),
-            sockets,
-        })
-    };
-    let mut vifs = Vec::new();
-    for dev in &vif_devs {
-        vifs.push(open(dev, Role::Vif)?);
-    }
-    let uplink = match (&uplink_dev, &config.local_tep) {
-        (Some(dev), Some(t)) => Some(open(dev, Role::Uplink { tep_ip: t.ip })?),
-        _ => None,
-    };
-
-    let local_tep = match (&uplink_dev, &config.local_tep) {
-        (Some(dev), Some(t)) => Some(LocalTep {
-            ip: t.ip,
-            uplink: dev.name.clone(),
-            uplink_mac: dev.mac,
-            mtu: t.mtu.unwrap_or(dev.mtu),
-        }),
-        _ => None,
-    };
-    let vif_names: Vec<String> = config.vifs.iter().map(|v| v.name.clone()).collect();
-    let mut slots = PortSlots::default();
-    let tables =
-        Tables::build(&config, &vif_names, local_tep, &mut slots).map_err(|e| e.to_string())?;
-    let tables = Arc::new(SnapshotCell::new(tables));
+    let empty = Tables::build(&Config::default(), |_| None, None, &mut Slots::new(1))
+        .map_err(|e| e.to_string())?;
+    let tables = Arc::new(SnapshotCell::new(empty));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -176,19 +140,20 @@ fn run(args: Args) -> Result<(), String> {
     if wake_fd < 0 {
         return Err(format!("eventfd: {}", std::io::Error::last_os_error()));
     }
-
+    let umem = Umem::new(args.frames.max(1024), args.ring_size).map_err(|e| e.to_string())?;
+    let (commands, command_rx) = mpsc::channel();
     let worker = Worker::new(
         umem,
-        vifs,
-        uplink,
         WorkerShared {
             tables: Arc::clone(&tables),
             neigh: Arc::clone(&neigh_cell),
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
             wake_fd,
+            commands: command_rx,
         },
-    );
+    )
+    .map_err(|e| format!("AF_XDP: {e}"))?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let core = match args.core {
         Some(c) => cores.iter().find(|id| id.id == c).copied(),
@@ -203,71 +168,96 @@ fn run(args: Args) -> Result<(), String> {
             worker.run();
         })
         .map_err(|e| format!("spawning worker: {e}"))?;
+    let stop_worker = || {
+        stop.store(true, Ordering::Relaxed);
+        worker::wake(wake_fd);
+    };
+
+    let mut daemon = Daemon::new(
+        Arc::clone(&tables),
+        WorkerHandle {
+            commands,
+            wake_fd,
+        },
+        Some(args.state_file.clone()),
+        vec![counters],
+    );
+    let setup = daemon
+        .commit(config)
+        .map_err(|e| format!("configuration: {}", e.message))
+        .and_then(|()| {
+            control_server::bind(&args.socket)
+                .map_err(|e| format!("control socket {}: {e}", args.socket.display()))
+        });
+    let listener = match setup {
+        Ok(l) => l,
+        Err(e) => {
+            daemon.detach_all();
+            stop_worker();
+            let _ = worker_thread.join();
+            return Err(e);
+        }
+    };
     let resolver_thread = {
-        let (t, n, s) = (
-            Arc::clone(&tables),
-            Arc::clone(&neigh_cell),
-            Arc::clone(&stop),
-        );
+        let (t, n, s) = (Arc::clone(&tables), Arc::clone(&neigh_cell), Arc::clone(&stop));
         thread::Builder::new()
             .name("xvs-resolver".into())
             .spawn(move || neigh::run(t, n, s))
             .map_err(|e| format!("spawning resolver: {e}"))?
     };
-
-    let workers = [counters];
-    let write_stats = |final_write: bool| {
-        let report = stats::report(&tables.load(), &workers, &socket_refs);
-        if let Some(path) = &args.stats_file {
-            let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-            if let Err(e) = stats::write_atomic(path, &json) {
-                eprintln!("xvswitchd: writing {}: {e}", path.display());
-            }
-        }
-        report_if(final_write, &report);
+    let (mut poll, waker) = control_server::poll_and_waker().map_err(|e| e.to_string())?;
+    let control_stop = Arc::new(AtomicBool::new(false));
+    let print_stats = Arc::new(AtomicBool::new(false));
+    let stats_out = StatsOutput {
+        path: args.stats_file.clone(),
+        interval: Duration::from_millis(args.stats_interval_ms.max(10)),
     };
-    write_stats(false);
+    let control_thread = {
+        let (cs, ps) = (Arc::clone(&control_stop), Arc::clone(&print_stats));
+        thread::Builder::new()
+            .name("xvs-control".into())
+            .spawn(move || {
+                let r = control_server::run(&mut poll, listener, &mut daemon, &cs, &ps, &stats_out);
+                if let Err(e) = r {
+                    eprintln!("xvswitchd: control loop: {e}");
+                }
+                daemon
+            })
+            .map_err(|e| format!("spawning control thread: {e}"))?
+    };
     eprintln!(
-        "xvswitchd: ready: {} vif(s), {} port(s), uplink {}, worker on core {}",
-        config.vifs.len(),
-        config.ports.len(),
-        config
-            .local_tep
-            .as_ref()
-            .map(|t| format!("{} ({})", t.uplink, t.ip))
-            .unwrap_or_else(|| "none".into()),
-        core.map(|c| c.id.to_string())
-            .unwrap_or_else(|| "any".into())
+        "xvswitchd: ready: control socket {}, worker on core {}",
+        args.socket.display(),
+        core.map(|c| c.id.to_string()).unwrap_or_else(|| "any".into())
     );
 
-    let interval = Duration::from_millis(args.stats_interval_ms.max(10));
     loop {
-        match wait_signal(&sigset, interval) {
+        match wait_signal(&sigset, Duration::from_secs(1)) {
             Some(libc::SIGUSR1) => {
-                let report = stats::report(&tables.load(), &workers, &socket_refs);
-                print!("{}", stats::render_table(&report));
+                print_stats.store(true, Ordering::Relaxed);
+                let _ = waker.wake();
             }
             Some(sig) => {
                 eprintln!("xvswitchd: signal {sig}: stopping");
                 break;
             }
-            None => write_stats(false),
+            None if control_thread.is_finished() => break,
+            None => {}
         }
     }
-    write_stats(true);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    worker::wake(wake_fd);
+    control_stop.store(true, Ordering::Relaxed);
+    let _ = waker.wake();
+    let mut daemon = control_thread
+        .join()
+        .map_err(|_| "the control thread panicked".to_string())?;
+    print!("{}", stats::render_table(&daemon.report()));
+    daemon.detach_all();
+    stop_worker();
     let _ = worker_thread.join();
     let _ = resolver_thread.join();
-    drop(programs);
+    let _ = std::fs::remove_file(&args.socket);
     // SAFETY: closing the eventfd we created; no thread uses it any more.
     unsafe { libc::close(wake_fd) };
     eprintln!("xvswitchd: stopped, XDP programs detached");
     Ok(())
-}
-
-fn report_if(final_write: bool, report: &stats::Report) {
-    if final_write {
-        print!("{}", stats::render_table(report));
-    }
 }

@@ -119,7 +119,7 @@ impl Pipeline<'_> {
     ) -> usize {
         let (counters, tables) = (self.counters, self.tables);
         let vif_counters = &counters.vifs[vif];
-        let Some(table) = tables.vifs.get(vif) else {
+        let Some(table) = tables.vif(vif) else {
             for d in rx {
                 let frame = Frame {
                     addr: d.addr,

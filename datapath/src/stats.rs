@@ -62,7 +62,7 @@ pub fn report(tables: &Tables, workers: &[Arc<WorkerCounters>], sockets: &[Socke
                 p.name.clone(),
                 PortStats {
                     switch: tables.switches[p.switch].name.clone(),
-                    vif: tables.vifs[p.vif].name.clone(),
+                    vif: tables.vif(p.vif).map(|v| v.name.clone()).unwrap_or_default(),
                     vlan: p.vlan,
                     totals: sum(workers, Block::Port(id)),
                 },
@@ -73,7 +73,7 @@ pub fn report(tables: &Tables, workers: &[Arc<WorkerCounters>], sockets: &[Socke
         .vifs
         .iter()
         .enumerate()
-        .map(|(i, v)| (v.name.clone(), sum(workers, Block::Vif(i))))
+        .filter_map(|(i, v)| Some((v.as_ref()?.name.clone(), sum(workers, Block::Vif(i)))))
         .collect();
     let uplink = tables
         .local_tep

@@ -10,8 +10,6 @@ use std::{collections::HashMap as StdHashMap, net::Ipv4Addr};
 use control::Config;
 use hashbrown::HashMap;
 
-use crate::counters::MAX_PORTS;
-
 pub type PortId = u32;
 pub type VifId = usize;
 pub type SwitchId = usize;
@@ -77,7 +75,8 @@ pub struct LocalTep {
 
 /// One immutable forwarding snapshot.
 pub struct Tables {
-    pub vifs: Vec<VifTable>,
+    /// Indexed by vif slot; `None` for free slots.
+    pub vifs: Vec<Option<VifTable>>,
     /// Indexed by port id; `None` for free slots.
     pub ports: Vec<Option<PortEntry>>,
     pub switches: Vec<SwitchEntry>,
@@ -86,73 +85,86 @@ pub struct Tables {
     pub local_tep: Option<LocalTep>,
 }
 
-/// Stable port-id allocation: a port keeps its slot (and so its counters)
-/// across snapshots for as long as it exists.
-#[derive(Default)]
-pub struct PortSlots {
-    by_name: StdHashMap<String, PortId>,
+/// Stable id allocation by name: an object keeps its slot (and so its
+/// counters) for as long as it exists; freed slots are reused lowest first.
+pub struct Slots {
+    capacity: usize,
+    by_name: StdHashMap<String, u32>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TablesError {
-    #[error("too many logical ports: at most {MAX_PORTS} are supported")]
-    TooManyPorts,
+    #[error("too many {kind}: at most {capacity} are supported")]
+    Full { kind: &'static str, capacity: usize },
     #[error("vif \"{0}\" is not attached to the datapath")]
     VifNotAttached(String),
 }
 
-impl PortSlots {
-    /// Slots for `names`, reusing existing ones, freeing those not listed.
-    fn assign(&mut self, names: &[&str]) -> Result<Vec<PortId>, TablesError> {
-        self.by_name.retain(|n, _| names.contains(&n.as_str()));
-        let mut used: Vec<bool> = vec![false; MAX_PORTS];
-        for id in self.by_name.values() {
-            used[*id as usize] = true;
+impl Slots {
+    pub fn new(capacity: usize) -> Slots {
+        Slots {
+            capacity,
+            by_name: StdHashMap::new(),
         }
-        let mut next = 0usize;
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            if let Some(id) = self.by_name.get(*name) {
-                out.push(*id);
-                continue;
-            }
-            while next < MAX_PORTS && used[next] {
-                next += 1;
-            }
-            if next == MAX_PORTS {
-                return Err(TablesError::TooManyPorts);
-            }
-            used[next] = true;
-            self.by_name.insert((*name).to_string(), next as PortId);
-            out.push(next as PortId);
+    }
+
+    /// The slot of `name`, if it has one.
+    pub fn get(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The slot of `name`, allocating one if needed.
+    pub fn assign(&mut self, kind: &'static str, name: &str) -> Result<u32, TablesError> {
+        if let Some(id) = self.get(name) {
+            return Ok(id);
         }
-        Ok(out)
+        let used: std::collections::HashSet<u32> = self.by_name.values().copied().collect();
+        let id = (0..self.capacity as u32)
+            .find(|i| !used.contains(i))
+            .ok_or(TablesError::Full {
+                kind,
+                capacity: self.capacity,
+            })?;
+        self.by_name.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// Frees every slot whose name is not in `keep`.
+    pub fn retain(&mut self, keep: &[&str]) {
+        self.by_name.retain(|n, _| keep.contains(&n.as_str()));
+    }
+
+    pub fn release(&mut self, name: &str) {
+        self.by_name.remove(name);
     }
 }
 
 impl Tables {
-    /// Builds the tables for a validated config. `vif_ids` maps each vif name
-    /// to the id of its attached interface; `local_tep` is the resolved local
-    /// TEP (None if the config has none).
+    /// Builds the tables for a validated config. `vif_slot` gives the slot
+    /// of every attached vif (the worker's index of its interface); ports get
+    /// their slots from `port_slots` (slots of ports no longer configured are
+    /// freed); `local_tep` is the resolved local TEP (None if the config has
+    /// none).
     pub fn build(
         config: &Config,
-        vif_names: &[String],
+        vif_slot: impl Fn(&str) -> Option<VifId>,
         local_tep: Option<LocalTep>,
-        slots: &mut PortSlots,
+        port_slots: &mut Slots,
     ) -> Result<Tables, TablesError> {
-        let vif_index: StdHashMap<&str, VifId> = vif_names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
-            .collect();
-        let mut vifs: Vec<VifTable> = vif_names
-            .iter()
-            .map(|n| VifTable {
-                name: n.clone(),
+        let mut vifs: Vec<Option<VifTable>> = Vec::new();
+        for v in &config.vifs {
+            let Some(slot) = vif_slot(&v.name) else {
+                return Err(TablesError::VifNotAttached(v.name.clone()));
+            };
+            if vifs.len() <= slot {
+                vifs.resize_with(slot + 1, || None);
+            }
+            vifs[slot] = Some(VifTable {
+                name: v.name.clone(),
                 by_vlan: vec![NO_PORT; 4096].into_boxed_slice(),
                 untagged: NO_PORT,
-            })
-            .collect();
+            });
+        }
 
         let mut remote_teps: Vec<Ipv4Addr> = Vec::new();
         let tep_id = |ip: Ipv4Addr, teps: &mut Vec<Ipv4Addr>| -> TepId {
@@ -187,16 +199,16 @@ impl Tables {
         }
 
         let names: Vec<&str> = config.ports.iter().map(|p| p.name.as_str()).collect();
-        let ids = slots.assign(&names)?;
+        port_slots.retain(&names);
         let mut ports: Vec<Option<PortEntry>> = Vec::new();
-        for (p, id) in config.ports.iter().zip(ids) {
-            let vif = *vif_index
-                .get(p.vif.as_str())
-                .ok_or_else(|| TablesError::VifNotAttached(p.vif.clone()))?;
+        for p in &config.ports {
+            let id = port_slots.assign("logical ports", &p.name)?;
+            let vif = vif_slot(&p.vif).ok_or_else(|| TablesError::VifNotAttached(p.vif.clone()))?;
             let switch = switch_index[p.switch.as_str()];
+            let table = vifs[vif].as_mut().expect("every configured vif has a table");
             match p.vlan {
-                Some(v) => vifs[vif].by_vlan[v as usize] = id,
-                None => vifs[vif].untagged = id,
+                Some(v) => table.by_vlan[v as usize] = id,
+                None => table.untagged = id,
             }
             switches[switch].local_ports.push(id);
             switches[switch].macs.insert(p.mac.0, L2Dest::Local(id));
@@ -223,6 +235,11 @@ impl Tables {
     }
 
     #[inline]
+    pub fn vif(&self, id: VifId) -> Option<&VifTable> {
+        self.vifs.get(id)?.as_ref()
+    }
+
+    #[inline]
     pub fn port(&self, id: PortId) -> Option<&PortEntry> {
         self.ports.get(id as usize)?.as_ref()
     }
@@ -231,6 +248,7 @@ impl Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::MAX_PORTS;
 
     const CONFIG: &str = r#"{
       "local_tep": {"uplink": "up0", "ip": "198.18.0.1"},
@@ -247,22 +265,25 @@ mod tests {
       ]
     }"#;
 
-    fn build(slots: &mut PortSlots, json: &str) -> Tables {
+    fn build(slots: &mut Slots, json: &str) -> Tables {
         let c = Config::from_json(json).unwrap();
-        let names: Vec<String> = c.vifs.iter().map(|v| v.name.clone()).collect();
-        Tables::build(&c, &names, None, slots).unwrap()
+        let mut vifs = Slots::new(16);
+        for v in &c.vifs {
+            vifs.assign("vifs", &v.name).unwrap();
+        }
+        Tables::build(&c, |n| vifs.get(n).map(|s| s as VifId), None, slots).unwrap()
     }
 
     #[test]
     fn maps_vlans_macs_and_flood_lists() {
-        let t = build(&mut PortSlots::default(), CONFIG);
-        let a = t.vifs[0].port(Some(101)).unwrap();
+        let t = build(&mut Slots::new(MAX_PORTS), CONFIG);
+        let a = t.vif(0).unwrap().port(Some(101)).unwrap();
         assert_eq!(t.port(a).unwrap().name, "a");
-        assert_eq!(t.vifs[0].port(Some(103)), None);
-        assert_eq!(t.vifs[0].port(None), None);
-        let node = t.vifs[1].port(None).unwrap();
+        assert_eq!(t.vif(0).unwrap().port(Some(103)), None);
+        assert_eq!(t.vif(0).unwrap().port(None), None);
+        let node = t.vif(1).unwrap().port(None).unwrap();
         assert_eq!(
-            t.vifs[1].port(Some(0)),
+            t.vif(1).unwrap().port(Some(0)),
             Some(node),
             "priority tag = untagged"
         );
@@ -281,15 +302,15 @@ mod tests {
 
     #[test]
     fn port_slots_are_stable_across_rebuilds() {
-        let mut slots = PortSlots::default();
+        let mut slots = Slots::new(MAX_PORTS);
         let t1 = build(&mut slots, CONFIG);
-        let node1 = t1.vifs[1].port(None).unwrap();
+        let node1 = t1.vif(1).unwrap().port(None).unwrap();
         let without_a = CONFIG.replace(
             r#"{"name": "a", "vif": "vm1", "vlan": 101, "switch": "blue", "mac": "02:00:00:00:01:01"},"#,
             "",
         );
         let t2 = build(&mut slots, &without_a);
-        assert_eq!(t2.vifs[1].port(None).unwrap(), node1);
-        assert_eq!(t2.vifs[0].port(Some(101)), None);
+        assert_eq!(t2.vif(1).unwrap().port(None).unwrap(), node1);
+        assert_eq!(t2.vif(0).unwrap().port(Some(101)), None);
     }
 }

@@ -7,24 +7,34 @@
 //! and refill the fill rings. When nothing arrives for a while the worker
 //! sleeps in poll() on its sockets and a wake-up eventfd, so an idle switch
 //! costs no CPU.
+//!
+//! Interfaces are attached and detached at run time through
+//! [`WorkerCommand`]s, which the worker executes between bursts (socket
+//! creation needs its UMEM). The UMEM's own socket is bound to `lo` and never
+//! used for traffic: it anchors the shared UMEM, so any vif or the uplink can
+//! be detached and attached again.
 
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc,
+        mpsc, Arc,
     },
+    thread,
+    time::{Duration, Instant},
 };
 
 use libxdp_sys::xdp_desc;
 
 use crate::{
     counters::{DropReason, WorkerCounters},
+    netdev::NetDev,
     pipeline::{Egress, Pipeline, BATCH},
     snapshot::{Cached, SnapshotCell},
-    tables::{Mac, Tables},
-    xsk::{chunk_base, Umem, XskSocket},
+    stats::SocketRef,
+    tables::{Mac, Tables, VifId},
+    xsk::{chunk_base, Umem, XskError, XskSocket},
 };
 
 /// Next-hop MAC of each remote TEP address, as resolved from the kernel.
@@ -45,6 +55,30 @@ pub struct Interface {
     pub sockets: Vec<XskSocket>,
 }
 
+/// Which interface of the worker a command is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Vif(VifId),
+    Uplink,
+}
+
+/// Run-time changes to the worker's interfaces.
+pub enum WorkerCommand {
+    /// Open a socket on every receive queue of `device` and serve it as
+    /// `slot`; replies with the sockets (bind them into the XDP program).
+    Attach {
+        slot: Slot,
+        device: NetDev,
+        reply: mpsc::Sender<Result<Vec<SocketRef>, String>>,
+    },
+    /// Stop serving `slot`: drain it, take back its frames, close its
+    /// sockets. Detach the XDP program first, so nothing new arrives.
+    Detach {
+        slot: Slot,
+        reply: mpsc::Sender<()>,
+    },
+}
+
 /// What the daemon hands a worker.
 pub struct WorkerShared {
     pub tables: Arc<SnapshotCell<Tables>>,
@@ -53,94 +87,177 @@ pub struct WorkerShared {
     pub stop: Arc<AtomicBool>,
     /// eventfd that wakes the worker from its idle poll.
     pub wake_fd: i32,
+    pub commands: mpsc::Receiver<WorkerCommand>,
 }
 
 pub struct Worker {
     // Sockets are declared (and so dropped) before the UMEM they use.
-    vifs: Vec<Interface>,
+    /// Indexed by vif slot.
+    vifs: Vec<Option<Interface>>,
     uplink: Option<Interface>,
+    _anchor: XskSocket,
     umem: Umem,
     pool: Vec<u64>,
     shared: WorkerShared,
     vif_egress: Vec<Egress>,
     uplink_egress: Egress,
+    tables: Cached<Tables>,
+    neigh: Cached<NeighTable>,
+    /// Next-hop MAC of each remote TEP of `tables` (None: unresolved).
+    tep_macs: Vec<Option<Mac>>,
 }
 
 impl Worker {
-    /// Takes ownership of the UMEM and sockets and fills every fill ring.
-    pub fn new(
-        umem: Umem,
-        vifs: Vec<Interface>,
-        uplink: Option<Interface>,
-        shared: WorkerShared,
-    ) -> Worker {
+    /// Takes ownership of the UMEM and binds its anchor socket to `lo`.
+    pub fn new(mut umem: Umem, shared: WorkerShared) -> Result<Worker, XskError> {
+        let anchor = umem.socket("lo", 0)?;
         let pool: Vec<u64> = (0..umem.frames() as u64)
             .rev()
             .map(|i| i * crate::xsk::FRAME_SIZE as u64)
             .collect();
-        let vif_egress = vifs.iter().map(|_| Egress::default()).collect();
-        let mut w = Worker {
-            vifs,
-            uplink,
+        let tables = Cached::new(&shared.tables);
+        let neigh = Cached::new(&shared.neigh);
+        let tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
+        Ok(Worker {
+            tables,
+            neigh,
+            tep_macs,
+            vifs: Vec::new(),
+            uplink: None,
+            _anchor: anchor,
             umem,
             pool,
             shared,
-            vif_egress,
+            vif_egress: Vec::new(),
             uplink_egress: Egress::default(),
-        };
-        w.refill_all();
-        w
+        })
     }
 
-    /// Runs until the stop flag is set. Returns the worker's resources
-    /// dropped (sockets first, then the UMEM).
+    fn execute(&mut self, cmd: WorkerCommand) {
+        match cmd {
+            WorkerCommand::Attach {
+                slot,
+                device,
+                reply,
+            } => {
+                let r = self.attach(slot, &device);
+                let _ = reply.send(r);
+            }
+            WorkerCommand::Detach { slot, reply } => {
+                self.detach(slot);
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn attach(&mut self, slot: Slot, device: &NetDev) -> Result<Vec<SocketRef>, String> {
+        let mut sockets = Vec::new();
+        for q in 0..device.rx_queues {
+            // A socket just closed on this queue is released by the kernel a
+            // moment later (EBUSY until then).
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let sock = loop {
+                match self.umem.socket(&device.name, q) {
+                    Ok(s) => break s,
+                    Err(XskError::SocketCreate { source, .. })
+                        if source.raw_os_error() == Some(libc::EBUSY)
+                            && Instant::now() < deadline =>
+                    {
+                        thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            };
+            sockets.push(sock);
+        }
+        let refs = sockets
+            .iter()
+            .enumerate()
+            .map(|(q, s)| SocketRef {
+                interface: device.name.clone(),
+                queue: q as u32,
+                fd: s.fd(),
+            })
+            .collect();
+        let iface = Interface {
+            name: device.name.clone(),
+            sockets,
+        };
+        match slot {
+            Slot::Vif(v) => {
+                if self.vifs.len() <= v {
+                    self.vifs.resize_with(v + 1, || None);
+                    self.vif_egress.resize_with(v + 1, Egress::default);
+                }
+                if let Some(old) = self.vifs[v].replace(iface) {
+                    self.release(old);
+                }
+            }
+            Slot::Uplink => {
+                if let Some(old) = self.uplink.replace(iface) {
+                    self.release(old);
+                }
+            }
+        }
+        self.refill_all();
+        Ok(refs)
+    }
+
+    fn detach(&mut self, slot: Slot) {
+        // One more round, so what the interface already received is switched
+        // (or counted) and what was staged for it is sent.
+        self.poll_once();
+        let iface = match slot {
+            Slot::Vif(v) => self.vifs.get_mut(v).and_then(Option::take),
+            Slot::Uplink => self.uplink.take(),
+        };
+        if let Some(iface) = iface {
+            self.release(iface);
+        }
+    }
+
+    /// Closes an interface's sockets after sending what is on their tx rings
+    /// and taking back every frame they hold.
+    fn release(&mut self, mut iface: Interface) {
+        for sock in &mut iface.sockets {
+            let mut tries = 0;
+            while sock.tx.outstanding() > 0 && tries < 100 {
+                sock.kick_tx();
+                tries += 1;
+            }
+            let mut done = [0u64; BATCH * 4];
+            loop {
+                let n = sock.comp.consume_addrs(&mut done);
+                self.pool.extend(done[..n].iter().map(|a| chunk_base(*a)));
+                if n == 0 {
+                    break;
+                }
+            }
+            let mut rx = [xdp_desc {
+                addr: 0,
+                len: 0,
+                options: 0,
+            }; BATCH];
+            loop {
+                let n = sock.rx.consume_descs(&mut rx);
+                self.pool.extend(rx[..n].iter().map(|d| chunk_base(d.addr)));
+                if n == 0 {
+                    break;
+                }
+            }
+            self.pool
+                .extend(sock.fill.unconsumed::<u64>().into_iter().map(chunk_base));
+        }
+    }
+
+    /// Runs until the stop flag is set, then drops the sockets and the UMEM.
     pub fn run(mut self) {
-        let mut tables = Cached::new(&self.shared.tables);
-        let mut neigh = Cached::new(&self.shared.neigh);
-        let mut tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
-        let mut rx = [xdp_desc {
-            addr: 0,
-            len: 0,
-            options: 0,
-        }; BATCH];
         let mut idle = 0u32;
         while !self.shared.stop.load(Ordering::Relaxed) {
-            let changed = tables.refresh(&self.shared.tables) | neigh.refresh(&self.shared.neigh);
-            if changed {
-                tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
+            while let Ok(cmd) = self.shared.commands.try_recv() {
+                self.execute(cmd);
             }
-            let mut work = 0usize;
-            let mut pipeline = Pipeline {
-                tables: &tables.value,
-                tep_macs: &tep_macs,
-                umem: &mut self.umem,
-                pool: &mut self.pool,
-                counters: &self.shared.counters,
-                vif_egress: &mut self.vif_egress,
-                uplink_egress: &mut self.uplink_egress,
-            };
-            for (vif, iface) in self.vifs.iter_mut().enumerate() {
-                for sock in &mut iface.sockets {
-                    let n = sock.rx.consume_descs(&mut rx);
-                    if n > 0 {
-                        work += n;
-                        pipeline.vif_input(vif, &rx[..n]);
-                    }
-                }
-            }
-            if let Some(up) = &mut self.uplink {
-                for sock in &mut up.sockets {
-                    let n = sock.rx.consume_descs(&mut rx);
-                    if n > 0 {
-                        work += n;
-                        pipeline.uplink_input(&rx[..n]);
-                    }
-                }
-            }
-            work += self.transmit();
-            self.reap_completions();
-            self.refill_all();
-            if work > 0 {
+            if self.poll_once() > 0 {
                 idle = 0;
             } else {
                 idle += 1;
@@ -152,6 +269,53 @@ impl Worker {
         }
     }
 
+    /// One burst: receive and switch a batch from every socket, transmit,
+    /// reap completions, refill. Returns the work done (0 = idle).
+    fn poll_once(&mut self) -> usize {
+        let changed =
+            self.tables.refresh(&self.shared.tables) | self.neigh.refresh(&self.shared.neigh);
+        if changed {
+            self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
+        }
+        let mut rx = [xdp_desc {
+            addr: 0,
+            len: 0,
+            options: 0,
+        }; BATCH];
+        let mut work = 0usize;
+        let mut pipeline = Pipeline {
+            tables: &self.tables.value,
+            tep_macs: &self.tep_macs,
+            umem: &mut self.umem,
+            pool: &mut self.pool,
+            counters: &self.shared.counters,
+            vif_egress: &mut self.vif_egress,
+            uplink_egress: &mut self.uplink_egress,
+        };
+        for (vif, iface) in self.vifs.iter_mut().enumerate() {
+            for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {
+                let n = sock.rx.consume_descs(&mut rx);
+                if n > 0 {
+                    work += n;
+                    pipeline.vif_input(vif, &rx[..n]);
+                }
+            }
+        }
+        if let Some(up) = &mut self.uplink {
+            for sock in &mut up.sockets {
+                let n = sock.rx.consume_descs(&mut rx);
+                if n > 0 {
+                    work += n;
+                    pipeline.uplink_input(&rx[..n]);
+                }
+            }
+        }
+        work += self.transmit();
+        self.reap_completions();
+        self.refill_all();
+        work
+    }
+
     /// Moves staged frames onto the tx rings, counts them, and kicks the
     /// kernel. Returns the number of frames still in flight (work pending).
     fn transmit(&mut self) -> usize {
@@ -160,7 +324,11 @@ impl Worker {
         let egress = self
             .vif_egress
             .iter_mut()
-            .zip(self.vifs.iter_mut().map(|i| i.sockets.first_mut()))
+            .zip(
+                self.vifs
+                    .iter_mut()
+                    .map(|i| i.as_mut().and_then(|i| i.sockets.first_mut())),
+            )
             .chain(std::iter::once((
                 &mut self.uplink_egress,
                 self.uplink.as_mut().and_then(|u| u.sockets.first_mut()),
@@ -210,6 +378,7 @@ impl Worker {
     fn sockets_mut(&mut self) -> impl Iterator<Item = &mut XskSocket> {
         self.vifs
             .iter_mut()
+            .flatten()
             .chain(self.uplink.iter_mut())
             .flat_map(|i| i.sockets.iter_mut())
     }
@@ -247,6 +416,7 @@ impl Worker {
         let mut fds: Vec<libc::pollfd> = self
             .vifs
             .iter()
+            .flatten()
             .chain(self.uplink.iter())
             .flat_map(|i| i.sockets.iter())
             .map(|s| libc::pollfd {

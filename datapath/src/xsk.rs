@@ -423,6 +423,27 @@ impl ProdRing {
         atomic(r.producer).store(r.cached_prod, Ordering::Release);
     }
 
+    /// Entries produced but not yet taken by the kernel, in ring order. Used
+    /// to take back fill-ring frames before the socket is deleted.
+    pub fn unconsumed<T: Copy>(&self) -> Vec<T> {
+        let r = &*self.0;
+        if r.ring.is_null() {
+            return Vec::new();
+        }
+        let cons = atomic(r.consumer).load(Ordering::Acquire);
+        let n = r.cached_prod.wrapping_sub(cons);
+        let ring = r.ring.cast::<T>();
+        (0..n)
+            .map(|i| {
+                let idx = cons.wrapping_add(i) & r.mask;
+                // SAFETY: idx is masked into the ring, and the entries between
+                // the kernel's consumer index and our producer index are ones
+                // we wrote and the kernel has not taken.
+                unsafe { ring.add(idx as usize).read() }
+            })
+            .collect()
+    }
+
     /// Whether the kernel asked to be woken for this ring.
     #[inline]
     pub fn needs_wakeup(&self) -> bool {

@@ -2,7 +2,7 @@
 //! namespaces and veth pairs, with a real `xvswitchd` in each.
 //!
 //! ```text
-//!   pod1a pod1b      pod2a pod2b              pod3a pod3b
+//!   pod1a pod1b (pod1c) pod2a pod2b              pod3a pod3b
 //!     \    /           \    /                   \    /
 //!      vm1 (tagger)     vm2 (tagger)             vm3 (tagger)      node VMs
 //!        \ vNIC         / vNIC                    | vNIC
@@ -52,6 +52,9 @@ pub struct PodSpec {
     pub switch: &'static str,
     pub ip: Ipv4Addr,
     pub mac: [u8; 6],
+    /// In the hypervisor's initial config; pods that are not are there for
+    /// the tests that add ports at run time.
+    pub configured: bool,
 }
 
 pub const SWITCHES: [SwitchSpec; 2] = [
@@ -107,18 +110,24 @@ const fn pod(
         switch,
         ip: Ipv4Addr::new(10, 77, 0, last),
         mac: [0x02, 0x00, 0x00, 0x77, 0x00, last],
+        configured: true,
     }
 }
 
 /// VLAN ids are local to a vNIC: every VM uses 10 and 11. All pods share one
-/// IP subnet, so only the switch keeps blue and green apart.
-pub const PODS: [PodSpec; 6] = [
+/// IP subnet, so only the switch keeps blue and green apart. pod1c (VLAN 12
+/// on vm1) is wired and tagged but not configured on hv1: tests add it.
+pub const PODS: [PodSpec; 7] = [
     pod("pod1a", "vm1", 10, "blue", 11),
     pod("pod1b", "vm1", 11, "blue", 12),
     pod("pod2a", "vm2", 10, "blue", 21),
     pod("pod2b", "vm2", 11, "green", 22),
     pod("pod3a", "vm3", 10, "blue", 31),
     pod("pod3b", "vm3", 11, "green", 32),
+    PodSpec {
+        configured: false,
+        ..pod("pod1c", "vm1", 12, "blue", 13)
+    },
 ];
 
 pub const UPLINK_MTU: u32 = 1600;
@@ -186,7 +195,7 @@ pub fn hv_config(hv: &str) -> serde_json::Value {
         .map(|s| {
             let remote_macs: Vec<serde_json::Value> = PODS
                 .iter()
-                .filter(|p| p.switch == s.name && hv_of_pod(p) != hv)
+                .filter(|p| p.configured && p.switch == s.name && hv_of_pod(p) != hv)
                 .map(|p| {
                     let tep = HVS.iter().find(|h| h.name == hv_of_pod(p)).expect("hv").tep;
                     serde_json::json!({"mac": mac_str(&p.mac), "tep": tep.to_string()})
@@ -207,7 +216,7 @@ pub fn hv_config(hv: &str) -> serde_json::Value {
         .collect();
     let ports: Vec<serde_json::Value> = PODS
         .iter()
-        .filter(|p| hv_of_pod(p) == hv)
+        .filter(|p| p.configured && hv_of_pod(p) == hv)
         .map(|p| {
             serde_json::json!({
                 "name": p.name, "vif": p.vm, "vlan": p.vlan, "switch": p.switch,
@@ -258,7 +267,7 @@ impl Testbed {
             bin: bin_dir(),
             daemons: Vec::new(),
         };
-        for b in ["xvswitchd", "xvs-tagger", "xvs-probe"] {
+        for b in ["xvswitchd", "xvsctl", "xvs-tagger", "xvs-probe"] {
             assert!(
                 tb.bin.join(b).exists(),
                 "{} not found in {} (build the workspace first)",
@@ -381,6 +390,32 @@ impl Testbed {
         self.dir.join(format!("{hv}.stats.json"))
     }
 
+    pub fn socket_path(&self, hv: &str) -> PathBuf {
+        self.dir.join(format!("{hv}.sock"))
+    }
+
+    pub fn state_path(&self, hv: &str) -> PathBuf {
+        self.dir.join(format!("{hv}.state.json"))
+    }
+
+    /// Runs `xvsctl` against `hv`'s control socket.
+    pub fn xvsctl(&self, hv: &str, args: &[&str]) -> Output {
+        let mut c = Command::new(self.bin.join("xvsctl"));
+        c.arg("--socket").arg(self.socket_path(hv)).args(args);
+        run(&mut c)
+    }
+
+    /// Runs `xvsctl` and panics with its stderr if it fails; returns stdout.
+    pub fn xvsctl_ok(&self, hv: &str, args: &[&str]) -> String {
+        let out = self.xvsctl(hv, args);
+        assert!(
+            out.status.success(),
+            "xvsctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn log_path(&self, hv: &str) -> PathBuf {
         self.dir.join(format!("{hv}.log"))
     }
@@ -402,6 +437,10 @@ impl Testbed {
             .arg(self.config_path(hv))
             .arg("--stats-file")
             .arg(self.stats_path(hv))
+            .arg("--state-file")
+            .arg(self.state_path(hv))
+            .arg("--socket")
+            .arg(self.socket_path(hv))
             .args(["--stats-interval-ms", "100"])
             .args(["--core", &(spec.core % cores).to_string()])
             .stdin(Stdio::null())

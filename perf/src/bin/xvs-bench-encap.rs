@@ -297,6 +297,10 @@ fn main() {
         .arg(dir.join("hv.json"))
         .arg("--stats-file")
         .arg(&stats)
+        .arg("--state-file")
+        .arg(dir.join("state.json"))
+        .arg("--socket")
+        .arg(dir.join("xvswitchd.sock"))
         .args([
             "--stats-interval-ms",
             "100",

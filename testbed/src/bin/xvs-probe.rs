@@ -40,6 +40,25 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
+    /// Send COUNT numbered UDP datagrams, one every INTERVAL_US; print `sent=N`.
+    UdpSend {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long)]
+        count: u32,
+        #[arg(long, default_value_t = 1000)]
+        interval_us: u64,
+    },
+    /// Count distinct numbered datagrams until COUNT arrived, TIMEOUT passed,
+    /// or 3 s passed without one; print `received=N`.
+    UdpRecv {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        count: u32,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
     /// Send COUNT raw Ethernet frames out of IFACE (optionally 802.1Q-tagged).
     SendFrames {
         #[arg(long)]
@@ -154,6 +173,53 @@ fn tcp_send(to: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<
     Ok(())
 }
 
+fn udp_send(to: SocketAddr, count: u32, interval: Duration) -> Result<(), String> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut sent = 0u32;
+    for seq in 0..count {
+        let due = start + interval * seq;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        if sock.send_to(&seq.to_be_bytes(), to).is_ok() {
+            sent += 1;
+        }
+    }
+    println!("sent={sent}");
+    Ok(())
+}
+
+fn udp_recv(port: u16, count: u32, timeout: Duration) -> Result<(), String> {
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| e.to_string())?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .map_err(|e| e.to_string())?;
+    println!("listening");
+    let deadline = Instant::now() + timeout;
+    let mut seen = vec![false; count as usize];
+    let (mut received, mut last) = (0u32, None::<Instant>);
+    let mut buf = [0u8; 64];
+    while received < count && Instant::now() < deadline {
+        if last.is_some_and(|t| t.elapsed() > Duration::from_secs(3)) {
+            break;
+        }
+        let Ok(n) = sock.recv(&mut buf) else { continue };
+        if n < 4 {
+            continue;
+        }
+        last = Some(Instant::now());
+        let seq = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        if let Some(s) = seen.get_mut(seq) {
+            if !*s {
+                *s = true;
+                received += 1;
+            }
+        }
+    }
+    println!("received={received}");
+    Ok(())
+}
+
 fn send_frames(
     iface: &str,
     count: u32,
@@ -222,6 +288,16 @@ fn main() -> ExitCode {
             seed,
             timeout,
         } => tcp_send(to, bytes, seed, Duration::from_secs(timeout)),
+        Cmd::UdpSend {
+            to,
+            count,
+            interval_us,
+        } => udp_send(to, count, Duration::from_micros(interval_us)),
+        Cmd::UdpRecv {
+            port,
+            count,
+            timeout,
+        } => udp_recv(port, count, Duration::from_secs(timeout)),
         Cmd::SendFrames {
             iface,
             count,

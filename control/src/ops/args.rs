@@ -1,0 +1,326 @@
+//! The typed arguments of the config ops, and [`parse_args`], which reads
+//! them from a request's `args` object with errors that name the field at
+//! fault (`port.add: args.vlan: invalid type: string "x", expected u16`).
+
+use std::cell::Cell;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::model::{MacAddr, RemoteMac};
+use crate::protocol::{json_kind, ErrorBody, ErrorCode};
+
+/// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
+/// Args of ops on one named object (`switch.show`, `port.delete`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameArgs {
+    /// The object's name.
+    pub name: String,
+}
+
+/// Args of `switch.delete` and `vif.delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    /// The object's name.
+    pub name: String,
+    /// Also delete the ports on it, instead of refusing with `in_use`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cascade: bool,
+}
+
+/// Args of `switch.add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchAddArgs {
+    /// The new switch's name.
+    pub name: String,
+    /// Its VNI.
+    pub vni: u32,
+    /// Its flood list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_teps: Vec<Ipv4Addr>,
+    /// MACs behind remote TEPs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_macs: Vec<RemoteMac>,
+}
+
+/// Args of `switch.change`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchChangeArgs {
+    /// The switch's name.
+    pub name: String,
+    /// Its new VNI.
+    pub vni: u32,
+}
+
+/// Args of `vif.add` and `vif.change`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VifArgs {
+    /// The vif's name.
+    pub name: String,
+    /// Its host interface.
+    pub interface: String,
+}
+
+/// Args of `port.add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortAddArgs {
+    /// The new port's name.
+    pub name: String,
+    /// The vif its traffic arrives on.
+    pub vif: String,
+    /// Its VLAN id on the vif; absent or `null` = untagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// The switch it is on.
+    pub switch: String,
+    /// Its MAC.
+    pub mac: MacAddr,
+    /// Its IPs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<IpAddr>,
+}
+
+/// Args of `port.change`: the port's name and the fields to change; an
+/// absent field is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortChangeArgs {
+    /// The port's name.
+    pub name: String,
+    /// New vif.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vif: Option<String>,
+    /// New VLAN: absent = unchanged, `null` = untagged, a number = that
+    /// VLAN id.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "absent_or_null"
+    )]
+    pub vlan: Option<Option<u16>>,
+    /// New switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch: Option<String>,
+    /// New MAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<MacAddr>,
+    /// New IPs (replacing all of them; `[]` removes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ips: Option<Vec<IpAddr>>,
+}
+
+/// Args of `remote_tep.add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteTepArgs {
+    /// The switch's name.
+    pub switch: String,
+    /// The remote TEP's address.
+    pub ip: Ipv4Addr,
+}
+
+/// Args of `remote_tep.delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteTepDeleteArgs {
+    /// The switch's name.
+    pub switch: String,
+    /// The remote TEP's address.
+    pub ip: Ipv4Addr,
+    /// Also delete the remote MACs behind it, instead of refusing with
+    /// `in_use`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cascade: bool,
+}
+
+/// Args of `remote_mac.add`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteMacAddArgs {
+    /// The switch's name.
+    pub switch: String,
+    /// The remote MAC.
+    pub mac: MacAddr,
+    /// The remote TEP it is behind (one of the switch's remote TEPs).
+    pub tep: Ipv4Addr,
+}
+
+/// Args of `remote_mac.delete`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteMacDeleteArgs {
+    /// The switch's name.
+    pub switch: String,
+    /// The remote MAC.
+    pub mac: MacAddr,
+}
+
+/// Args of the daemon-level op `config.apply` (served by the daemon, with
+/// [`super::plan_apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigApplyArgs {
+    /// The desired configuration, whole.
+    pub config: crate::model::Config,
+    /// Only report the changes; do not make them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+/// Args of the daemon-level op `stats.show`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsShowArgs {
+    /// Only this port's counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Serde for a field that distinguishes absent (`None`, via
+/// `#[serde(default)]`) from `null` (`Some(None)`).
+mod absent_or_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// Reads `op`'s arguments of type `T` from `args` (an object, or `null` for
+/// none). Errors are [`ErrorCode::InvalidArgument`] naming the op and the
+/// field: `port.add: args.vlan: invalid type: ...`,
+/// `port.add: args: missing field \`mac\``,
+/// `port.add: args: unknown field \`vlann\`, expected one of ...`.
+pub fn parse_args<T: DeserializeOwned>(op: &str, args: &Value) -> Result<T, ErrorBody> {
+    let empty = Map::new();
+    let map = match args {
+        Value::Null => &empty,
+        Value::Object(map) => map,
+        other => {
+            return Err(ErrorBody::new(
+                ErrorCode::InvalidArgument,
+                format!("{op}: args: expected an object, got {}", json_kind(other)),
+            ))
+        }
+    };
+    let at = Cell::new(At::Start);
+    T::deserialize(ArgsDeserializer { map, at: &at }).map_err(|e| {
+        let place = match at.get() {
+            At::Value(key) => format!("args.{key}"),
+            At::Start | At::Key | At::End => "args".to_string(),
+        };
+        ErrorBody::new(ErrorCode::InvalidArgument, format!("{op}: {place}: {e}"))
+    })
+}
+
+/// How far deserialization of the args object got; blames an error on a
+/// field.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Start,
+    /// Reading a key (an unknown field fails here; the message names it).
+    Key,
+    /// Reading the value of this key.
+    Value(&'a str),
+    /// After the last key (a missing field fails here; the message names it).
+    End,
+}
+
+/// A deserializer over an args object that records, in `at`, which field
+/// it is reading, so an error can name it.
+struct ArgsDeserializer<'a, 'c> {
+    map: &'a Map<String, Value>,
+    at: &'c Cell<At<'a>>,
+}
+
+impl<'de> de::Deserializer<'de> for ArgsDeserializer<'de, '_> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(ArgsMap {
+            iter: self.map.iter(),
+            value: None,
+            at: self.at,
+        })
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+struct ArgsMap<'a, 'c> {
+    iter: serde_json::map::Iter<'a>,
+    value: Option<(&'a str, &'a Value)>,
+    at: &'c Cell<At<'a>>,
+}
+
+impl<'a> MapAccess<'a> for ArgsMap<'a, '_> {
+    type Error = serde_json::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Self::Error> {
+        match self.iter.next() {
+            Some((key, value)) => {
+                self.at.set(At::Key);
+                self.value = Some((key.as_str(), value));
+                seed.deserialize(BorrowedStrDeserializer::new(key.as_str()))
+                    .map(Some)
+            }
+            None => {
+                self.at.set(At::End);
+                Ok(None)
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'a>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, Self::Error> {
+        let Some((key, value)) = self.value.take() else {
+            return Err(de::Error::custom("a value was asked for before its key"));
+        };
+        self.at.set(At::Value(key));
+        let result = seed.deserialize(value)?;
+        self.at.set(At::Key);
+        Ok(result)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.iter.len())
+    }
+}

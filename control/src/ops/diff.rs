@@ -1,0 +1,220 @@
+//! Comparing configurations: [`normalize`], the canonical form (every list
+//! sorted), and [`diff`], the changes from one configuration to another as
+//! lines for an operator. Both serve `config.apply` and `config.show`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::net::IpAddr;
+
+use crate::model::{Config, LocalTep, LogicalPort, LogicalSwitch, Vif};
+
+/// Objects with a name, the key they are matched and sorted by.
+pub(super) trait Named {
+    fn name(&self) -> &str;
+}
+
+impl Named for LogicalSwitch {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for Vif {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for LogicalPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A switch in canonical form: remote TEPs sorted, remote MACs sorted by MAC.
+pub(super) fn switch(s: &LogicalSwitch) -> LogicalSwitch {
+    let mut s = s.clone();
+    s.remote_teps.sort();
+    s.remote_macs.sort_by_key(|m| (m.mac, m.tep));
+    s
+}
+
+/// A port in canonical form: IPs sorted.
+pub(super) fn port(p: &LogicalPort) -> LogicalPort {
+    let mut p = p.clone();
+    p.ips.sort();
+    p
+}
+
+fn sorted<T: Named>(mut items: Vec<T>) -> Vec<T> {
+    // Stable, so objects with the same (invalid, duplicate) name keep their
+    // relative order.
+    items.sort_by(|a, b| a.name().cmp(b.name()));
+    items
+}
+
+/// The canonical form of a configuration: switches, vifs and ports sorted
+/// by name, each switch's remote TEPs sorted and remote MACs sorted by MAC,
+/// each port's IPs sorted. Two configurations that differ only in the order
+/// of lists have the same canonical form; [`diff`] of them is empty.
+pub fn normalize(config: &Config) -> Config {
+    Config {
+        local_tep: config.local_tep.clone(),
+        switches: sorted(config.switches.iter().map(switch).collect()),
+        vifs: sorted(config.vifs.clone()),
+        ports: sorted(config.ports.iter().map(port).collect()),
+    }
+}
+
+/// The changes that turn `current` into `desired`, one line each, for an
+/// operator: `set local_tep`, `add switch "blue"`,
+/// `change switch "blue": vni 5001 -> 5003`,
+/// `add remote_tep 198.18.0.2 to switch "blue"`,
+/// `change port "pod1a": vlan 10 -> 12`, `delete vif "vm3"`, ...
+///
+/// Objects are matched by name, and the order of every list is ignored
+/// (remote TEPs, remote MACs and IPs compare as sets). The order of the
+/// lines is stable: the local TEP, then switches, vifs and ports, each by
+/// name. It describes the difference; it is not a sequence of ops to replay.
+/// Empty if and only if `normalize(current) == normalize(desired)`.
+pub fn diff(current: &Config, desired: &Config) -> Vec<String> {
+    let a = normalize(current);
+    let b = normalize(desired);
+    let mut out = Vec::new();
+    diff_local_tep(a.local_tep.as_ref(), b.local_tep.as_ref(), &mut out);
+    diff_named(&a.switches, &b.switches, "switch", diff_switch, &mut out);
+    diff_named(&a.vifs, &b.vifs, "vif", diff_vif, &mut out);
+    diff_named(&a.ports, &b.ports, "port", diff_port, &mut out);
+    if out.is_empty() && a != b {
+        // Only possible for invalid configurations (two objects with one
+        // name); still never report "no changes" for a real difference.
+        out.push("change config".into());
+    }
+    out
+}
+
+/// `"old" -> "new"` for a field that changed, pushed onto `changes`.
+fn field<T: PartialEq + Display>(changes: &mut Vec<String>, name: &str, old: T, new: T) {
+    if old != new {
+        changes.push(format!("{name} {old} -> {new}"));
+    }
+}
+
+fn quoted(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn diff_local_tep(a: Option<&LocalTep>, b: Option<&LocalTep>, out: &mut Vec<String>) {
+    match (a, b) {
+        (None, None) => {}
+        (None, Some(_)) => out.push("set local_tep".into()),
+        (Some(_), None) => out.push("clear local_tep".into()),
+        (Some(a), Some(b)) => {
+            let mut changes = Vec::new();
+            field(&mut changes, "uplink", quoted(&a.uplink), quoted(&b.uplink));
+            field(&mut changes, "ip", a.ip, b.ip);
+            let mtu = |m: Option<u32>| m.map_or_else(|| "default".to_string(), |m| m.to_string());
+            field(&mut changes, "mtu", mtu(a.mtu), mtu(b.mtu));
+            if !changes.is_empty() {
+                out.push(format!("change local_tep: {}", changes.join(", ")));
+            }
+        }
+    }
+}
+
+/// Matches two sorted lists by name: deleted, added, and changed objects
+/// (for which `changed` writes the lines).
+fn diff_named<T: Named + PartialEq>(
+    a: &[T],
+    b: &[T],
+    kind: &str,
+    changed: fn(&T, &T, &mut Vec<String>),
+    out: &mut Vec<String>,
+) {
+    let a: BTreeMap<&str, &T> = a.iter().map(|x| (x.name(), x)).collect();
+    let b: BTreeMap<&str, &T> = b.iter().map(|x| (x.name(), x)).collect();
+    let names: BTreeSet<&str> = a.keys().chain(b.keys()).copied().collect();
+    for name in names {
+        match (a.get(name), b.get(name)) {
+            (Some(_), None) => out.push(format!("delete {kind} {name:?}")),
+            (None, Some(_)) => out.push(format!("add {kind} {name:?}")),
+            (Some(x), Some(y)) if x != y => {
+                let before = out.len();
+                changed(x, y, out);
+                if out.len() == before {
+                    // A difference the field-by-field comparison cannot see
+                    // (a duplicated list entry, in an invalid config).
+                    out.push(format!("change {kind} {name:?}"));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn diff_switch(a: &LogicalSwitch, b: &LogicalSwitch, out: &mut Vec<String>) {
+    let name = &a.name;
+    if a.vni != b.vni {
+        out.push(format!(
+            "change switch {name:?}: vni {} -> {}",
+            a.vni, b.vni
+        ));
+    }
+    let teps_a: BTreeSet<_> = a.remote_teps.iter().collect();
+    let teps_b: BTreeSet<_> = b.remote_teps.iter().collect();
+    for tep in teps_a.difference(&teps_b) {
+        out.push(format!("delete remote_tep {tep} from switch {name:?}"));
+    }
+    for tep in teps_b.difference(&teps_a) {
+        out.push(format!("add remote_tep {tep} to switch {name:?}"));
+    }
+    let macs_a: BTreeMap<_, _> = a.remote_macs.iter().map(|m| (m.mac, m.tep)).collect();
+    let macs_b: BTreeMap<_, _> = b.remote_macs.iter().map(|m| (m.mac, m.tep)).collect();
+    for (mac, tep) in &macs_a {
+        match macs_b.get(mac) {
+            None => out.push(format!("delete remote_mac {mac} from switch {name:?}")),
+            Some(new) if new != tep => out.push(format!(
+                "change remote_mac {mac} of switch {name:?}: tep {tep} -> {new}"
+            )),
+            Some(_) => {}
+        }
+    }
+    for (mac, tep) in &macs_b {
+        if !macs_a.contains_key(mac) {
+            out.push(format!(
+                "add remote_mac {mac} (tep {tep}) to switch {name:?}"
+            ));
+        }
+    }
+}
+
+fn diff_vif(a: &Vif, b: &Vif, out: &mut Vec<String>) {
+    if a.interface != b.interface {
+        out.push(format!(
+            "change vif {:?}: interface {:?} -> {:?}",
+            a.name, a.interface, b.interface
+        ));
+    }
+}
+
+/// A port's VLAN for an operator: the id, or `untagged`.
+fn vlan_text(vlan: Option<u16>) -> String {
+    vlan.map_or_else(|| "untagged".to_string(), |v| v.to_string())
+}
+
+fn ips_text(ips: &[IpAddr]) -> String {
+    let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    format!("[{}]", ips.join(", "))
+}
+
+fn diff_port(a: &LogicalPort, b: &LogicalPort, out: &mut Vec<String>) {
+    let mut changes = Vec::new();
+    field(&mut changes, "vif", quoted(&a.vif), quoted(&b.vif));
+    field(&mut changes, "vlan", vlan_text(a.vlan), vlan_text(b.vlan));
+    field(&mut changes, "switch", quoted(&a.switch), quoted(&b.switch));
+    field(&mut changes, "mac", a.mac, b.mac);
+    field(&mut changes, "ips", ips_text(&a.ips), ips_text(&b.ips));
+    if !changes.is_empty() {
+        out.push(format!("change port {:?}: {}", a.name, changes.join(", ")));
+    }
+}

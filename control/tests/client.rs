@@ -1,0 +1,347 @@
+//! End-to-end tests over a real Unix socket: the client library and the
+//! `xvsctl` binary against the reference server in `common`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use common::{handle, readme_hv1, README_HV1};
+use control::client::{Client, ClientError};
+use control::protocol::ErrorCode;
+use control::Config;
+use serde_json::{json, Value};
+
+/// A fresh directory for one test's socket and files.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xvs-control-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Serves the reference server on `path` until the test process ends.
+fn serve(path: &Path, config: Config) -> Arc<Mutex<Config>> {
+    let listener = UnixListener::bind(path).unwrap();
+    let shared = Arc::new(Mutex::new(config));
+    let state = Arc::clone(&shared);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let state = Arc::clone(&state);
+            thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    let response = handle(&mut state.lock().unwrap(), &line);
+                    if writer.write_all(response.to_line().as_bytes()).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    shared
+}
+
+/// Serves canned answers: each request line gets the next of `answers`.
+fn serve_canned(path: &Path, answers: &'static [&'static str]) {
+    let listener = UnixListener::bind(path).unwrap();
+    thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            for answer in answers {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let _ = writer.write_all(answer.as_bytes());
+            }
+        }
+    });
+}
+
+#[test]
+fn client_calls_and_errors() {
+    let dir = temp_dir("client");
+    let socket = dir.join("sock");
+    let state = serve(&socket, readme_hv1());
+
+    let mut client = Client::connect(&socket).unwrap();
+    let version = client.call("version", json!({})).unwrap();
+    assert_eq!(version["protocol"], json!(1));
+
+    assert_eq!(
+        client
+            .call("switch.add", json!({"name": "red", "vni": 5003}))
+            .unwrap(),
+        json!({})
+    );
+    assert!(state.lock().unwrap().switch("red").is_some());
+    let tep = client.call("tep.show", Value::Null).unwrap();
+    assert_eq!(tep["ip"], json!("198.18.0.1"));
+
+    // A null result is a result.
+    *state.lock().unwrap() = Config::default();
+    assert_eq!(client.call("tep.show", json!({})).unwrap(), Value::Null);
+    *state.lock().unwrap() = readme_hv1();
+    client
+        .call("switch.add", json!({"name": "red", "vni": 5003}))
+        .unwrap();
+
+    match client.call("switch.add", json!({"name": "red", "vni": 5004})) {
+        Err(ClientError::Daemon(e)) => {
+            assert_eq!(e.code, ErrorCode::AlreadyExists);
+            assert_eq!(
+                e.to_string(),
+                "already_exists: switch \"red\" already exists"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The connection stays usable after an error.
+    let switches = client.call("switch.list", json!({})).unwrap();
+    assert_eq!(switches.as_array().unwrap().len(), 3);
+
+    // A second client sees the same state.
+    let mut other = Client::connect(&socket).unwrap();
+    assert_eq!(
+        other.call("switch.show", json!({"name": "red"})).unwrap()["vni"],
+        json!(5003)
+    );
+}
+
+#[test]
+fn client_checks_the_response() {
+    let dir = temp_dir("canned");
+    let socket = dir.join("sock");
+    serve_canned(
+        &socket,
+        &[
+            "{\"id\":1,\"result\":{}}\n",
+            "{\"id\":99,\"result\":{}}\n",
+            "not json\n",
+        ],
+    );
+    let mut client = Client::connect(&socket).unwrap();
+    assert_eq!(client.call("tep.show", json!({})).unwrap(), json!({}));
+    match client.call("tep.show", json!({})) {
+        Err(ClientError::Protocol(m)) => assert!(m.contains("does not match request id 2"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match client.call("tep.show", json!({})) {
+        Err(ClientError::Protocol(m)) => assert!(m.contains("not valid"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // The server is gone after its answers.
+    assert!(client.call("tep.show", json!({})).is_err());
+}
+
+#[test]
+fn client_reports_a_missing_daemon() {
+    let dir = temp_dir("missing");
+    match Client::connect(&dir.join("nothing-here")) {
+        Err(ClientError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn oversize_request_is_refused_by_the_reference_server() {
+    let mut config = readme_hv1();
+    let line = format!(
+        "{{\"id\":1,\"op\":\"switch.list\",\"args\":{{\"pad\":\"{}\"}}}}",
+        "x".repeat(control::protocol::MAX_REQUEST_BYTES)
+    );
+    let response = handle(&mut config, line.as_bytes());
+    assert_eq!(response.error.unwrap().code, ErrorCode::RequestTooLarge);
+    assert_eq!(response.id, Value::Null);
+}
+
+fn xvsctl(socket: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xvsctl"));
+    command
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("XVSCTL_SOCKET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn succeeds(socket: &Path, args: &[&str]) -> String {
+    let output = xvsctl(socket, args, None);
+    assert!(
+        output.status.success(),
+        "xvsctl {args:?}: {:?}\n{}",
+        output.status,
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+#[test]
+fn xvsctl_end_to_end() {
+    let dir = temp_dir("xvsctl");
+    let socket = dir.join("sock");
+    let state = serve(&socket, readme_hv1());
+
+    let out = succeeds(&socket, &["version"]);
+    assert!(out.contains("protocol   1"), "{out}");
+
+    // Changes are silent; lists are tables.
+    let out = succeeds(
+        &socket,
+        &[
+            "port",
+            "add",
+            "pod1c",
+            "--vif",
+            "vm1",
+            "--vlan",
+            "12",
+            "--switch",
+            "green",
+            "--mac",
+            "02:00:00:77:00:0d",
+            "--ip",
+            "10.77.0.13",
+        ],
+    );
+    assert_eq!(out, "");
+    let out = succeeds(&socket, &["port", "list"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "NAME   VIF  VLAN  SWITCH  MAC                IPS");
+    assert_eq!(
+        lines[3],
+        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13"
+    );
+    assert_eq!(lines.len(), 6);
+
+    succeeds(
+        &socket,
+        &["port", "change", "pod1c", "--untagged", "--no-ips"],
+    );
+    let port = state.lock().unwrap().port("pod1c").cloned().unwrap();
+    assert_eq!((port.vlan, port.ips.len()), (None, 0));
+
+    let out = succeeds(&socket, &["--json", "port", "show", "pod1c"]);
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["vlan"], Value::Null);
+
+    let out = succeeds(&socket, &["switch", "show", "blue"]);
+    assert!(
+        out.contains("remote_macs  02:00:00:77:00:1f via 198.18.0.2"),
+        "{out}"
+    );
+    let out = succeeds(&socket, &["tep", "show"]);
+    assert_eq!(out, "UPLINK  IP          MTU\nuplink  198.18.0.1  1600\n");
+
+    // A daemon error: exit 1 and the code and message on stderr.
+    let output = xvsctl(&socket, &["switch", "delete", "blue"], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "xvsctl: in_use: switch \"blue\" is in use by ports \"pod1a\", \"pod1b\", \"pod2a\" \
+         (delete them first, or use cascade)\n"
+    );
+
+    // show config prints the config JSON; apply of the README config puts
+    // it back; a second apply changes nothing.
+    let out = succeeds(&socket, &["show", "config"]);
+    let shown: Config = serde_json::from_str(&out).unwrap();
+    assert!(shown.port("pod1c").is_some());
+    let file = dir.join("hv1.json");
+    std::fs::write(&file, README_HV1).unwrap();
+    let file = file.to_str().unwrap();
+    let out = succeeds(&socket, &["apply", "--dry-run", "-f", file]);
+    assert_eq!(out, "delete port \"pod1c\"\n");
+    assert!(state.lock().unwrap().port("pod1c").is_some());
+    let out = succeeds(&socket, &["apply", "-f", file]);
+    assert_eq!(out, "delete port \"pod1c\"\n");
+    let out = succeeds(&socket, &["apply", "-f", file]);
+    assert_eq!(out, "no changes\n");
+    let output = xvsctl(&socket, &["apply", "-f", "-"], Some(README_HV1));
+    assert_eq!(stdout(&output), "no changes\n");
+
+    // A transaction from stdin.
+    let ops = r#"[{"op": "switch.add", "args": {"name": "red", "vni": 5003}},
+                  {"op": "port.change", "args": {"name": "pod2b", "switch": "red"}}]"#;
+    let output = xvsctl(&socket, &["transaction", "-f", "-"], Some(ops));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let result: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(result, json!({"results": [{}, {}]}));
+    assert_eq!(state.lock().unwrap().port("pod2b").unwrap().switch, "red");
+
+    // raw and stats.
+    let out = succeeds(&socket, &["raw", "switch.show", r#"{"name": "red"}"#]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["vni"],
+        json!(5003)
+    );
+    let out = succeeds(&socket, &["stats", "port", "pod1a"]);
+    assert!(out.starts_with("PORT   SWITCH  RX_PACKETS"), "{out}");
+    assert!(out.contains("pod1a  blue"), "{out}");
+
+    // A bad file is a usage error, reported with its position.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "{\"switches\": [}").unwrap();
+    let output = xvsctl(&socket, &["apply", "-f", bad.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("line 1 column"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn xvsctl_without_a_daemon_exits_2() {
+    let dir = temp_dir("nodaemon");
+    let socket = dir.join("sock");
+    let output = xvsctl(&socket, &["port", "list"], None);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.starts_with(&format!("xvsctl: cannot connect to {}: ", socket.display())),
+        "{message}"
+    );
+}
+
+#[test]
+fn xvsctl_socket_from_the_environment() {
+    let dir = temp_dir("env");
+    let socket = dir.join("sock");
+    serve(&socket, readme_hv1());
+    let output = Command::new(env!("CARGO_BIN_EXE_xvsctl"))
+        .args(["vif", "list"])
+        .env("XVSCTL_SOCKET", &socket)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "NAME  INTERFACE\nvm1   vm1\nvm2   vm2\n");
+}

@@ -1,0 +1,143 @@
+//! Checks docs/control-protocol.md against the code: every op has an example
+//! request, each on one line in a json block of its own, and the examples,
+//! run in order from an empty configuration through the reference server in
+//! `common`, all succeed and give the documented responses.
+
+mod common;
+
+use common::{handle, readme_hv1};
+use control::ops::{normalize, CONFIG_OPS, DAEMON_OPS};
+use control::protocol::Response;
+use control::Config;
+use serde_json::Value;
+
+fn doc() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/control-protocol.md");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The fenced blocks of a markdown text: (info string, lines).
+fn blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in text.lines() {
+        if let Some(info) = line.strip_prefix("```") {
+            match current.take() {
+                Some(block) => out.push(block),
+                None => current = Some((info.to_string(), Vec::new())),
+            }
+        } else if let Some((_, lines)) = &mut current {
+            lines.push(line.to_string());
+        }
+    }
+    assert!(current.is_none(), "unclosed code block");
+    out
+}
+
+fn is_request(v: &Value) -> bool {
+    v.get("op").is_some()
+}
+
+/// (request line, response line) pairs of the json blocks, in order.
+fn examples() -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut pending: Option<String> = None;
+    for (info, lines) in blocks(&doc()) {
+        if info != "json" {
+            continue;
+        }
+        for line in &lines {
+            if !line.starts_with("{\"id\":") {
+                continue;
+            }
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("example is not JSON: {e}\n{line}"));
+            if is_request(&value) {
+                assert_eq!(lines.len(), 1, "request not alone in its block: {line}");
+                assert!(pending.is_none(), "request without response before {line}");
+                pending = Some(line.clone());
+            } else if let Some(request) = pending.take() {
+                pairs.push((request, line.clone()));
+            }
+        }
+    }
+    assert!(pending.is_none(), "last request has no response");
+    pairs
+}
+
+#[test]
+fn every_op_has_an_example() {
+    let pairs = examples();
+    let ops: Vec<String> = pairs
+        .iter()
+        .map(|(request, _)| {
+            let v: Value = serde_json::from_str(request).unwrap();
+            v["op"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // stats.clear is reserved, not served.
+    let documented = DAEMON_OPS.iter().filter(|op| **op != "stats.clear");
+    for op in CONFIG_OPS.iter().chain(documented) {
+        assert!(ops.iter().any(|o| o == op), "no example of {op}");
+        assert!(
+            doc().contains(&format!("### {op}\n")),
+            "no section for {op}"
+        );
+    }
+}
+
+#[test]
+fn examples_give_the_documented_responses() {
+    let mut config = Config::default();
+    for (request, documented) in examples() {
+        let got = handle(&mut config, request.as_bytes());
+        assert!(
+            got.error.is_none(),
+            "example fails: {request}\n{}",
+            got.to_line()
+        );
+        let want: Response = serde_json::from_str(&documented).unwrap();
+        if request.contains("\"op\":\"stats.show\"") {
+            // Counters differ; the shape must not.
+            let got = got.result.expect("stats result");
+            let want = want.result.expect("documented stats result");
+            let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+            assert_eq!(keys(&got), keys(&want));
+            assert_eq!(keys(&got["ports"]), keys(&want["ports"]));
+            assert_eq!(keys(&got["ports"]["pod1a"]), keys(&want["ports"]["pod1a"]));
+            continue;
+        }
+        assert_eq!(got, want, "\nrequest {request}\ngot  {}", got.to_line());
+    }
+    // The session ends with the README configuration minus the remote TEPs
+    // and MACs the transaction example removed.
+    let mut want = readme_hv1();
+    for switch in &mut want.switches {
+        switch.remote_teps.clear();
+        switch.remote_macs.clear();
+    }
+    assert_eq!(normalize(&config), normalize(&want));
+}
+
+#[test]
+fn error_examples_are_real() {
+    let inputs = [
+        r#"{"id": 1, "op": "version""#,
+        r#"{"id":7,"args":{}}"#,
+        r#"{"id":8,"op":"port.frobnicate"}"#,
+        r#"{"id":9,"op":"port.add","args":{"name":"p","vif":"v","vlan":"x","switch":"s","mac":"02:00:00:00:00:01"}}"#,
+        r#"{"id":10,"op":"port.add","args":{"name":"pod9","vif":"vm1","vlan":9,"switch":"red","mac":"02:00:00:77:00:99"}}"#,
+    ];
+    let documented: Vec<String> = blocks(&doc())
+        .into_iter()
+        .filter(|(info, _)| info.is_empty())
+        .flat_map(|(_, lines)| lines)
+        .filter(|l| l.starts_with("{\"id\":") && l.contains("\"error\""))
+        .collect();
+    assert_eq!(documented.len(), inputs.len());
+    let mut config = readme_hv1();
+    for (input, line) in inputs.iter().zip(&documented) {
+        let want: Response = serde_json::from_str(line).unwrap();
+        assert_eq!(handle(&mut config, input.as_bytes()), want, "{input}");
+    }
+}
