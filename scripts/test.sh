@@ -11,4 +11,5 @@ target/release/xvs-testbed down --all >/dev/null
 # the netns testbed last (their summary line closes the run).
 cargo test --release --workspace --exclude testbed
 cargo test --release -p testbed --lib --bins
+cargo test --release -p testbed --test control_plane
 cargo test --release -p testbed --test e2e

@@ -23,7 +23,9 @@ use std::{
 
 use control::{
     ops::{self, Op},
-    protocol::{parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION},
+    protocol::{
+        parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+    },
     Config,
 };
 use mio::{
@@ -198,7 +200,9 @@ fn serve(client: &mut Client, daemon: &mut Daemon, readable: bool) -> bool {
                         } else {
                             handle_line(daemon, line)
                         };
-                        client.output.extend_from_slice(response.to_line().as_bytes());
+                        client
+                            .output
+                            .extend_from_slice(response.to_line().as_bytes());
                     }
                     if client.input.len() > MAX_REQUEST_BYTES {
                         client
@@ -287,10 +291,9 @@ fn run_ops(daemon: &mut Daemon, ops: &[Op]) -> Result<Vec<Value>, (usize, ErrorB
 }
 
 fn transaction(daemon: &mut Daemon, args: &Value) -> Result<Value, ErrorBody> {
-    let list = args
-        .get("ops")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("transaction: args.ops: expected a list of {\"op\", \"args\"}".into()))?;
+    let list = args.get("ops").and_then(Value::as_array).ok_or_else(|| {
+        invalid("transaction: args.ops: expected a list of {\"op\", \"args\"}".into())
+    })?;
     let mut parsed = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let name = item
@@ -298,10 +301,11 @@ fn transaction(daemon: &mut Daemon, args: &Value) -> Result<Value, ErrorBody> {
             .and_then(Value::as_str)
             .ok_or_else(|| invalid(format!("ops[{i}]: op: expected a string")))?;
         let empty = json!({});
-        let op = Op::from_request(name, item.get("args").unwrap_or(&empty)).map_err(|e| ErrorBody {
-            code: e.code,
-            message: format!("ops[{i}] ({name}): {}", e.message),
-        })?;
+        let op =
+            Op::from_request(name, item.get("args").unwrap_or(&empty)).map_err(|e| ErrorBody {
+                code: e.code,
+                message: format!("ops[{i}] ({name}): {}", e.message),
+            })?;
         parsed.push(op);
     }
     match run_ops(daemon, &parsed) {
@@ -328,7 +332,10 @@ fn config_apply(daemon: &mut Daemon, args: &Value) -> Result<Value, ErrorBody> {
     desired
         .validate()
         .map_err(|e| invalid(format!("config.apply: args.config: {e}")))?;
-    let dry_run = args.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+    let dry_run = args
+        .get("dry_run")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let changes = ops::diff(daemon.config(), &desired);
     if !changes.is_empty() && !dry_run {
         daemon.commit(ops::normalize(&desired))?;
@@ -345,10 +352,13 @@ fn stats_show(daemon: &Daemon, args: &Value) -> Result<Value, ErrorBody> {
         let name = port
             .as_str()
             .ok_or_else(|| invalid("stats.show: args.port: expected a string".into()))?;
-        let one = report["ports"].get(name).cloned().ok_or_else(|| ErrorBody {
-            code: ErrorCode::NotFound,
-            message: format!("port \"{name}\" not found"),
-        })?;
+        let one = report["ports"]
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ErrorBody {
+                code: ErrorCode::NotFound,
+                message: format!("port \"{name}\" not found"),
+            })?;
         report["ports"] = json!({ name: one });
     }
     Ok(report)

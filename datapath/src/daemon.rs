@@ -159,11 +159,16 @@ impl Daemon {
                     Some((v.name.clone(), self.vif_slots.get(&key)? as VifId))
                 })
                 .collect();
-            Tables::build(&new, |n| keys.get(n).copied(), local_tep, &mut self.port_slots)
-                .map_err(|e| ErrorBody {
-                    code: ErrorCode::InvalidArgument,
-                    message: e.to_string(),
-                })
+            Tables::build(
+                &new,
+                |n| keys.get(n).copied(),
+                local_tep,
+                &mut self.port_slots,
+            )
+            .map_err(|e| ErrorBody {
+                code: ErrorCode::InvalidArgument,
+                message: e.to_string(),
+            })
         });
         let tables = match result {
             Ok(t) => t,
@@ -269,7 +274,9 @@ impl Daemon {
             let (_, tep) = self.uplink.as_ref().expect("checked");
             return Ok(Some(LocalTep {
                 ip: t.ip,
-                mtu: t.mtu.unwrap_or(NetDev::lookup(&t.uplink).map(|d| d.mtu).unwrap_or(tep.mtu)),
+                mtu: t
+                    .mtu
+                    .unwrap_or(NetDev::lookup(&t.uplink).map(|d| d.mtu).unwrap_or(tep.mtu)),
                 ..tep.clone()
             }));
         }

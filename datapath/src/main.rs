@@ -175,10 +175,7 @@ fn run(args: Args) -> Result<(), String> {
 
     let mut daemon = Daemon::new(
         Arc::clone(&tables),
-        WorkerHandle {
-            commands,
-            wake_fd,
-        },
+        WorkerHandle { commands, wake_fd },
         Some(args.state_file.clone()),
         vec![counters],
     );
@@ -199,7 +196,11 @@ fn run(args: Args) -> Result<(), String> {
         }
     };
     let resolver_thread = {
-        let (t, n, s) = (Arc::clone(&tables), Arc::clone(&neigh_cell), Arc::clone(&stop));
+        let (t, n, s) = (
+            Arc::clone(&tables),
+            Arc::clone(&neigh_cell),
+            Arc::clone(&stop),
+        );
         thread::Builder::new()
             .name("xvs-resolver".into())
             .spawn(move || neigh::run(t, n, s))
@@ -228,7 +229,8 @@ fn run(args: Args) -> Result<(), String> {
     eprintln!(
         "xvswitchd: ready: control socket {}, worker on core {}",
         args.socket.display(),
-        core.map(|c| c.id.to_string()).unwrap_or_else(|| "any".into())
+        core.map(|c| c.id.to_string())
+            .unwrap_or_else(|| "any".into())
     );
 
     loop {

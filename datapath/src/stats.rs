@@ -62,7 +62,10 @@ pub fn report(tables: &Tables, workers: &[Arc<WorkerCounters>], sockets: &[Socke
                 p.name.clone(),
                 PortStats {
                     switch: tables.switches[p.switch].name.clone(),
-                    vif: tables.vif(p.vif).map(|v| v.name.clone()).unwrap_or_default(),
+                    vif: tables
+                        .vif(p.vif)
+                        .map(|v| v.name.clone())
+                        .unwrap_or_default(),
                     vlan: p.vlan,
                     totals: sum(workers, Block::Port(id)),
                 },

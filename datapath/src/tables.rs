@@ -205,7 +205,9 @@ impl Tables {
             let id = port_slots.assign("logical ports", &p.name)?;
             let vif = vif_slot(&p.vif).ok_or_else(|| TablesError::VifNotAttached(p.vif.clone()))?;
             let switch = switch_index[p.switch.as_str()];
-            let table = vifs[vif].as_mut().expect("every configured vif has a table");
+            let table = vifs[vif]
+                .as_mut()
+                .expect("every configured vif has a table");
             match p.vlan {
                 Some(v) => table.by_vlan[v as usize] = id,
                 None => table.untagged = id,

@@ -73,10 +73,7 @@ pub enum WorkerCommand {
     },
     /// Stop serving `slot`: drain it, take back its frames, close its
     /// sockets. Detach the XDP program first, so nothing new arrives.
-    Detach {
-        slot: Slot,
-        reply: mpsc::Sender<()>,
-    },
+    Detach { slot: Slot, reply: mpsc::Sender<()> },
 }
 
 /// What the daemon hands a worker.

@@ -27,13 +27,35 @@ fn main() {
         ("add_port_while_traffic_flows", add_port_while_traffic_flows),
         ("delete_port_drops_and_counts", delete_port_drops_and_counts),
         ("move_port_to_other_switch", move_port_to_other_switch),
-        ("transaction_with_invalid_last_op_changes_nothing", transaction_with_invalid_last_op_changes_nothing),
-        ("apply_twice_and_show_apply_are_noops", apply_twice_and_show_apply_are_noops),
-        ("bad_input_is_refused_and_changes_nothing", bad_input_is_refused_and_changes_nothing),
-        ("silent_and_half_line_clients_do_not_block", silent_and_half_line_clients_do_not_block),
-        ("flow_loses_nothing_during_1000_changes", flow_loses_nothing_during_1000_changes),
+        (
+            "delete_and_readd_vif_detaches_and_attaches",
+            delete_and_readd_vif_detaches_and_attaches,
+        ),
+        (
+            "transaction_with_invalid_last_op_changes_nothing",
+            transaction_with_invalid_last_op_changes_nothing,
+        ),
+        (
+            "apply_twice_and_show_apply_are_noops",
+            apply_twice_and_show_apply_are_noops,
+        ),
+        (
+            "bad_input_is_refused_and_changes_nothing",
+            bad_input_is_refused_and_changes_nothing,
+        ),
+        (
+            "silent_and_half_line_clients_do_not_block",
+            silent_and_half_line_clients_do_not_block,
+        ),
+        (
+            "flow_loses_nothing_during_1000_changes",
+            flow_loses_nothing_during_1000_changes,
+        ),
         ("every_documented_op_runs", every_documented_op_runs),
-        ("sigkill_restart_restores_config_and_traffic", sigkill_restart_restores_config_and_traffic),
+        (
+            "sigkill_restart_restores_config_and_traffic",
+            sigkill_restart_restores_config_and_traffic,
+        ),
     ];
     let selected: Vec<&Case> = cases
         .iter()
@@ -55,7 +77,10 @@ fn main() {
                 for hv in ["hv1", "hv2"] {
                     let log = std::fs::read_to_string(tb.log_path(hv)).unwrap_or_default();
                     let lines: Vec<&str> = log.lines().collect();
-                    println!("--- {hv} log (tail) ---\n{}", lines[lines.len().saturating_sub(15)..].join("\n"));
+                    println!(
+                        "--- {hv} log (tail) ---\n{}",
+                        lines[lines.len().saturating_sub(15)..].join("\n")
+                    );
                 }
             }
         }
@@ -90,7 +115,11 @@ impl Raw {
     }
 
     fn call(&mut self, op: &str, args: Value) -> Value {
-        self.send_line(json!({"id": 7, "op": op, "args": args}).to_string().as_bytes())
+        self.send_line(
+            json!({"id": 7, "op": op, "args": args})
+                .to_string()
+                .as_bytes(),
+        )
     }
 }
 
@@ -108,8 +137,19 @@ fn add_pod1c(tb: &Testbed) {
     tb.xvsctl_ok(
         "hv1",
         &[
-            "port", "add", "pod1c", "--vif", "vm1", "--vlan", "12", "--switch", "blue", "--mac",
-            &mac_str(&p.mac), "--ip", &p.ip.to_string(),
+            "port",
+            "add",
+            "pod1c",
+            "--vif",
+            "vm1",
+            "--vlan",
+            "12",
+            "--switch",
+            "blue",
+            "--mac",
+            &mac_str(&p.mac),
+            "--ip",
+            &p.ip.to_string(),
         ],
     );
 }
@@ -127,13 +167,25 @@ fn background_ping(tb: &Testbed, from: &str, to: &str, count: u32) -> std::proce
 fn add_port_while_traffic_flows(tb: &mut Testbed) {
     assert!(ping_ok(tb, "pod1a", "pod3a"));
     let flow = background_ping(tb, "pod1a", "pod3a", 40);
-    assert!(!tb.ping("pod1c", pod_spec("pod1a").ip, 1), "pod1c works before it exists");
+    assert!(
+        !tb.ping("pod1c", pod_spec("pod1a").ip, 1),
+        "pod1c works before it exists"
+    );
     add_pod1c(tb);
-    assert!(ping_ok(tb, "pod1c", "pod1a"), "the new port does not reach its peer");
-    assert!(ping_ok(tb, "pod1c", "pod3a"), "the new port does not reach across hypervisors");
+    assert!(
+        ping_ok(tb, "pod1c", "pod1a"),
+        "the new port does not reach its peer"
+    );
+    assert!(
+        ping_ok(tb, "pod1c", "pod3a"),
+        "the new port does not reach across hypervisors"
+    );
     let out = flow.wait_with_output().expect("ping");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(" 0% packet loss"), "the steady flow lost pings: {text}");
+    assert!(
+        text.contains(" 0% packet loss"),
+        "the steady flow lost pings: {text}"
+    );
     let list = tb.xvsctl_ok("hv1", &["port", "list"]);
     assert!(list.contains("pod1c"), "{list}");
 }
@@ -143,12 +195,20 @@ fn delete_port_drops_and_counts(tb: &mut Testbed) {
         add_pod1c(tb);
     }
     tb.xvsctl_ok("hv1", &["port", "delete", "pod1c"]);
-    assert!(!tb.ping("pod1c", pod_spec("pod1a").ip, 2), "deleted port still forwards");
+    assert!(
+        !tb.ping("pod1c", pod_spec("pod1a").ip, 2),
+        "deleted port still forwards"
+    );
     let before = tb.fresh_stats("hv1");
     let n = 40u64;
     let probe = tb.bin.join("xvs-probe").to_string_lossy().into_owned();
     must(tb.cmd("pod1c", &probe).args([
-        "send-frames", "--iface", "eth0", "--count", &n.to_string(), "--src-mac",
+        "send-frames",
+        "--iface",
+        "eth0",
+        "--count",
+        &n.to_string(),
+        "--src-mac",
         &mac_str(&pod_spec("pod1c").mac),
     ]));
     let path = "/vifs/vm1/drops/unknown_vlan";
@@ -171,11 +231,55 @@ fn move_port_to_other_switch(tb: &mut Testbed) {
     let shown: Value = serde_json::from_str(&shown).expect("json");
     assert_eq!(shown["switch"], "green");
     must(tb.cmd("pod1b", "ip").args(["neigh", "flush", "all"]));
-    assert!(ping_ok(tb, "pod1b", "pod2b"), "moved port does not reach the green pod");
-    assert!(!tb.ping("pod1b", pod_spec("pod1a").ip, 2), "moved port still on blue");
+    assert!(
+        ping_ok(tb, "pod1b", "pod2b"),
+        "moved port does not reach the green pod"
+    );
+    assert!(
+        !tb.ping("pod1b", pod_spec("pod1a").ip, 2),
+        "moved port still on blue"
+    );
     tb.xvsctl_ok("hv1", &["port", "change", "pod1b", "--switch", "blue"]);
     must(tb.cmd("pod1b", "ip").args(["neigh", "flush", "all"]));
     assert!(ping_ok(tb, "pod1b", "pod1a"));
+}
+
+fn xdp_attached(tb: &Testbed, node: &str, ifname: &str) -> bool {
+    must(tb.cmd(node, "ip").args(["-d", "link", "show", ifname])).contains("prog/xdp")
+}
+
+fn delete_and_readd_vif_detaches_and_attaches(tb: &mut Testbed) {
+    let original = tb.xvsctl_ok("hv1", &["show", "config"]);
+    assert!(ping_ok(tb, "pod2a", "pod1a"));
+    let refused = tb.xvsctl("hv1", &["vif", "delete", "vm2"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("in_use"),
+        "ports still use vm2"
+    );
+    tb.xvsctl_ok("hv1", &["vif", "delete", "vm2", "--cascade"]);
+    assert!(
+        !xdp_attached(tb, "hv1", "vm2"),
+        "XDP program left on a deleted vif"
+    );
+    assert!(
+        !tb.ping("pod2a", pod_spec("pod1a").ip, 2),
+        "deleted vif still forwards"
+    );
+    let ports = tb.xvsctl_ok("hv1", &["port", "list"]);
+    assert!(!ports.contains("pod2a"), "cascade left pod2a: {ports}");
+    let file = tb.dir.join("with-vm2.json");
+    std::fs::write(&file, &original).expect("write");
+    let out = tb.xvsctl_ok("hv1", &["apply", "-f", &file.to_string_lossy()]);
+    assert!(out.contains("vm2"), "{out}");
+    assert!(
+        xdp_attached(tb, "hv1", "vm2"),
+        "re-added vif has no XDP program"
+    );
+    assert!(
+        ping_ok(tb, "pod2a", "pod1a"),
+        "re-added vif does not forward"
+    );
+    assert!(ping_ok(tb, "pod2b", "pod3b"));
 }
 
 fn transaction_with_invalid_last_op_changes_nothing(tb: &mut Testbed) {
@@ -209,7 +313,10 @@ fn apply_twice_and_show_apply_are_noops(tb: &mut Testbed) {
     let file = tb.dir.join("desired.json");
     std::fs::write(&file, desired.to_string()).expect("write");
     let first = tb.xvsctl_ok("hv1", &["apply", "-f", &file.to_string_lossy()]);
-    assert!(first.contains("red"), "first apply reports the change: {first}");
+    assert!(
+        first.contains("red"),
+        "first apply reports the change: {first}"
+    );
     let second = tb.xvsctl_ok("hv1", &["apply", "-f", &file.to_string_lossy()]);
     assert_eq!(second.trim(), "no changes");
     // show config | apply -f -
@@ -222,7 +329,12 @@ fn apply_twice_and_show_apply_are_noops(tb: &mut Testbed) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("xvsctl");
-    child.stdin.take().expect("stdin").write_all(shown.as_bytes()).expect("stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(shown.as_bytes())
+        .expect("stdin");
     let out = child.wait_with_output().expect("xvsctl");
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no changes");
@@ -243,37 +355,103 @@ fn bad_input_is_refused_and_changes_nothing(tb: &mut Testbed) {
         .to_string()
     };
     let cases: Vec<(&str, String, &str)> = vec![
-        ("malformed json", "{\"id\": 1, \"op\": ".into(), "parse_error"),
+        (
+            "malformed json",
+            "{\"id\": 1, \"op\": ".into(),
+            "parse_error",
+        ),
         ("not an object", "[1, 2]".into(), "invalid_request"),
         ("missing op", r#"{"id": 1}"#.into(), "invalid_request"),
-        ("unknown op", r#"{"id": 1, "op": "switch.explode", "args": {}}"#.into(), "unknown_op"),
-        ("wrong type", r#"{"id": 1, "op": "switch.add", "args": {"name": "x", "vni": "five"}}"#.into(), "invalid_argument"),
-        ("unknown field", r#"{"id": 1, "op": "switch.add", "args": {"name": "x", "vni": 5, "colour": 1}}"#.into(), "invalid_argument"),
-        ("vlan 0", port(json!(0), &mac, "10.77.0.99"), "invalid_argument"),
-        ("vlan 4095", port(json!(4095), &mac, "10.77.0.99"), "invalid_argument"),
-        ("vni too big", r#"{"id": 1, "op": "switch.add", "args": {"name": "x", "vni": 16777216}}"#.into(), "invalid_argument"),
-        ("bad mac", port(json!(20), "02:00:00:00:00", "10.77.0.99"), "invalid_argument"),
-        ("multicast mac", port(json!(20), "01:00:5e:00:00:01", "10.77.0.99"), "invalid_argument"),
-        ("bad ip", port(json!(20), &mac, "10.77.0.300"), "invalid_argument"),
-        ("duplicate name", r#"{"id": 1, "op": "switch.add", "args": {"name": "blue", "vni": 9}}"#.into(), "already_exists"),
-        ("duplicate vlan", port(json!(10), &mac, "10.77.0.99"), "invalid_argument"),
-        ("missing switch", r#"{"id": 1, "op": "port.change", "args": {"name": "pod1a", "switch": "nope"}}"#.into(), "not_found"),
-        ("in use", r#"{"id": 1, "op": "switch.delete", "args": {"name": "blue"}}"#.into(), "in_use"),
-        ("missing interface", r#"{"id": 1, "op": "vif.add", "args": {"name": "vm9", "interface": "nosuchif9"}}"#.into(), "apply_failed"),
+        (
+            "unknown op",
+            r#"{"id": 1, "op": "switch.explode", "args": {}}"#.into(),
+            "unknown_op",
+        ),
+        (
+            "wrong type",
+            r#"{"id": 1, "op": "switch.add", "args": {"name": "x", "vni": "five"}}"#.into(),
+            "invalid_argument",
+        ),
+        (
+            "unknown field",
+            r#"{"id": 1, "op": "switch.add", "args": {"name": "x", "vni": 5, "colour": 1}}"#.into(),
+            "invalid_argument",
+        ),
+        (
+            "vlan 0",
+            port(json!(0), &mac, "10.77.0.99"),
+            "invalid_argument",
+        ),
+        (
+            "vlan 4095",
+            port(json!(4095), &mac, "10.77.0.99"),
+            "invalid_argument",
+        ),
+        (
+            "vni too big",
+            r#"{"id": 1, "op": "switch.add", "args": {"name": "x", "vni": 16777216}}"#.into(),
+            "invalid_argument",
+        ),
+        (
+            "bad mac",
+            port(json!(20), "02:00:00:00:00", "10.77.0.99"),
+            "invalid_argument",
+        ),
+        (
+            "multicast mac",
+            port(json!(20), "01:00:5e:00:00:01", "10.77.0.99"),
+            "invalid_argument",
+        ),
+        (
+            "bad ip",
+            port(json!(20), &mac, "10.77.0.300"),
+            "invalid_argument",
+        ),
+        (
+            "duplicate name",
+            r#"{"id": 1, "op": "switch.add", "args": {"name": "blue", "vni": 9}}"#.into(),
+            "already_exists",
+        ),
+        (
+            "duplicate vlan",
+            port(json!(10), &mac, "10.77.0.99"),
+            "invalid_argument",
+        ),
+        (
+            "missing switch",
+            r#"{"id": 1, "op": "port.change", "args": {"name": "pod1a", "switch": "nope"}}"#.into(),
+            "not_found",
+        ),
+        (
+            "in use",
+            r#"{"id": 1, "op": "switch.delete", "args": {"name": "blue"}}"#.into(),
+            "in_use",
+        ),
+        (
+            "missing interface",
+            r#"{"id": 1, "op": "vif.add", "args": {"name": "vm9", "interface": "nosuchif9"}}"#
+                .into(),
+            "apply_failed",
+        ),
     ];
     let mut raw = Raw::connect(tb, "hv1");
     for (what, line, code) in &cases {
         let r = raw.send_line(line.as_bytes());
         assert_eq!(r["error"]["code"], *code, "{what}: {r}");
         assert!(
-            r["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
             "{what}: no message: {r}"
         );
         assert!(r.get("result").is_none(), "{what}: {r}");
     }
     // A request line over 1 MiB: refused, connection closed.
     let mut big = Raw::connect(tb, "hv1");
-    let huge = format!("{{\"id\": 1, \"op\": \"version\", \"args\": {{\"pad\": \"{}\"}}}}", "x".repeat(1 << 20));
+    let huge = format!(
+        "{{\"id\": 1, \"op\": \"version\", \"args\": {{\"pad\": \"{}\"}}}}",
+        "x".repeat(1 << 20)
+    );
     let r = big.send_line(huge.as_bytes());
     assert_eq!(r["error"]["code"], "request_too_large", "{r}");
     assert_eq!(config(tb, "hv1"), before, "bad input changed the config");
@@ -283,7 +461,8 @@ fn bad_input_is_refused_and_changes_nothing(tb: &mut Testbed) {
 fn silent_and_half_line_clients_do_not_block(tb: &mut Testbed) {
     let _silent = UnixStream::connect(tb.socket_path("hv1")).expect("connect");
     let mut half = UnixStream::connect(tb.socket_path("hv1")).expect("connect");
-    half.write_all(br#"{"id": 1, "op": "switch.add", "args": {"name": "half""#).expect("write");
+    half.write_all(br#"{"id": 1, "op": "switch.add", "args": {"name": "half""#)
+        .expect("write");
     // Others are served meanwhile, and the half request did nothing.
     let mut raw = Raw::connect(tb, "hv1");
     let r = raw.call("version", json!({}));
@@ -297,8 +476,13 @@ fn silent_and_half_line_clients_do_not_block(tb: &mut Testbed) {
     assert_eq!(r["error"]["code"], "not_found");
     let mut buf = [0u8; 1];
     let mut silent = UnixStream::connect(tb.socket_path("hv1")).expect("connect");
-    silent.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-    assert!(silent.read(&mut buf).is_err(), "the daemon wrote to a silent client");
+    silent
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    assert!(
+        silent.read(&mut buf).is_err(),
+        "the daemon wrote to a silent client"
+    );
 }
 
 fn flow_loses_nothing_during_1000_changes(tb: &mut Testbed) {
@@ -307,15 +491,30 @@ fn flow_loses_nothing_during_1000_changes(tb: &mut Testbed) {
     let count = 4000u32;
     let mut recv = tb
         .cmd("pod2a", &probe)
-        .args(["udp-recv", "--port", "5300", "--count", &count.to_string(), "--timeout", "120"])
+        .args([
+            "udp-recv",
+            "--port",
+            "5300",
+            "--count",
+            &count.to_string(),
+            "--timeout",
+            "120",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .expect("udp-recv");
     let mut lines = BufReader::new(recv.stdout.take().expect("stdout")).lines();
-    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("listening"));
+    assert_eq!(
+        lines.next().and_then(Result::ok).as_deref(),
+        Some("listening")
+    );
     let sender = tb
         .cmd("pod1a", &probe)
-        .args(["udp-send", "--to", &format!("{}:5300", pod_spec("pod2a").ip)])
+        .args([
+            "udp-send",
+            "--to",
+            &format!("{}:5300", pod_spec("pod2a").ip),
+        ])
         .args(["--count", &count.to_string(), "--interval-us", "1000"])
         .stdout(Stdio::piped())
         .spawn()
@@ -326,10 +525,19 @@ fn flow_loses_nothing_during_1000_changes(tb: &mut Testbed) {
     let started = Instant::now();
     for i in 0..1000u32 {
         let r = match i % 4 {
-            0 => client.call("port.add", json!({"name": "pod1c", "vif": "vm1", "vlan": 12,
-                 "switch": "blue", "mac": mac_str(&p.mac), "ips": [p.ip.to_string()]})),
-            1 => client.call("port.change", json!({"name": "pod1c", "vlan": 13 + (i % 100)})),
-            2 => client.call("port.change", json!({"name": "pod2b", "ips": [format!("10.77.1.{}", i % 250 + 1)]})),
+            0 => client.call(
+                "port.add",
+                json!({"name": "pod1c", "vif": "vm1", "vlan": 12,
+                 "switch": "blue", "mac": mac_str(&p.mac), "ips": [p.ip.to_string()]}),
+            ),
+            1 => client.call(
+                "port.change",
+                json!({"name": "pod1c", "vlan": 13 + (i % 100)}),
+            ),
+            2 => client.call(
+                "port.change",
+                json!({"name": "pod2b", "ips": [format!("10.77.1.{}", i % 250 + 1)]}),
+            ),
             _ => client.call("port.delete", json!({"name": "pod1c"})),
         };
         r.unwrap_or_else(|e| panic!("change {i}: {e}"));
@@ -341,9 +549,16 @@ fn flow_loses_nothing_during_1000_changes(tb: &mut Testbed) {
     let _ = recv.wait();
     println!("    1000 changes in {took:.1?}; flow: {sent}, {got}");
     assert_eq!(sent, format!("sent={count}"));
-    assert_eq!(got, format!("received={count}"), "the flow lost packets during the changes");
+    assert_eq!(
+        got,
+        format!("received={count}"),
+        "the flow lost packets during the changes"
+    );
     client
-        .call("port.change", json!({"name": "pod2b", "ips": [pod_spec("pod2b").ip.to_string()]}))
+        .call(
+            "port.change",
+            json!({"name": "pod2b", "ips": [pod_spec("pod2b").ip.to_string()]}),
+        )
         .expect("restore pod2b");
 }
 
@@ -352,20 +567,37 @@ fn flow_loses_nothing_during_1000_changes(tb: &mut Testbed) {
 /// examples name), in document order, and checks each answers its id
 /// without a protocol-level error.
 fn every_documented_op_runs(tb: &mut Testbed) {
-    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/control-protocol.md");
+    let doc_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/control-protocol.md");
     let doc = std::fs::read_to_string(&doc_path).expect("docs/control-protocol.md");
     let examples: Vec<Value> = doc
         .lines()
         .filter(|l| l.trim_start().starts_with("{\"id\"") && l.contains("\"op\""))
         .filter_map(|l| serde_json::from_str(l.trim()).ok())
         .collect();
-    assert!(examples.len() >= 25, "only {} request examples in the doc", examples.len());
+    assert!(
+        examples.len() >= 25,
+        "only {} request examples in the doc",
+        examples.len()
+    );
     let ns = tb.ns("docs");
     must(std::process::Command::new("ip").args(["netns", "add", &ns]));
     let _cleanup = Cleanup(ns.clone());
-    let ip = |args: &str| must(std::process::Command::new("ip").args(["-n", &ns]).args(args.split_whitespace()));
+    let ip = |args: &str| {
+        must(
+            std::process::Command::new("ip")
+                .args(["-n", &ns])
+                .args(args.split_whitespace()),
+        )
+    };
     ip("link set lo up");
-    for (a, b) in [("vm1", "vm1-peer"), ("vm2", "vm2-peer"), ("vm9", "vm9-peer"), ("uplink", "uplink-peer"), ("eth1", "eth1-peer")] {
+    for (a, b) in [
+        ("vm1", "vm1-peer"),
+        ("vm2", "vm2-peer"),
+        ("vm9", "vm9-peer"),
+        ("uplink", "uplink-peer"),
+        ("eth1", "eth1-peer"),
+    ] {
         ip(&format!("link add {a} type veth peer name {b}"));
         ip(&format!("link set {a} up"));
         ip(&format!("link set {b} up"));
@@ -388,12 +620,16 @@ fn every_documented_op_runs(tb: &mut Testbed) {
         thread::sleep(Duration::from_millis(50));
     }
     let mut stream = UnixStream::connect(&sock).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut ops = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
     for ex in &examples {
-        stream.write_all(format!("{ex}\n").as_bytes()).expect("write");
+        stream
+            .write_all(format!("{ex}\n").as_bytes())
+            .expect("write");
         let mut line = String::new();
         reader.read_line(&mut line).expect("read");
         let r: Value = serde_json::from_str(&line).expect("response json");
@@ -407,13 +643,39 @@ fn every_documented_op_runs(tb: &mut Testbed) {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
     let _ = daemon.wait();
-    assert!(failures.is_empty(), "documented examples failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "documented examples failed:\n{}",
+        failures.join("\n")
+    );
     for op in [
-        "version", "switch.add", "switch.change", "switch.delete", "switch.list", "switch.show",
-        "vif.add", "vif.change", "vif.delete", "vif.list", "vif.show", "port.add", "port.change",
-        "port.delete", "port.list", "port.show", "tep.set", "tep.clear", "tep.show",
-        "remote_tep.add", "remote_tep.delete", "remote_mac.add", "remote_mac.delete",
-        "config.show", "config.apply", "transaction", "stats.show",
+        "version",
+        "switch.add",
+        "switch.change",
+        "switch.delete",
+        "switch.list",
+        "switch.show",
+        "vif.add",
+        "vif.change",
+        "vif.delete",
+        "vif.list",
+        "vif.show",
+        "port.add",
+        "port.change",
+        "port.delete",
+        "port.list",
+        "port.show",
+        "tep.set",
+        "tep.clear",
+        "tep.show",
+        "remote_tep.add",
+        "remote_tep.delete",
+        "remote_mac.add",
+        "remote_mac.delete",
+        "config.show",
+        "config.apply",
+        "transaction",
+        "stats.show",
     ] {
         assert!(ops.contains(op), "op {op} has no example in the doc");
     }
@@ -443,7 +705,10 @@ fn sigkill_restart_restores_config_and_traffic(tb: &mut Testbed) {
     tb.stop_daemon("hv1", libc::SIGKILL);
     tb.start_daemon("hv1");
     assert_eq!(config(tb, "hv1"), before, "config after restart differs");
-    assert!(ping_ok(tb, "pod1c", "pod1a"), "restored port does not forward");
+    assert!(
+        ping_ok(tb, "pod1c", "pod1a"),
+        "restored port does not forward"
+    );
     let out = flow.wait_with_output().expect("ping");
     let text = String::from_utf8_lossy(&out.stdout);
     let received: u32 = text
