@@ -7,7 +7,7 @@
 //! invalid request gets an error response naming the field; a line over
 //! [`MAX_REQUEST_BYTES`] gets `request_too_large` and the connection is
 //! closed; a client that stays silent mid-line is dropped after
-//! [`IDLE_TIMEOUT`].
+//! [`IDLE_TIMEOUT`]; at most [`MAX_CLIENTS`] are connected at once.
 
 use std::{
     collections::HashMap,
@@ -38,8 +38,10 @@ use crate::{daemon::Daemon, stats};
 
 const LISTENER: Token = Token(0);
 pub const WAKER: Token = Token(1);
-/// A client silent this long with a partial request is dropped.
+/// A client silent this long in the middle of a request line is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections beyond this many are closed at once.
+pub const MAX_CLIENTS: usize = 1024;
 
 struct Client {
     stream: UnixStream,
@@ -108,34 +110,39 @@ pub fn run(
         }
         for event in events.iter() {
             match event.token() {
-                LISTENER => loop {
-                    match listener.accept() {
-                        Ok((mut stream, _)) => {
-                            let token = Token(next);
-                            next += 1;
-                            poll.registry().register(
-                                &mut stream,
-                                token,
-                                Interest::READABLE | Interest::WRITABLE,
-                            )?;
-                            clients.insert(
-                                token,
-                                Client {
-                                    stream,
-                                    input: Vec::new(),
-                                    output: Vec::new(),
-                                    last_active: Instant::now(),
-                                    closing: false,
-                                },
-                            );
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            eprintln!("xvswitchd: control socket accept: {e}");
-                            break;
+                LISTENER => {
+                    loop {
+                        match listener.accept() {
+                            Ok((_, _)) if clients.len() >= MAX_CLIENTS => {
+                                eprintln!("xvswitchd: control socket: {MAX_CLIENTS} clients, refusing more");
+                            }
+                            Ok((mut stream, _)) => {
+                                let token = Token(next);
+                                next += 1;
+                                poll.registry().register(
+                                    &mut stream,
+                                    token,
+                                    Interest::READABLE | Interest::WRITABLE,
+                                )?;
+                                clients.insert(
+                                    token,
+                                    Client {
+                                        stream,
+                                        input: Vec::new(),
+                                        output: Vec::new(),
+                                        last_active: Instant::now(),
+                                        closing: false,
+                                    },
+                                );
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                eprintln!("xvswitchd: control socket accept: {e}");
+                                break;
+                            }
                         }
                     }
-                },
+                }
                 WAKER => {}
                 token => {
                     let Some(client) = clients.get_mut(&token) else {
@@ -153,7 +160,9 @@ pub fn run(
         let now = Instant::now();
         let idle: Vec<Token> = clients
             .iter()
-            .filter(|(_, c)| now.duration_since(c.last_active) > IDLE_TIMEOUT)
+            .filter(|(_, c)| {
+                !c.input.is_empty() && now.duration_since(c.last_active) > IDLE_TIMEOUT
+            })
             .map(|(t, _)| *t)
             .collect();
         for t in idle {
