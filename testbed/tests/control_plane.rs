@@ -221,6 +221,15 @@ fn delete_port_drops_and_counts(tb: &mut Testbed) {
             break;
         }
     }
+    // xvsctl stats reads the same counters over the socket.
+    let stats: Value =
+        serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "stats"])).expect("json");
+    assert!(get(&stats) >= get(&before) + n, "xvsctl stats: {stats}");
+    let table = tb.xvsctl_ok("hv1", &["stats"]);
+    assert!(
+        table.contains("pod1a") && !table.contains("pod3a"),
+        "{table}"
+    );
 }
 
 fn move_port_to_other_switch(tb: &mut Testbed) {
@@ -459,6 +468,14 @@ fn bad_input_is_refused_and_changes_nothing(tb: &mut Testbed) {
 }
 
 fn silent_and_half_line_clients_do_not_block(tb: &mut Testbed) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(tb.socket_path("hv1")).expect("socket file");
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "control socket mode"
+    );
+    assert_eq!(meta.uid(), 0, "control socket owner");
     let _silent = UnixStream::connect(tb.socket_path("hv1")).expect("connect");
     let mut half = UnixStream::connect(tb.socket_path("hv1")).expect("connect");
     half.write_all(br#"{"id": 1, "op": "switch.add", "args": {"name": "half""#)
