@@ -9,6 +9,8 @@
 //!   error codes);
 //! - [`ops`]: the config ops as pure functions over a [`Config`],
 //!   transactions, and diffing configurations;
+//! - [`stats`]: the counters as `stats.show` reports them, and their
+//!   Prometheus text form (`metrics.show`);
 //! - [`client`]: a blocking client of the control socket, which the
 //!   `xvsctl` binary is built on.
 
@@ -19,6 +21,7 @@ pub mod client;
 pub mod model;
 pub mod ops;
 pub mod protocol;
+pub mod stats;
 
 pub use model::{
     Config, ConfigError, LocalTep, LogicalPort, LogicalSwitch, MacAddr, MacParseError, RemoteMac,

@@ -230,17 +230,43 @@ fn xvsctl_end_to_end() {
             "02:00:00:77:00:0d",
             "--ip",
             "10.77.0.13",
+            "--dhcp-guard",
+            "off",
         ],
     );
     assert_eq!(out, "");
     let out = succeeds(&socket, &["port", "list"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "NAME   VIF  VLAN  SWITCH  MAC                IPS");
+    assert_eq!(
+        lines[0],
+        "NAME   VIF  VLAN  SWITCH  MAC                IPS         GUARDS"
+    );
+    assert_eq!(
+        lines[1],
+        "pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11  sg,dhcp,ra"
+    );
     assert_eq!(
         lines[3],
-        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13"
+        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13  sg,ra"
     );
     assert_eq!(lines.len(), 6);
+    succeeds(
+        &socket,
+        &[
+            "port",
+            "change",
+            "pod1c",
+            "--spoofguard",
+            "off",
+            "--dhcp-guard",
+            "on",
+        ],
+    );
+    let port = state.lock().unwrap().port("pod1c").cloned().unwrap();
+    assert_eq!(
+        (port.spoofguard, port.dhcp_guard, port.ra_guard),
+        (false, true, true)
+    );
 
     succeeds(
         &socket,
@@ -274,7 +300,8 @@ fn xvsctl_end_to_end() {
     // it back; a second apply changes nothing.
     let out = succeeds(&socket, &["show", "config"]);
     let shown: Config = serde_json::from_str(&out).unwrap();
-    assert!(shown.port("pod1c").is_some());
+    assert!(!shown.port("pod1c").unwrap().spoofguard);
+    assert!(out.contains("\"spoofguard\": false") && !out.contains("dhcp_guard"));
     let file = dir.join("hv1.json");
     std::fs::write(&file, README_HV1).unwrap();
     let file = file.to_str().unwrap();
@@ -303,9 +330,48 @@ fn xvsctl_end_to_end() {
         serde_json::from_str::<Value>(&out).unwrap()["vni"],
         json!(5003)
     );
+    let out = succeeds(&socket, &["stats"]);
+    assert!(
+        out.starts_with(
+            "NAME   SWITCH  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             pod1a  blue          0         0        0         0         0         0      0\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("\nuplink  -  "), "{out}");
+    let out = succeeds(&socket, &["stats", "--sort", "tx_bytes"]);
+    assert!(out.contains("pod2b  red"), "{out}");
     let out = succeeds(&socket, &["stats", "port", "pod1a"]);
-    assert!(out.starts_with("PORT   SWITCH  RX_PACKETS"), "{out}");
-    assert!(out.contains("pod1a  blue"), "{out}");
+    assert!(
+        out.starts_with("port          pod1a\nswitch        blue\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\ndrops         0\n"), "{out}");
+    assert_eq!(succeeds(&socket, &["stats", "clear"]), "cleared\n");
+    assert_eq!(
+        succeeds(&socket, &["stats", "clear", "port", "pod1a"]),
+        "cleared\n"
+    );
+    let output = xvsctl(&socket, &["stats", "clear", "port", "pod9"], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "xvsctl: not_found: port \"pod9\" not found\n"
+    );
+    // metrics: the text as it is; with --json, a JSON string.
+    let out = succeeds(&socket, &["metrics"]);
+    assert!(
+        out.starts_with("# HELP xvswitch_port_rx_packets_total "),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nxvswitch_port_rx_packets_total{port=\"pod1a\",switch=\"blue\"} 0\n"),
+        "{out}"
+    );
+    assert!(!out.ends_with("\n\n"), "{out}");
+    let out = succeeds(&socket, &["--json", "metrics"]);
+    let text: String = serde_json::from_str(&out).unwrap();
+    assert!(text.starts_with("# HELP"), "{text}");
 
     // A bad file is a usage error, reported with its position.
     let bad = dir.join("bad.json");

@@ -93,6 +93,46 @@ fn optional_fields_default() {
     assert!(config.switches[0].remote_macs.is_empty());
     assert_eq!(config.ports[0].vlan, None);
     assert!(config.ports[0].ips.is_empty());
+    let p = &config.ports[0];
+    assert_eq!((p.spoofguard, p.dhcp_guard, p.ra_guard), (true, true, true));
+}
+
+#[test]
+fn port_guards_are_on_by_default_and_written_only_when_off() {
+    let mut config = hv1();
+    assert!(config
+        .ports
+        .iter()
+        .all(|p| p.spoofguard && p.dhcp_guard && p.ra_guard));
+    // On: left out, so the JSON form of a config is what it was before
+    // the guards existed.
+    let text = config.to_json_pretty();
+    for field in ["spoofguard", "dhcp_guard", "ra_guard"] {
+        assert!(!text.contains(field), "{field} in\n{text}");
+    }
+    config.ports[1].spoofguard = false;
+    config.ports[2].dhcp_guard = false;
+    config.ports[2].ra_guard = false;
+    let text = config.to_json_pretty();
+    assert_eq!(text.matches("\"spoofguard\": false").count(), 1);
+    assert_eq!(text.matches("\"dhcp_guard\": false").count(), 1);
+    assert_eq!(text.matches("\"ra_guard\": false").count(), 1);
+    assert_eq!(Config::from_json(&text).unwrap(), config);
+    // `true` is accepted too; a non-boolean is a JSON error naming nothing
+    // else.
+    let port = r#"{"ports": [{"name": "p", "vif": "v", "switch": "s",
+                  "mac": "02:00:00:00:00:01", "spoofguard": true, "ra_guard": false}],
+                  "vifs": [{"name": "v", "interface": "eth2"}],
+                  "switches": [{"name": "s", "vni": 1}]}"#;
+    let parsed = Config::from_json(port).unwrap();
+    let p = &parsed.ports[0];
+    assert_eq!(
+        (p.spoofguard, p.dhcp_guard, p.ra_guard),
+        (true, true, false)
+    );
+    let bad = port.replace("\"ra_guard\": false", "\"ra_guard\": \"off\"");
+    let e = Config::from_json(&bad).unwrap_err().to_string();
+    assert!(e.contains("expected a boolean"), "{e}");
 }
 
 /// A rule-breaking edit of the example and the error it must give.

@@ -228,6 +228,9 @@ fn port_change_vlan_absent_null_and_number() {
         switch: None,
         mac: None,
         ips: None,
+        spoofguard: None,
+        dhcp_guard: None,
+        ra_guard: None,
     };
     assert_eq!(
         serde_json::to_value(args(None)).unwrap(),
@@ -360,6 +363,9 @@ fn port_ops() {
             switch: "ls-red".into(),
             mac: mac("02:00:00:00:01:0e"),
             ips: vec!["10.2.0.14".parse().unwrap()],
+            spoofguard: true,
+            dhcp_guard: true,
+            ra_guard: true,
         })
     );
     // Untagged, no IPs: the optional fields default.
@@ -400,6 +406,9 @@ fn port_ops() {
             switch: "ls-red".into(),
             mac: mac("02:00:00:00:01:1a"),
             ips: vec![],
+            spoofguard: true,
+            dhcp_guard: true,
+            ra_guard: true,
         })
     );
     let (c, _) = ok(&base, "port.change", json!({"name": "pod-a"}));
@@ -423,6 +432,82 @@ fn port_ops() {
     );
     let (_, r) = ok(&base, "port.show", json!({"name": "node1"}));
     assert_eq!(r["vlan"], Value::Null);
+}
+
+#[test]
+fn port_guards() {
+    let base = hv1();
+    let guards = |c: &Config, name: &str| {
+        let p = c.port(name).unwrap();
+        (p.spoofguard, p.dhcp_guard, p.ra_guard)
+    };
+    let add = json!({"name": "pod-e", "vif": "node2", "vlan": 102, "switch": "ls-red",
+                     "mac": "02:00:00:00:01:0e"});
+    let (c, _) = ok(&base, "port.add", add.clone());
+    assert_eq!(guards(&c, "pod-e"), (true, true, true));
+    let mut off = add.clone();
+    off["spoofguard"] = json!(false);
+    off["ra_guard"] = json!(false);
+    off["dhcp_guard"] = json!(true);
+    let (c, _) = ok(&base, "port.add", off);
+    assert_eq!(guards(&c, "pod-e"), (false, true, false));
+    // Shown only when off.
+    let (_, r) = ok(&c, "port.show", json!({"name": "pod-e"}));
+    assert_eq!(
+        r,
+        json!({"name": "pod-e", "vif": "node2", "vlan": 102, "switch": "ls-red",
+               "mac": "02:00:00:00:01:0e", "ips": [], "spoofguard": false, "ra_guard": false})
+    );
+
+    // port.change: absent = unchanged.
+    let (c, _) = ok(
+        &base,
+        "port.change",
+        json!({"name": "pod-a", "dhcp_guard": false}),
+    );
+    assert_eq!(guards(&c, "pod-a"), (true, false, true));
+    let (c, _) = ok(&c, "port.change", json!({"name": "pod-a", "vlan": 102}));
+    assert_eq!(guards(&c, "pod-a"), (true, false, true));
+    let (c, _) = ok(
+        &c,
+        "port.change",
+        json!({"name": "pod-a", "spoofguard": false, "dhcp_guard": true, "ra_guard": false}),
+    );
+    assert_eq!(guards(&c, "pod-a"), (false, true, false));
+    assert_eq!(
+        diff(&base, &c),
+        ["change port \"pod-a\": vlan 100 -> 102, spoofguard on -> off, ra_guard on -> off"]
+    );
+    let (c, _) = ok(
+        &c,
+        "port.change",
+        json!({"name": "pod-a", "vlan": 100, "spoofguard": true, "ra_guard": true}),
+    );
+    assert_eq!(c, base);
+
+    // Typed args.
+    match op("port.change", json!({"name": "p", "ra_guard": true})) {
+        Op::PortChange(a) => assert_eq!(
+            (a.spoofguard, a.dhcp_guard, a.ra_guard),
+            (None, None, Some(true))
+        ),
+        other => panic!("{other:?}"),
+    }
+    for (name, args) in [
+        (
+            "port.add",
+            json!({"name": "p", "vif": "v", "switch": "s",
+                            "mac": "02:00:00:00:00:01", "spoofguard": "off"}),
+        ),
+        ("port.change", json!({"name": "p", "spoofguard": "off"})),
+    ] {
+        let e = parse_error(name, args);
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            e.message,
+            format!("{name}: args.spoofguard: invalid type: string \"off\", expected a boolean")
+        );
+    }
 }
 
 /// The example without remote TEPs and MACs, so the local TEP can go.
@@ -1092,6 +1177,18 @@ fn one_change_of_each_kind_gives_its_line() {
         (
             |c| c.ports[1].ips.pop().map(drop).unwrap_or(()),
             "change port \"pod-a\": ips [10.1.0.10, fd00:1::a] -> [10.1.0.10]",
+        ),
+        (
+            |c| c.ports[1].spoofguard = false,
+            "change port \"pod-a\": spoofguard on -> off",
+        ),
+        (
+            |c| c.ports[1].dhcp_guard = false,
+            "change port \"pod-a\": dhcp_guard on -> off",
+        ),
+        (
+            |c| c.ports[1].ra_guard = false,
+            "change port \"pod-a\": ra_guard on -> off",
         ),
         (
             |c| {

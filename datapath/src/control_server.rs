@@ -34,7 +34,7 @@ use mio::{
 };
 use serde_json::{json, Value};
 
-use crate::{daemon::Daemon, stats};
+use crate::{daemon::Daemon, metrics, stats};
 
 const LISTENER: Token = Token(0);
 pub const WAKER: Token = Token(1);
@@ -71,10 +71,12 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Where the control loop writes the stats file.
+/// Where the control loop writes the stats file and publishes the metrics.
 pub struct StatsOutput {
     pub path: Option<PathBuf>,
     pub interval: Duration,
+    /// The metrics HTTP listener's text, if it runs.
+    pub metrics: Option<metrics::Published>,
 }
 
 /// Runs the control loop until `stop` is set (and the waker woken).
@@ -176,8 +178,18 @@ pub fn run(
 }
 
 fn write_stats(daemon: &Daemon, out: &StatsOutput) {
+    if out.path.is_none() && out.metrics.is_none() {
+        return;
+    }
+    let report = daemon.report();
+    if let Some(published) = &out.metrics {
+        let text = metrics::render(&report);
+        if let Ok(mut p) = published.lock() {
+            *p = text;
+        }
+    }
     if let Some(path) = &out.path {
-        let json = serde_json::to_vec_pretty(&daemon.report()).unwrap_or_default();
+        let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
         if let Err(e) = stats::write_atomic(path, &json) {
             eprintln!("xvswitchd: writing {}: {e}", path.display());
         }
@@ -279,6 +291,15 @@ fn handle(daemon: &mut Daemon, req: Request) -> Result<Value, ErrorBody> {
             "daemon": env!("CARGO_PKG_VERSION"),
         })),
         "stats.show" => stats_show(daemon, &req.args),
+        "stats.clear" => {
+            let port = match req.args.get("port") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(p)) => Some(p.as_str()),
+                Some(_) => return Err(invalid("stats.clear: args.port: expected a string".into())),
+            };
+            daemon.clear_counters(port).map(|()| json!({}))
+        }
+        "metrics.show" => Ok(Value::String(metrics::render(&daemon.report()))),
         "config.apply" => config_apply(daemon, &req.args),
         "transaction" => transaction(daemon, &req.args),
         name => {

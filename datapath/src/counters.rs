@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
+use crate::tables::PortId;
+
 /// Why a frame was dropped. Every drop in the datapath has one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(usize)]
@@ -34,10 +36,23 @@ pub enum DropReason {
     NoBuffer,
     /// The remote TEP needs a local TEP and none is configured.
     NoLocalTep,
+    /// Spoofguard: the source MAC is not the port's.
+    SpoofguardMac,
+    /// Spoofguard: the IPv4/IPv6 source address is not one of the port's.
+    SpoofguardIp,
+    /// Spoofguard: an ARP sender MAC or IP that is not the port's.
+    SpoofguardArp,
+    /// Spoofguard: an IPv6 neighbour advertisement or solicitation for an
+    /// address or with a link-layer address that is not the port's.
+    SpoofguardNd,
+    /// A DHCP server message (UDP source port 67) sent by a port.
+    DhcpGuard,
+    /// An IPv6 router advertisement sent by a port.
+    RaGuard,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 15;
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::UnknownVlan,
         DropReason::UnknownVni,
@@ -48,6 +63,12 @@ impl DropReason {
         DropReason::TxRingFull,
         DropReason::NoBuffer,
         DropReason::NoLocalTep,
+        DropReason::SpoofguardMac,
+        DropReason::SpoofguardIp,
+        DropReason::SpoofguardArp,
+        DropReason::SpoofguardNd,
+        DropReason::DhcpGuard,
+        DropReason::RaGuard,
     ];
 
     /// The stable name used in stats output (and later in metrics labels).
@@ -62,6 +83,12 @@ impl DropReason {
             DropReason::TxRingFull => "tx_ring_full",
             DropReason::NoBuffer => "no_buffer",
             DropReason::NoLocalTep => "no_local_tep",
+            DropReason::SpoofguardMac => "spoofguard_mac",
+            DropReason::SpoofguardIp => "spoofguard_ip",
+            DropReason::SpoofguardArp => "spoofguard_arp",
+            DropReason::SpoofguardNd => "spoofguard_nd",
+            DropReason::DhcpGuard => "dhcp_guard",
+            DropReason::RaGuard => "ra_guard",
         }
     }
 }
@@ -93,7 +120,31 @@ pub struct CounterBlock {
     pub rx_bytes: Counter,
     pub tx_packets: Counter,
     pub tx_bytes: Counter,
+    pub rx_broadcast: Counter,
+    pub rx_multicast: Counter,
+    pub tx_broadcast: Counter,
+    pub tx_multicast: Counter,
     pub drops: [Counter; DropReason::COUNT],
+}
+
+/// What kind of destination a frame has, for the broadcast/multicast counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cast {
+    Unicast,
+    Multicast,
+    Broadcast,
+}
+
+impl Cast {
+    /// From the destination MAC.
+    #[inline]
+    pub fn of(dst: &[u8]) -> Cast {
+        match dst {
+            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, ..] => Cast::Broadcast,
+            [first, ..] if first & 1 == 1 => Cast::Multicast,
+            _ => Cast::Unicast,
+        }
+    }
 }
 
 impl CounterBlock {
@@ -109,6 +160,28 @@ impl CounterBlock {
         self.tx_bytes.add(bytes as u64);
     }
 
+    /// Counts a received frame with its destination kind.
+    #[inline]
+    pub fn rx_cast(&self, bytes: usize, cast: Cast) {
+        self.rx(bytes);
+        match cast {
+            Cast::Unicast => {}
+            Cast::Multicast => self.rx_multicast.add(1),
+            Cast::Broadcast => self.rx_broadcast.add(1),
+        }
+    }
+
+    /// Counts a transmitted frame with its destination kind.
+    #[inline]
+    pub fn tx_cast(&self, bytes: usize, cast: Cast) {
+        self.tx(bytes);
+        match cast {
+            Cast::Unicast => {}
+            Cast::Multicast => self.tx_multicast.add(1),
+            Cast::Broadcast => self.tx_broadcast.add(1),
+        }
+    }
+
     #[inline]
     pub fn drop(&self, reason: DropReason) {
         self.drops[reason as usize].add(1);
@@ -119,6 +192,10 @@ impl CounterBlock {
         sum.rx_bytes += self.rx_bytes.get();
         sum.tx_packets += self.tx_packets.get();
         sum.tx_bytes += self.tx_bytes.get();
+        sum.rx_broadcast += self.rx_broadcast.get();
+        sum.rx_multicast += self.rx_multicast.get();
+        sum.tx_broadcast += self.tx_broadcast.get();
+        sum.tx_multicast += self.tx_multicast.get();
         for r in DropReason::ALL {
             let n = self.drops[r as usize].get();
             if n > 0 {
@@ -144,7 +221,7 @@ impl WorkerCounters {
     /// The block a staged transmit descriptor is counted on: the port it
     /// goes to, or the uplink for [`crate::pipeline::OWNER_UPLINK`].
     #[inline]
-    pub fn egress_block(&self, owner: u32) -> &CounterBlock {
+    pub fn egress_block(&self, owner: PortId) -> &CounterBlock {
         if owner == crate::pipeline::OWNER_UPLINK {
             &self.uplink
         } else {
@@ -170,12 +247,40 @@ pub struct Totals {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub rx_broadcast: u64,
+    pub rx_multicast: u64,
+    pub tx_broadcast: u64,
+    pub tx_multicast: u64,
     /// Drops by reason; reasons with no drops are left out.
     pub drops: std::collections::BTreeMap<&'static str, u64>,
 }
 
+impl Totals {
+    /// These counters minus a baseline read earlier (for cleared counters).
+    pub fn since(&self, base: &Totals) -> Totals {
+        let mut drops = self.drops.clone();
+        for (r, n) in &base.drops {
+            if let Some(v) = drops.get_mut(r) {
+                *v = v.saturating_sub(*n);
+            }
+        }
+        drops.retain(|_, n| *n > 0);
+        Totals {
+            rx_packets: self.rx_packets.saturating_sub(base.rx_packets),
+            rx_bytes: self.rx_bytes.saturating_sub(base.rx_bytes),
+            tx_packets: self.tx_packets.saturating_sub(base.tx_packets),
+            tx_bytes: self.tx_bytes.saturating_sub(base.tx_bytes),
+            rx_broadcast: self.rx_broadcast.saturating_sub(base.rx_broadcast),
+            rx_multicast: self.rx_multicast.saturating_sub(base.rx_multicast),
+            tx_broadcast: self.tx_broadcast.saturating_sub(base.tx_broadcast),
+            tx_multicast: self.tx_multicast.saturating_sub(base.tx_multicast),
+            drops,
+        }
+    }
+}
+
 /// Which block of a worker's counters to sum.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Block {
     Port(usize),
     Vif(usize),

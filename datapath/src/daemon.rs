@@ -22,10 +22,10 @@ use control::{
 };
 
 use crate::{
-    counters::{WorkerCounters, MAX_PORTS, MAX_VIFS},
+    counters::{sum, Block, WorkerCounters, MAX_PORTS, MAX_VIFS},
     netdev::NetDev,
     snapshot::SnapshotCell,
-    stats::{self, Report, SocketRef},
+    stats::{self, Baselines, Report, SocketRef},
     tables::{LocalTep, Slots, Tables, VifId},
     worker::{self, Slot, WorkerCommand},
     xdp::{Role, XdpProgram},
@@ -90,6 +90,7 @@ pub struct Daemon {
     worker: WorkerHandle,
     state_file: Option<PathBuf>,
     counters: Vec<Arc<WorkerCounters>>,
+    baselines: Baselines,
 }
 
 fn vif_key(name: &str, interface: &str) -> String {
@@ -121,7 +122,46 @@ impl Daemon {
             worker,
             state_file,
             counters,
+            baselines: Baselines::new(),
         }
+    }
+
+    /// Clears the counters of one port (by name) or of everything: later
+    /// reads count from now.
+    pub fn clear_counters(&mut self, port: Option<&str>) -> Result<(), ErrorBody> {
+        let blocks: Vec<Block> = match port {
+            Some(name) => {
+                let slot = self
+                    .config
+                    .port(name)
+                    .and_then(|_| self.port_slots.get(name))
+                    .ok_or_else(|| ErrorBody {
+                        code: ErrorCode::NotFound,
+                        message: format!("port \"{name}\" not found"),
+                    })?;
+                vec![Block::Port(slot as usize)]
+            }
+            None => {
+                let tables = self.tables.load();
+                let ports = tables
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(i, _)| Block::Port(i));
+                let vifs = tables
+                    .vifs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(i, _)| Block::Vif(i));
+                ports.chain(vifs).chain([Block::Uplink]).collect()
+            }
+        };
+        for b in blocks {
+            self.baselines.insert(b, sum(&self.counters, b));
+        }
+        Ok(())
     }
 
     /// The running configuration.
@@ -137,7 +177,12 @@ impl Daemon {
             .chain(self.uplink.iter().map(|(a, _)| a))
             .flat_map(|a| a.sockets.iter().cloned())
             .collect();
-        stats::report(&self.tables.load(), &self.counters, &sockets)
+        stats::report(
+            &self.tables.load(),
+            &self.counters,
+            &sockets,
+            &self.baselines,
+        )
     }
 
     /// Makes `new` the running configuration (see the module doc).
@@ -195,6 +240,23 @@ impl Daemon {
                 return Err(e);
             }
         };
+        // Ports and vifs new in this commit may reuse the slot of a deleted
+        // one: they count from zero.
+        let fresh_ports: Vec<Block> = new
+            .ports
+            .iter()
+            .filter(|p| self.config.port(&p.name).is_none())
+            .filter_map(|p| self.port_slots.get(&p.name))
+            .map(|s| Block::Port(s as usize))
+            .collect();
+        let fresh_vifs: Vec<Block> = attached_now
+            .iter()
+            .filter_map(|k| self.vif_slots.get(k))
+            .map(|s| Block::Vif(s as usize))
+            .collect();
+        for b in fresh_ports.into_iter().chain(fresh_vifs) {
+            self.baselines.insert(b, sum(&self.counters, b));
+        }
         self.tables.store(tables);
         worker::wake(self.worker.wake_fd);
         // Detach what the new config no longer has.

@@ -2,17 +2,21 @@
 //! and their loader ([`xdp`]), forwarding tables ([`tables`]) read from
 //! immutable snapshots ([`snapshot`]), the packet pipeline ([`pipeline`]) run
 //! by pinned poll-mode workers ([`worker`]), per-worker counters
-//! ([`counters`]), TEP next-hop resolution ([`neigh`]), interface facts from
-//! the kernel ([`netdev`]) and the stats report ([`stats`]). The `xvswitchd`
+//! ([`counters`]), spoofguard ([`spoofguard`]), TEP next-hop resolution ([`neigh`]), interface facts from
+//! the kernel ([`netdev`]), the stats report ([`stats`]) and its Prometheus
+//! form ([`metrics`]), the running configuration and its commits
+//! ([`daemon`]) and the control socket ([`control_server`]). The `xvswitchd`
 //! binary puts them together.
 
 pub mod control_server;
 pub mod counters;
 pub mod daemon;
+pub mod metrics;
 pub mod neigh;
 pub mod netdev;
 pub mod pipeline;
 pub mod snapshot;
+pub mod spoofguard;
 pub mod stats;
 pub mod tables;
 pub mod worker;

@@ -22,7 +22,7 @@ use datapath::{
     control_server::{self, StatsOutput},
     counters::WorkerCounters,
     daemon::{Daemon, WorkerHandle},
-    neigh,
+    metrics, neigh,
     snapshot::SnapshotCell,
     stats,
     tables::{Slots, Tables},
@@ -53,7 +53,11 @@ struct Args {
     /// Where to write the counters (JSON), refreshed every --stats-interval-ms.
     #[arg(long)]
     stats_file: Option<PathBuf>,
-    /// How often the stats file is rewritten.
+    /// Serve Prometheus metrics over HTTP at ADDR/metrics (e.g.
+    /// 127.0.0.1:9477); off unless given. Refreshed every --stats-interval-ms.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// How often the stats file (and the metrics) are rewritten.
     #[arg(long, default_value_t = 500)]
     stats_interval_ms: u64,
     /// CPU core the worker is pinned to (default: the last core).
@@ -209,9 +213,18 @@ fn run(args: Args) -> Result<(), String> {
     let (mut poll, waker) = control_server::poll_and_waker().map_err(|e| e.to_string())?;
     let control_stop = Arc::new(AtomicBool::new(false));
     let print_stats = Arc::new(AtomicBool::new(false));
+    let published = args.metrics_listen.map(|_| metrics::Published::default());
+    let metrics_thread = match (args.metrics_listen, &published) {
+        (Some(addr), Some(p)) => Some(
+            metrics::serve(addr, Arc::clone(p), Arc::clone(&control_stop))
+                .map_err(|e| format!("metrics listener {addr}: {e}"))?,
+        ),
+        _ => None,
+    };
     let stats_out = StatsOutput {
         path: args.stats_file.clone(),
         interval: Duration::from_millis(args.stats_interval_ms.max(10)),
+        metrics: published,
     };
     let control_thread = {
         let (cs, ps) = (Arc::clone(&control_stop), Arc::clone(&print_stats));
@@ -252,6 +265,9 @@ fn run(args: Args) -> Result<(), String> {
     let mut daemon = control_thread
         .join()
         .map_err(|_| "the control thread panicked".to_string())?;
+    if let Some(t) = metrics_thread {
+        let _ = t.join();
+    }
     print!("{}", stats::render_table(&daemon.report()));
     daemon.detach_all();
     stop_worker();

@@ -2,7 +2,7 @@
 //! stage.
 //!
 //! ```text
-//! vif rx    ─▶ classify_vlan (vif, VLAN → port; strip tag) ─▶ switch_frames
+//! vif rx    ─▶ classify_vlan (vif, VLAN → port; strip tag; spoofguard) ─▶ switch_frames
 //! uplink rx ─▶ decap_geneve (VNI → switch)                 ─▶ switch_frames
 //! switch_frames: L2 lookup on the switch ─┬▶ output_port: push the port's tag ─▶ vif tx
 //!                                         ├▶ output_tep: Geneve encap          ─▶ uplink tx
@@ -20,7 +20,7 @@ use geneve::encap::{encapsulate, EncapParams, OUTER_HEADERS_LEN};
 use libxdp_sys::xdp_desc;
 
 use crate::{
-    counters::{CounterBlock, DropReason, WorkerCounters},
+    counters::{Cast, CounterBlock, DropReason, WorkerCounters},
     tables::{L2Dest, Mac, PortId, SwitchId, Tables, TepId, VifId},
     xsk::{chunk_base, chunk_offset, Umem, FRAME_SIZE},
 };
@@ -34,7 +34,7 @@ const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// Outer IPv4 + UDP + Geneve: what encapsulation adds at layer 3.
 const ENCAP_L3_OVERHEAD: usize = OUTER_HEADERS_LEN - ETH_HLEN;
-/// Marks a staged uplink descriptor in [`Egress::owners`].
+/// Marks a staged uplink descriptor in [`TxMeta::owner`].
 pub const OWNER_UPLINK: PortId = PortId::MAX;
 
 /// A frame in the UMEM: `addr` is the offset of its first byte.
@@ -51,22 +51,37 @@ pub enum Source {
     Uplink,
 }
 
+/// How a staged descriptor is counted once it is on the tx ring.
+#[derive(Debug, Clone, Copy)]
+pub struct TxMeta {
+    /// The port it goes to, or [`OWNER_UPLINK`].
+    pub owner: PortId,
+    /// Bytes as the port sees them (without the VLAN tag), or on the wire
+    /// for the uplink.
+    pub bytes: u32,
+    pub cast: Cast,
+}
+
 /// Descriptors staged for one egress interface during a burst.
 #[derive(Default)]
 pub struct Egress {
     pub descs: Vec<xdp_desc>,
-    /// For each staged descriptor: the port it goes to, or the uplink.
-    pub owners: Vec<PortId>,
+    pub meta: Vec<TxMeta>,
 }
 
 impl Egress {
-    fn push(&mut self, frame: Frame, owner: PortId) {
+    fn push(&mut self, frame: Frame, meta: TxMeta) {
         self.descs.push(xdp_desc {
             addr: frame.addr,
             len: frame.len as u32,
             options: 0,
         });
-        self.owners.push(owner);
+        self.meta.push(meta);
+    }
+
+    pub fn clear(&mut self) {
+        self.descs.clear();
+        self.meta.clear();
     }
 }
 
@@ -158,7 +173,17 @@ impl Pipeline<'_> {
             if vlan.is_some() {
                 frame = self.strip_tag(frame);
             }
-            counters.ports[port as usize].rx(frame.len);
+            let port_counters = &counters.ports[port as usize];
+            let bytes = self.frame_bytes(frame);
+            port_counters.rx_cast(frame.len, Cast::of(bytes));
+            let Some(entry) = tables.port(port) else {
+                self.drop_frame(port_counters, frame, DropReason::NoDestination);
+                continue;
+            };
+            if let Err(reason) = entry.guard.check(self.frame_bytes(frame)) {
+                self.drop_frame(port_counters, frame, reason);
+                continue;
+            }
             out[n] = (port, frame);
             n += 1;
         }
@@ -244,6 +269,11 @@ impl Pipeline<'_> {
             );
         };
         let (vif, vlan) = (entry.vif, entry.vlan);
+        let meta = TxMeta {
+            owner: port,
+            bytes: frame.len as u32,
+            cast: Cast::of(self.frame_bytes(frame)),
+        };
         let frame = match vlan {
             Some(vid) => match self.push_tag(frame, vid) {
                 Some(f) => f,
@@ -257,7 +287,14 @@ impl Pipeline<'_> {
             },
             None => frame,
         };
-        self.vif_egress[vif].push(frame, port);
+        match self.vif_egress.get_mut(vif) {
+            Some(egress) => egress.push(frame, meta),
+            None => self.drop_frame(
+                &counters.ports[port as usize],
+                frame,
+                DropReason::NoDestination,
+            ),
+        }
     }
 
     /// Output: Geneve-encapsulate toward a remote TEP and stage on the uplink.
@@ -288,7 +325,13 @@ impl Pipeline<'_> {
                     addr: chunk_base(frame.addr) + start as u64,
                     len: frame.len + OUTER_HEADERS_LEN,
                 };
-                self.uplink_egress.push(outer, OWNER_UPLINK);
+                let cast = Cast::of(&chunk[start..]);
+                let meta = TxMeta {
+                    owner: OWNER_UPLINK,
+                    bytes: outer.len as u32,
+                    cast,
+                };
+                self.uplink_egress.push(outer, meta);
             }
             Err(_) => self.drop_from(source, frame, DropReason::Malformed),
         }

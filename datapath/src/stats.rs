@@ -2,7 +2,13 @@
 //! summed over workers, plus the kernel's own drop counters of each AF_XDP
 //! socket; as JSON (written atomically to the stats file) or as a table.
 
-use std::{collections::BTreeMap, fmt::Write as _, fs, io, path::Path, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Write as _,
+    fs, io,
+    path::Path,
+    sync::Arc,
+};
 
 use serde::Serialize;
 
@@ -50,8 +56,27 @@ pub struct Report {
     pub sockets: Vec<SocketStats>,
 }
 
+/// Counter values read when counters were cleared (or an object was
+/// created on a reused slot): reports show the counts since then. Workers'
+/// counters themselves are never written by anyone but their worker.
+pub type Baselines = HashMap<Block, Totals>;
+
+/// One object's counters now, minus its baseline.
+pub fn totals(workers: &[Arc<WorkerCounters>], block: Block, baselines: &Baselines) -> Totals {
+    let t = sum(workers, block);
+    match baselines.get(&block) {
+        Some(base) => t.since(base),
+        None => t,
+    }
+}
+
 /// Reads every counter now.
-pub fn report(tables: &Tables, workers: &[Arc<WorkerCounters>], sockets: &[SocketRef]) -> Report {
+pub fn report(
+    tables: &Tables,
+    workers: &[Arc<WorkerCounters>],
+    sockets: &[SocketRef],
+    baselines: &Baselines,
+) -> Report {
     let ports = tables
         .ports
         .iter()
@@ -67,7 +92,7 @@ pub fn report(tables: &Tables, workers: &[Arc<WorkerCounters>], sockets: &[Socke
                         .map(|v| v.name.clone())
                         .unwrap_or_default(),
                     vlan: p.vlan,
-                    totals: sum(workers, Block::Port(id)),
+                    totals: totals(workers, Block::Port(id), baselines),
                 },
             ))
         })
@@ -76,12 +101,17 @@ pub fn report(tables: &Tables, workers: &[Arc<WorkerCounters>], sockets: &[Socke
         .vifs
         .iter()
         .enumerate()
-        .filter_map(|(i, v)| Some((v.as_ref()?.name.clone(), sum(workers, Block::Vif(i)))))
+        .filter_map(|(i, v)| {
+            Some((
+                v.as_ref()?.name.clone(),
+                totals(workers, Block::Vif(i), baselines),
+            ))
+        })
         .collect();
     let uplink = tables
         .local_tep
         .as_ref()
-        .map(|_| sum(workers, Block::Uplink));
+        .map(|_| totals(workers, Block::Uplink, baselines));
     let sockets = sockets
         .iter()
         .filter_map(|s| {

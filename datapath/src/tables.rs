@@ -5,10 +5,15 @@
 //! interfaces, a port id is a stable slot from [`PortSlots`] (also the index
 //! of the port's counters), a TEP id is the position in `remote_teps`.
 
-use std::{collections::HashMap as StdHashMap, net::Ipv4Addr};
+use std::{
+    collections::HashMap as StdHashMap,
+    net::{IpAddr, Ipv4Addr},
+};
 
 use control::Config;
 use hashbrown::HashMap;
+
+use crate::spoofguard::{link_local, PortGuard};
 
 pub type PortId = u32;
 pub type VifId = usize;
@@ -51,6 +56,8 @@ pub struct PortEntry {
     pub vlan: Option<u16>,
     pub switch: SwitchId,
     pub mac: Mac,
+    /// What the port may send (spoofguard, DHCP and RA guards).
+    pub guard: PortGuard,
 }
 
 #[derive(Debug)]
@@ -223,6 +230,29 @@ impl Tables {
                 vlan: p.vlan,
                 switch,
                 mac: p.mac.0,
+                guard: PortGuard {
+                    mac: p.mac.0,
+                    ipv4: p
+                        .ips
+                        .iter()
+                        .filter_map(|ip| match ip {
+                            IpAddr::V4(a) => Some(*a),
+                            IpAddr::V6(_) => None,
+                        })
+                        .collect(),
+                    ipv6: p
+                        .ips
+                        .iter()
+                        .filter_map(|ip| match ip {
+                            IpAddr::V6(a) => Some(*a),
+                            IpAddr::V4(_) => None,
+                        })
+                        .collect(),
+                    link_local: link_local(&p.mac.0),
+                    spoofguard: p.spoofguard,
+                    dhcp_guard: p.dhcp_guard,
+                    ra_guard: p.ra_guard,
+                },
             });
         }
 

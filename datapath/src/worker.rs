@@ -343,17 +343,16 @@ impl Worker {
                 } else {
                     DropReason::NoDestination
                 };
-                for (i, (d, owner)) in staged.descs.iter().zip(&staged.owners).enumerate() {
-                    let block = counters.egress_block(*owner);
+                for (i, (d, meta)) in staged.descs.iter().zip(&staged.meta).enumerate() {
+                    let block = counters.egress_block(meta.owner);
                     if i < sent {
-                        block.tx(d.len as usize);
+                        block.tx_cast(meta.bytes as usize, meta.cast);
                     } else {
                         block.drop(reason);
                         self.pool.push(chunk_base(d.addr));
                     }
                 }
-                staged.descs.clear();
-                staged.owners.clear();
+                staged.clear();
             }
             let Some(sock) = sock else { continue };
             let mut outstanding = sock.tx.outstanding();

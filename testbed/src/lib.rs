@@ -442,6 +442,8 @@ impl Testbed {
             .arg("--socket")
             .arg(self.socket_path(hv))
             .args(["--stats-interval-ms", "100"])
+            // Each hypervisor namespace has its own loopback.
+            .args(["--metrics-listen", "127.0.0.1:9477"])
             .args(["--core", &(spec.core % cores).to_string()])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

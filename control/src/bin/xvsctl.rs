@@ -15,19 +15,21 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use control::client::{Client, ClientError};
 use control::ops::{
     DeleteArgs, NameArgs, PortAddArgs, PortChangeArgs, RemoteMacAddArgs, RemoteMacDeleteArgs,
-    RemoteTepArgs, RemoteTepDeleteArgs, SwitchAddArgs, SwitchChangeArgs, VifArgs,
+    RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs, StatsShowArgs, SwitchAddArgs,
+    SwitchChangeArgs, VifArgs,
 };
 use control::protocol::DEFAULT_SOCKET;
+use control::stats::{Counters, PortStats, StatsReport};
 use control::{Config, LocalTep, LogicalPort, LogicalSwitch, MacAddr, Vif};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 const ABOUT: &str = "Control xvswitchd, the xvswitch daemon: switches, vifs, ports, \
-                     the local TEP, remote TEPs and MACs, counters and the whole config.";
+                     the local TEP, remote TEPs and MACs, counters, metrics and the whole config.";
 
 const MAIN_HELP: &str = "\
 Every command is one request to xvswitchd over its Unix socket (see
@@ -41,8 +43,10 @@ at the socket.
 Examples:
   xvsctl switch add blue --vni 5001 --remote-tep 198.18.0.2
   xvsctl port add pod1a --vif vm1 --vlan 10 --switch blue --mac 02:00:00:77:00:0b --ip 10.77.0.11
+  xvsctl port change pod1a --spoofguard off
   xvsctl port list
   xvsctl apply -f /etc/xvswitch/config.json
+  xvsctl stats --sort drops
   xvsctl --json stats port pod1a";
 
 /// Command line of `xvsctl`.
@@ -121,15 +125,32 @@ enum Command {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: PathBuf,
     },
-    /// Show counters: per port, vif and uplink (all ports, or one).
+    /// Show counters: per port, vif and uplink (all ports, or one); or
+    /// clear them.
     #[command(
-        after_help = "Examples:\n  xvsctl stats\n  xvsctl stats port pod1a\n  \
-                            xvsctl --json stats"
+        after_help = "The tables have one row per port, then one per vif and the \
+                      uplink: frames and bytes received (RX, from the port into the switch) \
+                      and transmitted (TX), broadcast and multicast frames received, and \
+                      drops: the total, then each reason with its count.\n\n\
+                      Examples:\n  xvsctl stats\n  xvsctl stats --sort drops\n  \
+                      xvsctl stats port pod1a\n  xvsctl stats clear port pod1a\n  \
+                      xvsctl --json stats"
     )]
     Stats {
+        /// Sort the ports by this column: counters largest first, name and
+        /// switch in alphabetical order.
+        #[arg(long, value_enum, value_name = "FIELD", default_value_t = SortKey::Name)]
+        sort: SortKey,
         #[command(subcommand)]
         target: Option<StatsCmd>,
     },
+    /// Print the counters in the Prometheus text format.
+    #[command(
+        after_help = "Prints the text as the daemon sends it (with --json: as a JSON \
+                      string).\n\n\
+                      Example:\n  xvsctl metrics > /var/lib/node_exporter/textfile/xvswitch.prom"
+    )]
+    Metrics,
     /// Send any op with JSON args and print the result as JSON (for scripts).
     #[command(after_help = "Example:\n  xvsctl raw port.show '{\"name\": \"pod1a\"}'")]
     Raw {
@@ -229,8 +250,9 @@ enum VifCmd {
 enum PortCmd {
     /// Create a port.
     #[command(
-        after_help = "Example:\n  xvsctl port add pod1a --vif vm1 --vlan 10 --switch blue \
-                            --mac 02:00:00:77:00:0b --ip 10.77.0.11"
+        after_help = "Spoofguard, the DHCP guard and the RA guard are on unless turned off.\n\n\
+                      Example:\n  xvsctl port add pod1a --vif vm1 --vlan 10 --switch blue \
+                      --mac 02:00:00:77:00:0b --ip 10.77.0.11"
     )]
     Add {
         /// The port's name.
@@ -250,11 +272,21 @@ enum PortCmd {
         /// An IP address of the port (repeatable).
         #[arg(long = "ip", value_name = "IP")]
         ips: Vec<IpAddr>,
+        /// Spoofguard: only let the port send from its MAC and IPs.
+        #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+        spoofguard: OnOff,
+        /// DHCP guard: drop DHCP server messages the port sends.
+        #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+        dhcp_guard: OnOff,
+        /// RA guard: drop IPv6 router advertisements the port sends.
+        #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
+        ra_guard: OnOff,
     },
     /// Change some of a port's fields; the others stay.
     #[command(after_help = "Examples:\n  xvsctl port change pod1a --vlan 12\n  \
                             xvsctl port change pod1a --untagged --switch green\n  \
-                            xvsctl port change pod1a --ip 10.77.0.11 --ip fd00::11")]
+                            xvsctl port change pod1a --ip 10.77.0.11 --ip fd00::11\n  \
+                            xvsctl port change pod1a --spoofguard off --ra-guard off")]
     Change {
         /// The port's name.
         name: String,
@@ -279,6 +311,15 @@ enum PortCmd {
         /// Remove all of the port's IPs.
         #[arg(long)]
         no_ips: bool,
+        /// Turn spoofguard on or off.
+        #[arg(long, value_enum, value_name = "on|off")]
+        spoofguard: Option<OnOff>,
+        /// Turn the DHCP guard on or off.
+        #[arg(long, value_enum, value_name = "on|off")]
+        dhcp_guard: Option<OnOff>,
+        /// Turn the RA guard on or off.
+        #[arg(long, value_enum, value_name = "on|off")]
+        ra_guard: Option<OnOff>,
     },
     /// Delete a port.
     #[command(after_help = "Example:\n  xvsctl port delete pod1a")]
@@ -380,12 +421,55 @@ enum ShowCmd {
 
 #[derive(Subcommand, Debug)]
 enum StatsCmd {
-    /// Counters of one port.
+    /// Every counter of one port, and each drop reason.
     #[command(after_help = "Example:\n  xvsctl stats port pod1a")]
     Port {
         /// The port's name.
         name: String,
     },
+    /// Set counters back to zero: one port's, or all of them.
+    #[command(after_help = "Prints `cleared`.\n\n\
+                            Examples:\n  xvsctl stats clear\n  xvsctl stats clear port pod1a")]
+    Clear {
+        #[command(subcommand)]
+        target: Option<StatsClearCmd>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StatsClearCmd {
+    /// Clear one port's counters only.
+    #[command(after_help = "Example:\n  xvsctl stats clear port pod1a")]
+    Port {
+        /// The port's name.
+        name: String,
+    },
+}
+
+/// A guard's setting on the command line.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl OnOff {
+    fn on(self) -> bool {
+        self == OnOff::On
+    }
+}
+
+/// The column `xvsctl stats --sort` orders the ports by.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+enum SortKey {
+    Name,
+    Switch,
+    RxPackets,
+    RxBytes,
+    TxPackets,
+    TxBytes,
+    Drops,
 }
 
 /// How a call's result is shown without `--json`.
@@ -404,7 +488,14 @@ enum Output {
     PortDetail,
     Tep,
     Changes,
-    Stats,
+    /// The stats tables, the ports sorted by the key.
+    Stats(SortKey),
+    /// One port's counters, one per line.
+    StatsPort,
+    /// `cleared`.
+    Cleared,
+    /// A string result, printed as it is.
+    Text,
 }
 
 /// One request to make and how to show its result.
@@ -522,6 +613,9 @@ fn build(command: &Command) -> Result<Call, Failure> {
                 switch,
                 mac,
                 ips,
+                spoofguard,
+                dhcp_guard,
+                ra_guard,
             } => call(
                 "port.add",
                 PortAddArgs {
@@ -531,6 +625,9 @@ fn build(command: &Command) -> Result<Call, Failure> {
                     switch: switch.clone(),
                     mac: *mac,
                     ips: ips.clone(),
+                    spoofguard: spoofguard.on(),
+                    dhcp_guard: dhcp_guard.on(),
+                    ra_guard: ra_guard.on(),
                 },
                 Silent,
             ),
@@ -543,6 +640,9 @@ fn build(command: &Command) -> Result<Call, Failure> {
                 mac,
                 ips,
                 no_ips,
+                spoofguard,
+                dhcp_guard,
+                ra_guard,
             } => call(
                 "port.change",
                 PortChangeArgs {
@@ -560,6 +660,9 @@ fn build(command: &Command) -> Result<Call, Failure> {
                     } else {
                         None
                     },
+                    spoofguard: spoofguard.map(OnOff::on),
+                    dhcp_guard: dhcp_guard.map(OnOff::on),
+                    ra_guard: ra_guard.map(OnOff::on),
                 },
                 Silent,
             ),
@@ -649,10 +752,26 @@ fn build(command: &Command) -> Result<Call, Failure> {
             }
             call("transaction", json!({ "ops": ops }), Json)
         }
-        Command::Stats { target } => match target {
-            None => call("stats.show", no_args(), Stats),
-            Some(StatsCmd::Port { name }) => call("stats.show", json!({ "port": name }), Stats),
+        Command::Stats { sort, target } => match target {
+            None => call("stats.show", no_args(), Stats(*sort)),
+            Some(StatsCmd::Port { name }) => call(
+                "stats.show",
+                StatsShowArgs {
+                    port: Some(name.clone()),
+                },
+                StatsPort,
+            ),
+            Some(StatsCmd::Clear { target }) => call(
+                "stats.clear",
+                StatsClearArgs {
+                    port: target
+                        .as_ref()
+                        .map(|StatsClearCmd::Port { name }| name.clone()),
+                },
+                Cleared,
+            ),
         },
+        Command::Metrics => call("metrics.show", no_args(), Text),
         Command::Raw { op, args } => {
             let args = match args {
                 None => no_args(),
@@ -732,7 +851,17 @@ fn render(output: Output, result: &Value) -> Result<Option<String>, Failure> {
                 changes.join("\n")
             }
         }
-        Output::Stats => stats_table(result),
+        Output::Stats(key) => stats_table(&typed(result)?, key),
+        Output::StatsPort => stats_detail(&typed(result)?),
+        Output::Cleared => "cleared".to_string(),
+        Output::Text => {
+            let text: String = typed(result)?;
+            // Printed with a newline of its own: leave out the text's last.
+            match text.strip_suffix('\n') {
+                Some(text) => text.to_string(),
+                None => text,
+            }
+        }
     };
     Ok(Some(text))
 }
@@ -850,106 +979,146 @@ fn port_table(ports: &[LogicalPort]) -> String {
                 p.switch.clone(),
                 p.mac.to_string(),
                 joined(&p.ips),
+                guards(p),
             ]
         })
         .collect();
     table(
-        Some(&["NAME", "VIF", "VLAN", "SWITCH", "MAC", "IPS"]),
+        Some(&["NAME", "VIF", "VLAN", "SWITCH", "MAC", "IPS", "GUARDS"]),
         &[2],
         &rows,
     )
 }
 
-/// A counter of a stats block, as text (`-` when absent).
-fn counter(block: &Value, name: &str) -> String {
-    block
-        .get(name)
-        .and_then(Value::as_u64)
-        .map_or_else(|| "-".into(), |n| n.to_string())
+/// The guards that are on: `sg,dhcp,ra`, some of them, or `-`.
+fn guards(p: &LogicalPort) -> String {
+    let on: Vec<&str> = [
+        (p.spoofguard, "sg"),
+        (p.dhcp_guard, "dhcp"),
+        (p.ra_guard, "ra"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    joined(&on)
 }
 
-/// A block's drops: the total, and the reasons (`3 (tx_ring_full=3)`).
-fn drops(block: &Value) -> String {
-    match block.get("drops") {
-        Some(Value::Object(reasons)) => {
-            let total: u64 = reasons.values().filter_map(Value::as_u64).sum();
-            if reasons.is_empty() {
-                return "0".into();
-            }
-            let each: Vec<String> = reasons.iter().map(|(r, n)| format!("{r}={n}")).collect();
-            format!("{total} ({})", each.join(","))
-        }
-        Some(Value::Number(n)) => n.to_string(),
-        _ => "-".into(),
-    }
+/// The columns of the stats tables after the object's two.
+const COUNTER_COLUMNS: [&str; 7] = [
+    "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "RX_BCAST", "RX_MCAST", "DROPS",
+];
+
+/// `reason=n` pairs, by reason; empty without drops.
+fn drop_reasons(c: &Counters) -> String {
+    let each: Vec<String> = c.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+    each.join(",")
 }
 
-fn counters_row(first: Vec<String>, block: &Value) -> Vec<String> {
-    let mut row = first;
-    for name in ["rx_packets", "rx_bytes", "tx_packets", "tx_bytes"] {
-        row.push(counter(block, name));
+/// A row of a stats table: the object's columns, the counters, the drop
+/// total and the drop reasons.
+fn counters_row(first: [&str; 2], c: &Counters) -> Vec<String> {
+    let mut row: Vec<String> = first.iter().map(|s| s.to_string()).collect();
+    for n in [
+        c.rx_packets,
+        c.rx_bytes,
+        c.tx_packets,
+        c.tx_bytes,
+        c.rx_broadcast,
+        c.rx_multicast,
+        c.total_drops(),
+    ] {
+        row.push(n.to_string());
     }
-    row.push(drops(block));
+    row.push(drop_reasons(c));
     row
 }
 
-/// The stats report as tables: ports, then vifs and the uplink.
-fn stats_table(report: &Value) -> String {
-    let empty = Map::new();
-    let ports = report
-        .get("ports")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let rows: Vec<Vec<String>> = ports
+/// The ports of a report in the order of `key`: counters largest first,
+/// name and switch in alphabetical order; ties by name.
+fn sorted_ports(report: &StatsReport, key: SortKey) -> Vec<(&str, &PortStats)> {
+    let mut ports: Vec<(&str, &PortStats)> = report
+        .ports
         .iter()
-        .map(|(name, p)| {
-            let switch = p.get("switch").and_then(Value::as_str).unwrap_or("-");
-            counters_row(vec![name.clone(), switch.to_string()], p)
-        })
+        .map(|(name, p)| (name.as_str(), p))
         .collect();
-    let mut out = table(
-        Some(&[
-            "PORT",
-            "SWITCH",
-            "RX_PACKETS",
-            "RX_BYTES",
-            "TX_PACKETS",
-            "TX_BYTES",
-            "DROPS",
-        ]),
-        &[2, 3, 4, 5],
-        &rows,
-    );
+    let number = |p: &PortStats| -> u64 {
+        let c = &p.counters;
+        match key {
+            SortKey::Name | SortKey::Switch => 0,
+            SortKey::RxPackets => c.rx_packets,
+            SortKey::RxBytes => c.rx_bytes,
+            SortKey::TxPackets => c.tx_packets,
+            SortKey::TxBytes => c.tx_bytes,
+            SortKey::Drops => c.total_drops(),
+        }
+    };
+    ports.sort_by(|(a_name, a), (b_name, b)| {
+        let first = match key {
+            SortKey::Name => std::cmp::Ordering::Equal,
+            SortKey::Switch => a.switch.cmp(&b.switch),
+            _ => number(b).cmp(&number(a)),
+        };
+        first.then_with(|| a_name.cmp(b_name))
+    });
+    ports
+}
+
+/// The stats report as tables: the ports (in the order of `key`), then
+/// the vifs and the uplink.
+fn stats_table(report: &StatsReport, key: SortKey) -> String {
+    let right = [2, 3, 4, 5, 6, 7, 8];
+    let mut header = vec!["NAME", "SWITCH"];
+    header.extend(COUNTER_COLUMNS);
+    let rows: Vec<Vec<String>> = sorted_ports(report, key)
+        .into_iter()
+        .map(|(name, p)| counters_row([name, &p.switch], &p.counters))
+        .collect();
+    let mut out = table(Some(&header), &right, &rows);
     let mut others: Vec<Vec<String>> = report
-        .get("vifs")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty)
+        .vifs
         .iter()
-        .map(|(name, v)| counters_row(vec!["vif".into(), name.clone()], v))
+        .map(|(name, c)| counters_row(["vif", name], c))
         .collect();
-    if let Some(uplink) = report.get("uplink").filter(|u| u.is_object()) {
-        others.push(counters_row(vec!["uplink".into(), "-".into()], uplink));
+    if let Some(uplink) = &report.uplink {
+        others.push(counters_row(["uplink", "-"], uplink));
     }
     if !others.is_empty() {
-        let _ = write!(
-            out,
-            "\n\n{}",
-            table(
-                Some(&[
-                    "KIND",
-                    "NAME",
-                    "RX_PACKETS",
-                    "RX_BYTES",
-                    "TX_PACKETS",
-                    "TX_BYTES",
-                    "DROPS"
-                ]),
-                &[2, 3, 4, 5],
-                &others,
-            )
-        );
+        let mut header = vec!["KIND", "NAME"];
+        header.extend(COUNTER_COLUMNS);
+        let _ = write!(out, "\n\n{}", table(Some(&header), &right, &others));
     }
     out
+}
+
+/// The ports of a report (`stats port NAME`: one) with every counter on a
+/// line of its own, then the drops: the total and each reason.
+fn stats_detail(report: &StatsReport) -> String {
+    let blocks: Vec<String> = report
+        .ports
+        .iter()
+        .map(|(name, p)| {
+            let c = &p.counters;
+            let mut rows = vec![
+                vec!["port".to_string(), name.clone()],
+                vec!["switch".to_string(), p.switch.clone()],
+                vec!["vif".to_string(), p.vif.clone()],
+                vec![
+                    "vlan".to_string(),
+                    p.vlan.map_or_else(|| "untagged".into(), |v| v.to_string()),
+                ],
+            ];
+            for (field, _, n) in c.fields() {
+                rows.push(vec![field.to_string(), n.to_string()]);
+            }
+            rows.push(vec!["drops".to_string(), c.total_drops().to_string()]);
+            for (reason, n) in &c.drops {
+                rows.push(vec![format!("  {reason}"), n.to_string()]);
+            }
+            table(None, &[], &rows)
+        })
+        .collect();
+    blocks.join("\n\n")
 }
 
 fn run(cli: &Cli) -> Result<Option<String>, Failure> {
@@ -1067,6 +1236,54 @@ mod tests {
         );
         // The args are what the op engine reads.
         control::ops::Op::from_request(&op, &args).unwrap();
+        // Guards are on unless turned off; only those turned off are sent.
+        let node = [
+            "port",
+            "add",
+            "node1",
+            "--vif",
+            "vm1",
+            "--switch",
+            "nodes",
+            "--mac",
+            "02:00:00:77:00:01",
+        ];
+        let with = |extra: &[&str]| {
+            let mut argv = node.to_vec();
+            argv.extend_from_slice(extra);
+            request(&argv).1
+        };
+        assert_eq!(
+            with(&[
+                "--spoofguard",
+                "off",
+                "--dhcp-guard",
+                "on",
+                "--ra-guard",
+                "off"
+            ]),
+            json!({"name": "node1", "vif": "vm1", "switch": "nodes", "mac": "02:00:00:77:00:01",
+                   "spoofguard": false, "ra_guard": false})
+        );
+        assert_eq!(
+            with(&["--dhcp-guard", "off"]),
+            json!({"name": "node1", "vif": "vm1", "switch": "nodes", "mac": "02:00:00:77:00:01",
+                   "dhcp_guard": false})
+        );
+        assert_eq!(with(&["--spoofguard", "on"]), with(&[]));
+        let args = with(&["--spoofguard", "off", "--dhcp-guard", "off"]);
+        match control::ops::Op::from_request("port.add", &args).unwrap() {
+            control::ops::Op::PortAdd(a) => {
+                assert_eq!(
+                    (a.spoofguard, a.dhcp_guard, a.ra_guard),
+                    (false, false, true)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut argv = node.to_vec();
+        argv.extend_from_slice(&["--spoofguard", "no"]);
+        refused(&argv);
     }
 
     #[test]
@@ -1146,6 +1363,22 @@ mod tests {
                 &["port", "change", "pod1a", "--no-ips"],
                 json!({"name": "pod1a", "ips": []}),
             ),
+            (
+                &["port", "change", "pod1a", "--spoofguard", "off"],
+                json!({"name": "pod1a", "spoofguard": false}),
+            ),
+            (
+                &[
+                    "port",
+                    "change",
+                    "pod1a",
+                    "--dhcp-guard",
+                    "on",
+                    "--ra-guard",
+                    "off",
+                ],
+                json!({"name": "pod1a", "dhcp_guard": true, "ra_guard": false}),
+            ),
         ];
         for (argv, want) in cases {
             let (op, args) = request(argv);
@@ -1155,6 +1388,8 @@ mod tests {
         }
         refused(&["port", "change", "pod1a", "--vlan", "12", "--untagged"]);
         refused(&["port", "change", "pod1a", "--ip", "10.0.0.1", "--no-ips"]);
+        refused(&["port", "change", "pod1a", "--ra-guard", "true"]);
+        refused(&["port", "change", "pod1a", "--spoofguard"]);
     }
 
     #[test]
@@ -1209,11 +1444,19 @@ mod tests {
             ),
             (&["show", "config"], "config.show", json!({})),
             (&["stats"], "stats.show", json!({})),
+            (&["stats", "--sort", "drops"], "stats.show", json!({})),
             (
                 &["stats", "port", "pod1a"],
                 "stats.show",
                 json!({"port": "pod1a"}),
             ),
+            (&["stats", "clear"], "stats.clear", json!({})),
+            (
+                &["stats", "clear", "port", "pod1a"],
+                "stats.clear",
+                json!({"port": "pod1a"}),
+            ),
+            (&["metrics"], "metrics.show", json!({})),
             (
                 &["raw", "port.show", "{\"name\": \"pod1a\"}"],
                 "port.show",
@@ -1225,6 +1468,79 @@ mod tests {
             let (op, args) = request(argv);
             assert_eq!((&op.as_str(), &args), (want_op, want_args), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn stats_commands_outputs() {
+        let output = |args: &[&str]| build(&parse(args).command).unwrap().output;
+        assert_eq!(output(&["stats"]), Output::Stats(SortKey::Name));
+        let keys = [
+            ("name", SortKey::Name),
+            ("switch", SortKey::Switch),
+            ("rx_packets", SortKey::RxPackets),
+            ("rx_bytes", SortKey::RxBytes),
+            ("tx_packets", SortKey::TxPackets),
+            ("tx_bytes", SortKey::TxBytes),
+            ("drops", SortKey::Drops),
+        ];
+        for (text, key) in keys {
+            assert_eq!(output(&["stats", "--sort", text]), Output::Stats(key));
+        }
+        refused(&["stats", "--sort", "rx-packets"]);
+        refused(&["stats", "--sort", "vlan"]);
+        refused(&["stats", "clear", "pod1a"]);
+        assert_eq!(output(&["stats", "port", "pod1a"]), Output::StatsPort);
+        assert_eq!(output(&["stats", "clear"]), Output::Cleared);
+        assert_eq!(output(&["metrics"]), Output::Text);
+        assert_eq!(
+            render(Output::Cleared, &json!({})).unwrap().unwrap(),
+            "cleared"
+        );
+        // The exposition is printed as it is, not as a JSON string.
+        let text = "# TYPE xvswitch_port_rx_packets_total counter\n\
+                    xvswitch_port_rx_packets_total{port=\"pod1a\",switch=\"blue\"} 5\n";
+        assert_eq!(
+            format!("{}\n", render(Output::Text, &json!(text)).unwrap().unwrap()),
+            text
+        );
+        assert!(render(Output::Text, &json!({})).is_err());
+    }
+
+    fn report() -> StatsReport {
+        serde_json::from_value(json!({
+            "ports": {
+                "a": {"switch": "green", "vif": "vm1", "vlan": 10, "rx_packets": 5,
+                      "rx_bytes": 900, "tx_packets": 1, "tx_bytes": 70,
+                      "drops": {"spoofguard_ip": 1}},
+                "b": {"switch": "blue", "vif": "vm1", "vlan": 11, "rx_packets": 7,
+                      "rx_bytes": 500, "tx_packets": 3, "tx_bytes": 300,
+                      "drops": {"dhcp_guard": 2, "ra_guard": 3}},
+                "c": {"switch": "blue", "vif": "vm2", "vlan": null, "rx_packets": 7,
+                      "rx_bytes": 600, "tx_bytes": 10},
+                "d": {"switch": "amber", "vif": "vm2", "vlan": 12}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn stats_sort() {
+        let report = report();
+        let order = |key| -> Vec<&str> {
+            sorted_ports(&report, key)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert_eq!(order(SortKey::Name), ["a", "b", "c", "d"]);
+        // Names ascending; ties by name.
+        assert_eq!(order(SortKey::Switch), ["d", "b", "c", "a"]);
+        // Counters descending; ties by name; missing counters are 0.
+        assert_eq!(order(SortKey::RxPackets), ["b", "c", "a", "d"]);
+        assert_eq!(order(SortKey::RxBytes), ["a", "c", "b", "d"]);
+        assert_eq!(order(SortKey::TxPackets), ["b", "a", "c", "d"]);
+        assert_eq!(order(SortKey::TxBytes), ["b", "a", "c", "d"]);
+        assert_eq!(order(SortKey::Drops), ["b", "a", "c", "d"]);
     }
 
     #[test]
@@ -1245,30 +1561,87 @@ mod tests {
         .unwrap();
         assert_eq!(
             port_table(&ports),
-            "NAME   VIF  VLAN  SWITCH  MAC                IPS\n\
-             node1  vm1     -  nodes   02:00:00:77:00:01  -\n\
-             pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11,fd00::b"
+            "NAME   VIF  VLAN  SWITCH  MAC                IPS                 GUARDS\n\
+             node1  vm1     -  nodes   02:00:00:77:00:01  -                   sg,dhcp,ra\n\
+             pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11,fd00::b  sg,dhcp,ra"
         );
+        let mut port = ports[1].clone();
+        port.spoofguard = false;
+        assert_eq!(guards(&port), "dhcp,ra");
+        port.dhcp_guard = false;
+        assert_eq!(guards(&port), "ra");
+        port.ra_guard = false;
+        assert_eq!(guards(&port), "-");
+        port.dhcp_guard = true;
+        assert_eq!(guards(&port), "dhcp");
     }
 
     #[test]
     fn stats_table_shows_ports_then_vifs() {
-        let report = json!({
+        let report: StatsReport = serde_json::from_value(json!({
             "ports": {"pod1a": {"switch": "blue", "vif": "vm1", "vlan": 10,
                                 "rx_packets": 5, "rx_bytes": 500, "tx_packets": 4,
-                                "tx_bytes": 400, "drops": {"tx_ring_full": 2}}},
+                                "tx_bytes": 400, "rx_broadcast": 1, "rx_multicast": 2,
+                                "drops": {"tx_ring_full": 2, "spoofguard_mac": 1}},
+                      "pod1b": {"switch": "blue", "vif": "vm1", "vlan": 11,
+                                "rx_packets": 12, "drops": {}}},
             "vifs": {"vm1": {"rx_packets": 6, "rx_bytes": 600, "tx_packets": 4,
                              "tx_bytes": 400, "drops": {}}},
             "uplink": null,
             "sockets": []
-        });
+        }))
+        .unwrap();
         assert_eq!(
-            stats_table(&report),
-            "PORT   SWITCH  RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  DROPS\n\
-             pod1a  blue             5       500           4       400  2 (tx_ring_full=2)\n\
+            stats_table(&report, SortKey::Name),
+            "NAME   SWITCH  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             pod1a  blue          5       500        4       400         1         2      3  \
+             spoofguard_mac=1,tx_ring_full=2\n\
+             pod1b  blue         12         0        0         0         0         0      0\n\
              \n\
-             KIND  NAME  RX_PACKETS  RX_BYTES  TX_PACKETS  TX_BYTES  DROPS\n\
-             vif   vm1            6       600           4       400  0"
+             KIND  NAME  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             vif   vm1         6       600        4       400         0         0      0"
+        );
+        let sorted = stats_table(&report, SortKey::RxPackets);
+        assert!(
+            sorted.lines().nth(1).unwrap().starts_with("pod1b"),
+            "{sorted}"
+        );
+        // The uplink, and no vifs.
+        let report: StatsReport =
+            serde_json::from_value(json!({"ports": {}, "uplink": {"tx_packets": 9}})).unwrap();
+        assert_eq!(
+            stats_table(&report, SortKey::Name),
+            "NAME  SWITCH  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             \n\
+             KIND    NAME  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             uplink  -           0         0        9         0         0         0      0"
+        );
+    }
+
+    #[test]
+    fn stats_port_shows_every_counter() {
+        let mut report = report();
+        report.ports.retain(|name, _| name == "b");
+        report.ports.get_mut("b").unwrap().counters.tx_multicast = 4;
+        assert_eq!(
+            render(Output::StatsPort, &serde_json::to_value(&report).unwrap())
+                .unwrap()
+                .unwrap(),
+            "port          b\n\
+             switch        blue\n\
+             vif           vm1\n\
+             vlan          11\n\
+             rx_packets    7\n\
+             rx_bytes      500\n\
+             tx_packets    3\n\
+             tx_bytes      300\n\
+             rx_broadcast  0\n\
+             rx_multicast  0\n\
+             tx_broadcast  0\n\
+             tx_multicast  4\n\
+             drops         5\n  \
+             dhcp_guard  2\n  \
+             ra_guard    3"
         );
     }
 

@@ -116,6 +116,31 @@ pub struct LogicalPort {
     /// The only source IPs the port may send from.
     #[serde(default)]
     pub ips: Vec<IpAddr>,
+    /// Spoofguard: the port may only send from [`LogicalPort::mac`] and
+    /// [`LogicalPort::ips`]: Ethernet and IP source addresses, ARP sender
+    /// addresses and the addresses IPv6 neighbor discovery announces. On unless
+    /// set to `false`; left out of the JSON form when on.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub spoofguard: bool,
+    /// DHCP guard: drop DHCP server messages (UDP from source port 67) the
+    /// port sends. On unless set to `false`; left out of the JSON form when
+    /// on.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub dhcp_guard: bool,
+    /// RA guard: drop IPv6 router advertisements the port sends. On unless
+    /// set to `false`; left out of the JSON form when on.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub ra_guard: bool,
+}
+
+/// Serde default of the port guards: on.
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+/// Leaves a guard that is on out of the JSON form.
+pub(crate) fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl Config {

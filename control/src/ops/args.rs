@@ -10,7 +10,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{MacAddr, RemoteMac};
+use crate::model::{default_true, is_true, MacAddr, RemoteMac};
 use crate::protocol::{json_kind, ErrorBody, ErrorCode};
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.
@@ -91,6 +91,15 @@ pub struct PortAddArgs {
     /// Its IPs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ips: Vec<IpAddr>,
+    /// Spoofguard on (default) or off.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub spoofguard: bool,
+    /// DHCP guard on (default) or off.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub dhcp_guard: bool,
+    /// RA guard on (default) or off.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub ra_guard: bool,
 }
 
 /// Args of `port.change`: the port's name and the fields to change; an
@@ -120,6 +129,15 @@ pub struct PortChangeArgs {
     /// New IPs (replacing all of them; `[]` removes them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ips: Option<Vec<IpAddr>>,
+    /// Spoofguard on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spoofguard: Option<bool>,
+    /// DHCP guard on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp_guard: Option<bool>,
+    /// RA guard on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ra_guard: Option<bool>,
 }
 
 /// Args of `remote_tep.add`.
@@ -185,6 +203,15 @@ pub struct ConfigApplyArgs {
 #[serde(deny_unknown_fields)]
 pub struct StatsShowArgs {
     /// Only this port's counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+}
+
+/// Args of the daemon-level op `stats.clear`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsClearArgs {
+    /// Only clear this port's counters; absent clears every counter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
 }

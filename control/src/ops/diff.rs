@@ -70,7 +70,8 @@ pub fn normalize(config: &Config) -> Config {
 /// operator: `set local_tep`, `add switch "blue"`,
 /// `change switch "blue": vni 5001 -> 5003`,
 /// `add remote_tep 198.18.0.2 to switch "blue"`,
-/// `change port "pod1a": vlan 10 -> 12`, `delete vif "vm3"`, ...
+/// `change port "pod1a": vlan 10 -> 12`,
+/// `change port "pod1a": spoofguard on -> off`, `delete vif "vm3"`, ...
 ///
 /// Objects are matched by name, and the order of every list is ignored
 /// (remote TEPs, remote MACs and IPs compare as sets). The order of the
@@ -207,6 +208,15 @@ fn ips_text(ips: &[IpAddr]) -> String {
     format!("[{}]", ips.join(", "))
 }
 
+/// A guard's state for an operator.
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 fn diff_port(a: &LogicalPort, b: &LogicalPort, out: &mut Vec<String>) {
     let mut changes = Vec::new();
     field(&mut changes, "vif", quoted(&a.vif), quoted(&b.vif));
@@ -214,6 +224,24 @@ fn diff_port(a: &LogicalPort, b: &LogicalPort, out: &mut Vec<String>) {
     field(&mut changes, "switch", quoted(&a.switch), quoted(&b.switch));
     field(&mut changes, "mac", a.mac, b.mac);
     field(&mut changes, "ips", ips_text(&a.ips), ips_text(&b.ips));
+    field(
+        &mut changes,
+        "spoofguard",
+        on_off(a.spoofguard),
+        on_off(b.spoofguard),
+    );
+    field(
+        &mut changes,
+        "dhcp_guard",
+        on_off(a.dhcp_guard),
+        on_off(b.dhcp_guard),
+    );
+    field(
+        &mut changes,
+        "ra_guard",
+        on_off(a.ra_guard),
+        on_off(b.ra_guard),
+    );
     if !changes.is_empty() {
         out.push(format!("change port {:?}: {}", a.name, changes.join(", ")));
     }

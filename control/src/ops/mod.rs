@@ -7,8 +7,9 @@
 //! [`run_transaction`]), and comparing configurations ([`diff`],
 //! [`normalize`]). It does no I/O and knows nothing of the datapath: the
 //! daemon hands it a configuration and swaps in what comes back.
-//! Daemon-level ops (`version`, `stats.show`, `stats.clear`, `config.apply`,
-//! `transaction`) are the daemon's; they are listed in [`DAEMON_OPS`].
+//! Daemon-level ops (`version`, `stats.show`, `stats.clear`, `metrics.show`,
+//! `config.apply`, `transaction`) are the daemon's; they are listed in
+//! [`DAEMON_OPS`].
 
 pub mod args;
 mod diff;
@@ -21,17 +22,20 @@ use crate::protocol::{json_kind, ErrorBody, ErrorCode};
 
 pub use args::{
     parse_args, ConfigApplyArgs, DeleteArgs, NameArgs, NoArgs, PortAddArgs, PortChangeArgs,
-    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsShowArgs,
-    SwitchAddArgs, SwitchChangeArgs, VifArgs,
+    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs,
+    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, VifArgs,
 };
 pub use diff::{diff, normalize};
 
 /// The ops the daemon serves itself; [`Op::from_request`] refuses them.
-/// (`stats.clear` is reserved for the daemon; it may not serve it.)
-pub const DAEMON_OPS: [&str; 5] = [
+/// `stats.clear` takes [`StatsClearArgs`] and answers `{}`; `metrics.show`
+/// takes [`NoArgs`] and answers a JSON string, the counters in the
+/// Prometheus text format ([`crate::stats::prometheus`]).
+pub const DAEMON_OPS: [&str; 6] = [
     "version",
     "stats.show",
     "stats.clear",
+    "metrics.show",
     "config.apply",
     "transaction",
 ];
@@ -438,6 +442,9 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
                 switch: a.switch.clone(),
                 mac: a.mac,
                 ips: a.ips.clone(),
+                spoofguard: a.spoofguard,
+                dhcp_guard: a.dhcp_guard,
+                ra_guard: a.ra_guard,
             });
         }
         Op::PortChange(a) => {
@@ -458,6 +465,15 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
             }
             if let Some(ips) = &a.ips {
                 port.ips = ips.clone();
+            }
+            if let Some(on) = a.spoofguard {
+                port.spoofguard = on;
+            }
+            if let Some(on) = a.dhcp_guard {
+                port.dhcp_guard = on;
+            }
+            if let Some(on) = a.ra_guard {
+                port.ra_guard = on;
             }
         }
         Op::PortDelete(a) => {

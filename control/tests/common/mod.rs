@@ -82,13 +82,52 @@ pub fn readme_hv1() -> Config {
     }
 }
 
+/// The stats report of a daemon running `config` whose counters are all
+/// zero.
+pub fn zero_stats(config: &Config) -> control::stats::StatsReport {
+    use control::stats::{Counters, PortStats, SocketStats, StatsReport};
+    StatsReport {
+        ports: config
+            .ports
+            .iter()
+            .map(|p| {
+                let stats = PortStats {
+                    switch: p.switch.clone(),
+                    vif: p.vif.clone(),
+                    vlan: p.vlan,
+                    counters: Counters::default(),
+                };
+                (p.name.clone(), stats)
+            })
+            .collect(),
+        vifs: config
+            .vifs
+            .iter()
+            .map(|v| (v.name.clone(), Counters::default()))
+            .collect(),
+        uplink: config.local_tep.as_ref().map(|_| Counters::default()),
+        // One socket on queue 0 of each vif's interface and of the uplink.
+        sockets: config
+            .vifs
+            .iter()
+            .map(|v| v.interface.clone())
+            .chain(config.local_tep.iter().map(|t| t.uplink.clone()))
+            .map(|interface| SocketStats {
+                interface,
+                ..SocketStats::default()
+            })
+            .collect(),
+    }
+}
+
 /// A reference server of the protocol, in process: what `xvswitchd` does
 /// with a request line, minus the datapath. Daemon-level ops included;
-/// `stats.show` reports zero counters for the configured ports.
+/// `stats.show` and `metrics.show` report zero counters for the configured
+/// objects, `stats.clear` checks the port it names.
 pub fn handle(config: &mut Config, line: &[u8]) -> control::protocol::Response {
     use control::ops::{
-        execute, parse_args, parse_transaction, plan_apply, run_transaction, ConfigApplyArgs, Op,
-        StatsShowArgs,
+        execute, parse_args, parse_transaction, plan_apply, run_transaction, ConfigApplyArgs,
+        NoArgs, Op, StatsClearArgs, StatsShowArgs,
     };
     use control::protocol::{
         parse_request, ErrorBody, ErrorCode, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
@@ -113,26 +152,29 @@ pub fn handle(config: &mut Config, line: &[u8]) -> control::protocol::Response {
         "version" => parse_args::<control::ops::NoArgs>("version", args)
             .map(|_| json!({"protocol": PROTOCOL_VERSION, "daemon": env!("CARGO_PKG_VERSION")})),
         "stats.show" => parse_args::<StatsShowArgs>("stats.show", args).and_then(|a| {
-            let zero = json!({"rx_packets": 0, "rx_bytes": 0, "tx_packets": 0, "tx_bytes": 0, "drops": {}});
-            let mut ports = serde_json::Map::new();
-            for p in &config.ports {
-                if a.port.as_deref().is_some_and(|name| name != p.name) {
-                    continue;
-                }
-                let mut stats = json!({"switch": p.switch, "vif": p.vif, "vlan": p.vlan});
-                stats.as_object_mut().unwrap().extend(zero.as_object().unwrap().clone());
-                ports.insert(p.name.clone(), stats);
-            }
+            let mut report = zero_stats(config);
             if let Some(name) = &a.port {
-                if ports.is_empty() {
-                    return Err(ErrorBody::new(ErrorCode::NotFound, format!("port {name:?} not found")));
+                report.ports.retain(|p, _| p == name);
+                if report.ports.is_empty() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("port {name:?} not found"),
+                    ));
                 }
             }
-            let vifs: serde_json::Map<String, Value> =
-                config.vifs.iter().map(|v| (v.name.clone(), zero.clone())).collect();
-            let uplink = config.local_tep.as_ref().map(|_| zero.clone());
-            Ok(json!({"ports": ports, "vifs": vifs, "uplink": uplink, "sockets": []}))
+            Ok(serde_json::to_value(report).unwrap())
         }),
+        "stats.clear" => {
+            parse_args::<StatsClearArgs>("stats.clear", args).and_then(|a| match &a.port {
+                Some(name) if config.port(name).is_none() => Err(ErrorBody::new(
+                    ErrorCode::NotFound,
+                    format!("port {name:?} not found"),
+                )),
+                _ => Ok(json!({})),
+            })
+        }
+        "metrics.show" => parse_args::<NoArgs>("metrics.show", args)
+            .map(|_| Value::String(control::stats::prometheus(&zero_stats(config)))),
         "config.apply" => parse_args::<ConfigApplyArgs>("config.apply", args).and_then(|a| {
             let changes = plan_apply(config, &a.config)?;
             if !a.dry_run {
@@ -148,7 +190,8 @@ pub fn handle(config: &mut Config, line: &[u8]) -> control::protocol::Response {
             Ok(result)
         }),
         name => Op::from_request(name, args).and_then(|op| {
-            let (next, mut results) = execute(config, std::slice::from_ref(&op)).map_err(|(_, e)| e)?;
+            let (next, mut results) =
+                execute(config, std::slice::from_ref(&op)).map_err(|(_, e)| e)?;
             if !op.is_query() {
                 *config = next;
             }

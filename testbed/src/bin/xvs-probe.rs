@@ -59,7 +59,16 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
-    /// Send COUNT raw Ethernet frames out of IFACE (optionally 802.1Q-tagged).
+    /// GET http://ADDR/PATH and print the body (HTTP/1.0, 10 s timeout).
+    HttpGet {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long, default_value = "/metrics")]
+        path: String,
+    },
+    /// Send COUNT crafted Ethernet frames out of IFACE (optionally
+    /// 802.1Q-tagged), at most PPS per second; print `sent=N bytes=B` (B: the
+    /// frames' bytes without the tag).
     SendFrames {
         #[arg(long)]
         iface: String,
@@ -71,10 +80,38 @@ enum Cmd {
         src_mac: control::MacAddr,
         #[arg(long, default_value = "ff:ff:ff:ff:ff:ff")]
         dst_mac: control::MacAddr,
-        /// Frame length in bytes (without the tag).
-        #[arg(long, default_value_t = 64)]
-        len: usize,
+        /// raw (ethertype 0x88b5), ipv4 (UDP), arp (gratuitous reply), na
+        /// (IPv6 neighbour advertisement), ra (IPv6 router advertisement),
+        /// dhcp-server (UDP 67 -> 68).
+        #[arg(long, default_value = "raw")]
+        kind: Kind,
+        /// Frame lengths in bytes (without the tag), used in turn.
+        #[arg(long, value_delimiter = ',', default_value = "60")]
+        sizes: Vec<usize>,
+        /// IPv4 source (ipv4, dhcp-server) or ARP sender address.
+        #[arg(long, default_value = "10.77.0.11")]
+        src_ip: std::net::Ipv4Addr,
+        #[arg(long, default_value = "10.77.0.12")]
+        dst_ip: std::net::Ipv4Addr,
+        /// IPv6 source (na, ra); default: the link-local of --src-mac.
+        #[arg(long)]
+        src_ip6: Option<std::net::Ipv6Addr>,
+        /// NA target address.
+        #[arg(long, default_value = "fd00::1")]
+        target: std::net::Ipv6Addr,
+        #[arg(long, default_value_t = 20000)]
+        pps: u32,
     },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Kind {
+    Raw,
+    Ipv4,
+    Arp,
+    Na,
+    Ra,
+    DhcpServer,
 }
 
 /// FNV-1a, 64-bit: the transfer checksum both ends compute.
@@ -220,13 +257,125 @@ fn udp_recv(port: u16, count: u32, timeout: Duration) -> Result<(), String> {
     Ok(())
 }
 
+fn http_get(addr: SocketAddr, path: &str) -> Result<(), String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)
+        .map_err(|e| format!("read: {e}"))?;
+    let (head, body) = resp.split_once("\r\n\r\n").ok_or("no HTTP header")?;
+    if !head.starts_with("HTTP/1.0 200") {
+        return Err(format!(
+            "HTTP error: {}",
+            head.lines().next().unwrap_or_default()
+        ));
+    }
+    print!("{body}");
+    Ok(())
+}
+
+/// Options of one crafted frame.
+struct Craft {
+    kind: Kind,
+    src: [u8; 6],
+    dst: [u8; 6],
+    src_ip: std::net::Ipv4Addr,
+    dst_ip: std::net::Ipv4Addr,
+    src_ip6: std::net::Ipv6Addr,
+    target: std::net::Ipv6Addr,
+}
+
+fn link_local(mac: &[u8; 6]) -> std::net::Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[..2].copy_from_slice(&[0xfe, 0x80]);
+    a[8..16].copy_from_slice(&[
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ]);
+    std::net::Ipv6Addr::from(a)
+}
+
+/// An untagged frame of `len` bytes (padded; headers may make it longer).
+fn craft(c: &Craft, len: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&c.dst);
+    f.extend_from_slice(&c.src);
+    let udp = |f: &mut Vec<u8>, src: std::net::Ipv4Addr, sport: u16, dport: u16| {
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        let total = (len.max(42) - 14) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&src.octets());
+        ip.extend_from_slice(&c.dst_ip.octets());
+        let sum = !ip
+            .chunks(2)
+            .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
+            .sum::<u32>();
+        let sum = ((sum >> 16) + (sum & 0xffff)) as u16;
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&(total - 20).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+    };
+    let icmp6 = |f: &mut Vec<u8>, icmp: &[u8]| {
+        f.extend_from_slice(&0x86ddu16.to_be_bytes());
+        f.extend_from_slice(&[0x60, 0, 0, 0]);
+        f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[58, 255]);
+        f.extend_from_slice(&c.src_ip6.octets());
+        f.extend_from_slice(
+            &"ff02::1"
+                .parse::<std::net::Ipv6Addr>()
+                .expect("ip")
+                .octets(),
+        );
+        f.extend_from_slice(icmp);
+    };
+    match c.kind {
+        Kind::Raw => f.extend_from_slice(&0x88b5u16.to_be_bytes()),
+        Kind::Ipv4 => udp(&mut f, c.src_ip, 40000, 40001),
+        Kind::DhcpServer => udp(&mut f, c.src_ip, 67, 68),
+        Kind::Arp => {
+            f.extend_from_slice(&0x0806u16.to_be_bytes());
+            f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+            f.extend_from_slice(&c.src);
+            f.extend_from_slice(&c.src_ip.octets());
+            f.extend_from_slice(&[0xff; 6]);
+            f.extend_from_slice(&c.src_ip.octets());
+        }
+        Kind::Na => {
+            let mut m = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+            m.extend_from_slice(&c.target.octets());
+            m.extend_from_slice(&[2, 1]);
+            m.extend_from_slice(&c.src);
+            icmp6(&mut f, &m);
+        }
+        Kind::Ra => icmp6(&mut f, &[134, 0, 0, 0, 64, 0, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0]),
+    }
+    if f.len() < len.max(60) {
+        f.resize(len.max(60), 0x5a);
+    }
+    f
+}
+
 fn send_frames(
     iface: &str,
     count: u32,
     vlan: Option<u16>,
-    src: control::MacAddr,
-    dst: control::MacAddr,
-    len: usize,
+    c: &Craft,
+    sizes: &[usize],
+    pps: u32,
 ) -> Result<(), String> {
     let name = CString::new(iface).map_err(|_| "bad interface name")?;
     // SAFETY: if_nametoindex reads a NUL-terminated string we own.
@@ -234,17 +383,22 @@ fn send_frames(
     if ifindex == 0 {
         return Err(format!("no interface {iface}"));
     }
-    let mut frame = Vec::with_capacity(len + 4);
-    frame.extend_from_slice(&dst.0);
-    frame.extend_from_slice(&src.0);
-    if let Some(v) = vlan {
-        frame.extend_from_slice(&0x8100u16.to_be_bytes());
-        frame.extend_from_slice(&v.to_be_bytes());
-    }
-    // A local experimental ethertype: nobody answers it.
-    frame.extend_from_slice(&0x88b5u16.to_be_bytes());
-    frame.resize(len.max(60) + if vlan.is_some() { 4 } else { 0 }, 0x5a);
-    // SAFETY: a raw packet socket we own; sendto reads `frame` and the
+    let sizes = if sizes.is_empty() { &[60][..] } else { sizes };
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .map(|len| {
+            let mut f = craft(c, *len);
+            if let Some(v) = vlan {
+                let tag = [0x81, 0x00, (v >> 8) as u8, v as u8];
+                f.splice(12..12, tag);
+            }
+            f
+        })
+        .collect();
+    let tag_len = if vlan.is_some() { 4 } else { 0 };
+    let start = Instant::now();
+    let (mut sent, mut bytes) = (0u32, 0u64);
+    // SAFETY: a raw packet socket we own; sendto reads a frame and the
     // sockaddr_ll we built; the fd is closed at the end.
     unsafe {
         let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
@@ -255,9 +409,13 @@ fn send_frames(
         addr.sll_family = libc::AF_PACKET as u16;
         addr.sll_ifindex = ifindex as i32;
         addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&dst.0);
-        let mut sent = 0;
-        for _ in 0..count {
+        addr.sll_addr[..6].copy_from_slice(&c.dst);
+        for i in 0..count {
+            let due = start + Duration::from_secs_f64(i as f64 / pps.max(1) as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let frame = &frames[i as usize % frames.len()];
             let r = libc::sendto(
                 fd,
                 frame.as_ptr().cast(),
@@ -268,13 +426,14 @@ fn send_frames(
             );
             if r == frame.len() as isize {
                 sent += 1;
+                bytes += (frame.len() - tag_len) as u64;
             }
         }
         libc::close(fd);
-        println!("sent={sent}");
-        if sent != count {
-            return Err(format!("only {sent} of {count} frames sent"));
-        }
+    }
+    println!("sent={sent} bytes={bytes}");
+    if sent != count {
+        return Err(format!("only {sent} of {count} frames sent"));
     }
     Ok(())
 }
@@ -298,14 +457,32 @@ fn main() -> ExitCode {
             count,
             timeout,
         } => udp_recv(port, count, Duration::from_secs(timeout)),
+        Cmd::HttpGet { addr, path } => http_get(addr, &path),
         Cmd::SendFrames {
             iface,
             count,
             vlan,
             src_mac,
             dst_mac,
-            len,
-        } => send_frames(&iface, count, vlan, src_mac, dst_mac, len),
+            kind,
+            sizes,
+            src_ip,
+            dst_ip,
+            src_ip6,
+            target,
+            pps,
+        } => {
+            let c = Craft {
+                kind,
+                src: src_mac.0,
+                dst: dst_mac.0,
+                src_ip,
+                dst_ip,
+                src_ip6: src_ip6.unwrap_or_else(|| link_local(&src_mac.0)),
+                target,
+            };
+            send_frames(&iface, count, vlan, &c, &sizes, pps)
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,478 @@
+//! Spoofguard, per-port counters and metrics on the two-hypervisor testbed
+//! (needs root). The attacker is pod1a (vm1, VLAN 10, blue); frames are
+//! crafted with `xvs-probe send-frames` inside its namespace, so they leave
+//! through the node VM's tagger like anything the pod sends.
+//! Prints `port_security: N passed, M failed`.
+
+use std::{
+    panic::{catch_unwind, AssertUnwindSafe},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use testbed::{mac_str, must, pod_spec, Testbed};
+
+type Case = (&'static str, fn(&mut Testbed));
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("port_security: must run as root (network namespaces, XDP)");
+        std::process::exit(1);
+    }
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let cases: &[Case] = &[
+        ("spoofed_mac_dropped", spoofed_mac_dropped),
+        ("spoofed_ip_dropped", spoofed_ip_dropped),
+        (
+            "gratuitous_arp_for_other_ip_dropped",
+            gratuitous_arp_for_other_ip_dropped,
+        ),
+        (
+            "ipv6_na_for_other_address_dropped",
+            ipv6_na_for_other_address_dropped,
+        ),
+        ("dhcp_and_ra_guards", dhcp_and_ra_guards),
+        (
+            "exact_counts_for_10000_frames_of_several_sizes",
+            exact_counts_for_10000_frames_of_several_sizes,
+        ),
+        (
+            "metrics_scrape_parses_and_matches_stats",
+            metrics_scrape_parses_and_matches_stats,
+        ),
+        (
+            "spoofguard_off_lets_spoofed_frames_through",
+            spoofguard_off_lets_spoofed_frames_through,
+        ),
+        (
+            "config_change_keeps_counters_and_clear_resets",
+            config_change_keeps_counters_and_clear_resets,
+        ),
+    ];
+    let selected: Vec<&Case> = cases
+        .iter()
+        .filter(|(n, _)| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+        .collect();
+    let mut tb = Testbed::up();
+    println!("testbed run {} up", tb.run_id);
+    // Warm up ARP and TEP resolution, so later counts see only test frames.
+    for (a, b) in [("pod1a", "pod1b"), ("pod1a", "pod2a"), ("pod1b", "pod3a")] {
+        tb.ping_until(a, pod_spec(b).ip, 10);
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for (name, case) in selected {
+        let t = Instant::now();
+        match catch_unwind(AssertUnwindSafe(|| case(&mut tb))) {
+            Ok(()) => {
+                passed += 1;
+                println!("test {name} ... ok ({:.1?})", t.elapsed());
+            }
+            Err(_) => {
+                failed += 1;
+                println!("test {name} ... FAILED");
+            }
+        }
+    }
+    drop(tb);
+    println!("\nport_security: {passed} passed, {failed} failed");
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+fn get(stats: &Value, pointer: &str) -> u64 {
+    stats.pointer(pointer).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Sends crafted frames from `pod`'s eth0; returns (frames, bytes).
+fn send(tb: &Testbed, pod: &str, args: &[&str]) -> (u64, u64) {
+    let probe = tb.bin.join("xvs-probe").to_string_lossy().into_owned();
+    let out = must(
+        tb.cmd(pod, &probe)
+            .args(["send-frames", "--iface", "eth0"])
+            .args(args),
+    );
+    let field = |k: &str| {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {out:?}"))
+    };
+    (field("sent="), field("bytes="))
+}
+
+/// Waits until every (pointer, expected delta) holds on `hv`'s stats (or 8 s
+/// passed) and returns the deltas seen.
+fn wait_deltas(tb: &Testbed, hv: &str, before: &Value, want: &[(&str, u64)]) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let now = tb.fresh_stats(hv);
+        let got: Vec<u64> = want
+            .iter()
+            .map(|(p, _)| get(&now, p) - get(before, p))
+            .collect();
+        let done = got.iter().zip(want).all(|(g, (_, w))| g >= w);
+        if done || Instant::now() > deadline {
+            // One more period: nothing late may arrive on top.
+            thread::sleep(Duration::from_millis(300));
+            let now = tb.fresh_stats(hv);
+            return want
+                .iter()
+                .map(|(p, _)| get(&now, p) - get(before, p))
+                .collect();
+        }
+    }
+}
+
+const N: u64 = 50;
+const SPOOF_MAC: &str = "02:00:00:77:00:99";
+
+fn attacker_mac() -> String {
+    mac_str(&pod_spec("pod1a").mac)
+}
+
+/// The victim pod1b keeps working and received none of the spoofed frames.
+fn victim_unaffected(tb: &Testbed, before: &Value) {
+    let after = tb.fresh_stats("hv1");
+    let delivered = get(&after, "/ports/pod1b/tx_packets") - get(before, "/ports/pod1b/tx_packets");
+    assert!(delivered < N, "spoofed frames reached pod1b: {delivered}");
+    assert!(
+        tb.ping("pod1b", pod_spec("pod3a").ip, 2),
+        "victim pod1b lost its traffic"
+    );
+    assert!(tb.ping("pod1b", pod_spec("pod1a").ip, 2));
+}
+
+fn spoofed_mac_dropped(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    send(tb, "pod1a", &["--count", &n, "--src-mac", SPOOF_MAC]);
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[("/ports/pod1a/drops/spoofguard_mac", N)],
+    );
+    assert_eq!(got, [N], "spoofguard_mac drops on pod1a");
+    victim_unaffected(tb, &before);
+}
+
+fn spoofed_ip_dropped(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    let victim_ip = pod_spec("pod1b").ip.to_string();
+    send(
+        tb,
+        "pod1a",
+        &[
+            "--count",
+            &n,
+            "--kind",
+            "ipv4",
+            "--src-mac",
+            &attacker_mac(),
+            "--src-ip",
+            &victim_ip,
+        ],
+    );
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[("/ports/pod1a/drops/spoofguard_ip", N)],
+    );
+    assert_eq!(got, [N], "spoofguard_ip drops on pod1a");
+    victim_unaffected(tb, &before);
+}
+
+fn gratuitous_arp_for_other_ip_dropped(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    let victim_ip = pod_spec("pod1b").ip.to_string();
+    send(
+        tb,
+        "pod1a",
+        &[
+            "--count",
+            &n,
+            "--kind",
+            "arp",
+            "--src-mac",
+            &attacker_mac(),
+            "--src-ip",
+            &victim_ip,
+        ],
+    );
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[("/ports/pod1a/drops/spoofguard_arp", N)],
+    );
+    assert_eq!(got, [N], "spoofguard_arp drops on pod1a");
+    // Nobody learned pod1b's address at pod1a's MAC.
+    let neigh = must(tb.cmd("pod2a", "ip").args(["neigh", "show", &victim_ip]));
+    assert!(
+        !neigh.contains(&attacker_mac()),
+        "ARP cache poisoned: {neigh}"
+    );
+    victim_unaffected(tb, &before);
+}
+
+fn ipv6_na_for_other_address_dropped(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    send(
+        tb,
+        "pod1a",
+        &[
+            "--count",
+            &n,
+            "--kind",
+            "na",
+            "--src-mac",
+            &attacker_mac(),
+            "--target",
+            "fd00::12",
+        ],
+    );
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[("/ports/pod1a/drops/spoofguard_nd", N)],
+    );
+    assert_eq!(got, [N], "spoofguard_nd drops on pod1a");
+    victim_unaffected(tb, &before);
+}
+
+fn dhcp_and_ra_guards(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    let own_ip = pod_spec("pod1a").ip.to_string();
+    let mac = attacker_mac();
+    send(
+        tb,
+        "pod1a",
+        &[
+            "--count",
+            &n,
+            "--kind",
+            "dhcp-server",
+            "--src-mac",
+            &mac,
+            "--src-ip",
+            &own_ip,
+        ],
+    );
+    send(
+        tb,
+        "pod1a",
+        &["--count", &n, "--kind", "ra", "--src-mac", &mac],
+    );
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[
+            ("/ports/pod1a/drops/dhcp_guard", N),
+            ("/ports/pod1a/drops/ra_guard", N),
+        ],
+    );
+    assert_eq!(got, [N, N], "dhcp_guard and ra_guard drops on pod1a");
+    victim_unaffected(tb, &before);
+}
+
+fn exact_counts_for_10000_frames_of_several_sizes(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let (sent, bytes) = send(
+        tb,
+        "pod1a",
+        &[
+            "--count",
+            "10000",
+            "--src-mac",
+            &attacker_mac(),
+            "--dst-mac",
+            &mac_str(&pod_spec("pod2a").mac),
+            "--sizes",
+            "60,64,128,512,1000,1514",
+            "--pps",
+            "20000",
+        ],
+    );
+    assert_eq!(sent, 10_000);
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[
+            ("/ports/pod1a/rx_packets", sent),
+            ("/ports/pod1a/rx_bytes", bytes),
+            ("/ports/pod2a/tx_packets", sent),
+            ("/ports/pod2a/tx_bytes", bytes),
+        ],
+    );
+    assert_eq!(
+        got,
+        [sent, bytes, sent, bytes],
+        "sender rx / receiver tx: packets and bytes"
+    );
+}
+
+fn scrape(tb: &Testbed) -> prometheus_parse::Scrape {
+    let probe = tb.bin.join("xvs-probe").to_string_lossy().into_owned();
+    let text = must(
+        tb.cmd("hv1", &probe)
+            .args(["http-get", "--addr", "127.0.0.1:9477"]),
+    );
+    assert!(
+        text.contains("# HELP xvswitch_port_rx_packets_total"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE xvswitch_port_drops_total counter"),
+        "{text}"
+    );
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("valid exposition")
+}
+
+fn sample(s: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    s.samples.iter().find_map(|x| {
+        let hit = x.metric == metric && labels.iter().all(|(k, v)| x.labels.get(k) == Some(*v));
+        match (hit, &x.value) {
+            (true, prometheus_parse::Value::Counter(v)) => Some(*v),
+            (true, prometheus_parse::Value::Untyped(v)) => Some(*v),
+            _ => None,
+        }
+    })
+}
+
+fn metrics_scrape_parses_and_matches_stats(tb: &mut Testbed) {
+    // Counters are idle now: wait until the scrape and xvsctl agree.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = scrape(tb);
+        let stats: Value =
+            serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "stats"])).expect("json");
+        let rx = sample(
+            &s,
+            "xvswitch_port_rx_packets_total",
+            &[("port", "pod1a"), ("switch", "blue")],
+        );
+        let drops = sample(
+            &s,
+            "xvswitch_port_drops_total",
+            &[("port", "pod1a"), ("reason", "spoofguard_mac")],
+        );
+        let want_rx = get(&stats, "/ports/pod1a/rx_packets") as f64;
+        let want_drops = get(&stats, "/ports/pod1a/drops/spoofguard_mac") as f64;
+        if (rx == Some(want_rx) && drops == Some(want_drops)) || Instant::now() > deadline {
+            assert_eq!(
+                rx,
+                Some(want_rx),
+                "rx_packets of pod1a: metrics vs xvsctl stats"
+            );
+            assert_eq!(
+                drops,
+                Some(want_drops),
+                "spoofguard_mac drops: metrics vs xvsctl stats"
+            );
+            assert!(want_drops >= N as f64);
+            break;
+        }
+        thread::sleep(Duration::from_millis(150));
+    }
+    // xvsctl metrics serves the same exposition over the control socket.
+    let text = tb.xvsctl_ok("hv1", &["metrics"]);
+    let s =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("valid");
+    assert!(
+        sample(&s, "xvswitch_uplink_tx_packets_total", &[]).is_some(),
+        "{text}"
+    );
+}
+
+fn spoofguard_off_lets_spoofed_frames_through(tb: &mut Testbed) {
+    tb.xvsctl_ok("hv1", &["port", "change", "pod1a", "--spoofguard", "off"]);
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    send(
+        tb,
+        "pod1a",
+        &[
+            "--count",
+            &n,
+            "--src-mac",
+            SPOOF_MAC,
+            "--dst-mac",
+            &mac_str(&pod_spec("pod2a").mac),
+        ],
+    );
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[
+            ("/ports/pod1a/rx_packets", N),
+            ("/ports/pod2a/tx_packets", N),
+            ("/ports/pod1a/drops/spoofguard_mac", 0),
+        ],
+    );
+    tb.xvsctl_ok("hv1", &["port", "change", "pod1a", "--spoofguard", "on"]);
+    assert_eq!(
+        got,
+        [N, N, 0],
+        "spoofed frames forwarded with spoofguard off"
+    );
+    // And on again: dropped.
+    let before = tb.fresh_stats("hv1");
+    send(tb, "pod1a", &["--count", &n, "--src-mac", SPOOF_MAC]);
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[("/ports/pod1a/drops/spoofguard_mac", N)],
+    );
+    assert_eq!(got, [N]);
+}
+
+fn config_change_keeps_counters_and_clear_resets(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let rx = get(&before, "/ports/pod1a/rx_packets");
+    assert!(rx > 10_000);
+    tb.xvsctl_ok("hv1", &["port", "change", "pod2b", "--ip", "10.77.0.222"]);
+    tb.xvsctl_ok("hv1", &["switch", "add", "red", "--vni", "7000"]);
+    let after = tb.fresh_stats("hv1");
+    assert!(
+        get(&after, "/ports/pod1a/rx_packets") >= rx,
+        "a config change reset counters"
+    );
+    tb.xvsctl_ok(
+        "hv1",
+        &[
+            "port",
+            "change",
+            "pod2b",
+            "--ip",
+            &pod_spec("pod2b").ip.to_string(),
+        ],
+    );
+    tb.xvsctl_ok("hv1", &["switch", "delete", "red"]);
+    tb.xvsctl_ok("hv1", &["stats", "clear", "port", "pod1a"]);
+    let one: Value =
+        serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "stats", "port", "pod1a"]))
+            .expect("json");
+    assert!(get(&one, "/ports/pod1a/rx_packets") < 5, "cleared: {one}");
+    assert!(
+        one.pointer("/ports/pod1a/drops/spoofguard_mac").is_none(),
+        "{one}"
+    );
+    let all: Value =
+        serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "stats"])).expect("json");
+    assert!(
+        get(&all, "/ports/pod2a/rx_packets") > 0 || get(&all, "/ports/pod2a/tx_packets") >= 10_000,
+        "other ports untouched"
+    );
+}
