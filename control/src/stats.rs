@@ -353,9 +353,18 @@ mod tests {
                 "xvswitch_port_rx_packets_total{port=\"pod2\",switch=\"blue\"} 0",
             ]
         );
-        assert!(lines.contains(
-            &"xvswitch_port_drops_total{port=\"pod\\\"1\",switch=\"blue\",reason=\"spoofguard_ip\"} 2"
-        ));
+        let drops = lines
+            .iter()
+            .position(|l| l.starts_with("# HELP xvswitch_port_drops_total"))
+            .unwrap();
+        assert_eq!(
+            &lines[drops..drops + 3],
+            [
+                "# HELP xvswitch_port_drops_total Logical port: frames dropped, by reason.",
+                "# TYPE xvswitch_port_drops_total counter",
+                "xvswitch_port_drops_total{port=\"pod\\\"1\",switch=\"blue\",reason=\"spoofguard_ip\"} 2",
+            ]
+        );
         assert!(lines.contains(&"xvswitch_uplink_tx_bytes_total 7"));
         assert!(!text.contains("xvswitch_vif_"));
         assert!(!text.contains("xvswitch_uplink_drops_total"));

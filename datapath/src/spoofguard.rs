@@ -177,11 +177,12 @@ impl PortGuard {
                     return Err(DropReason::SpoofguardNd);
                 }
             }
-            (Some(icmp), Some(ICMPV6_NS)) if icmp.len() >= 24 => {
-                if !self.options_ok(&icmp[24..], ND_OPT_SOURCE_LL) {
-                    return Err(DropReason::SpoofguardNd);
-                }
+            (Some(icmp), Some(ICMPV6_NS))
+                if icmp.len() >= 24 && !self.options_ok(&icmp[24..], ND_OPT_SOURCE_LL) =>
+            {
+                return Err(DropReason::SpoofguardNd);
             }
+            (Some(icmp), Some(ICMPV6_NS)) if icmp.len() >= 24 => {}
             (Some(_), Some(ICMPV6_NS)) => return Err(DropReason::Malformed),
             _ => {}
         }
