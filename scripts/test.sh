@@ -12,4 +12,5 @@ target/release/xvs-testbed down --all >/dev/null
 cargo test --release --workspace --exclude testbed
 cargo test --release -p testbed --lib --bins
 cargo test --release -p testbed --test control_plane
+cargo test --release -p testbed --test port_security
 cargo test --release -p testbed --test e2e

@@ -97,32 +97,56 @@ impl Counters {
         self.drops.values().fold(0, |sum, n| sum.saturating_add(*n))
     }
 
-    /// The counters but drops, as (name, help text, value), in report
-    /// order.
-    pub fn fields(&self) -> [(&'static str, &'static str, u64); 8] {
+    /// The counters but drops, as (report name, metric name suffix, help
+    /// text, value), in report order.
+    pub fn fields(&self) -> [(&'static str, &'static str, &'static str, u64); 8] {
         [
-            ("rx_packets", "frames received", self.rx_packets),
-            ("rx_bytes", "bytes received", self.rx_bytes),
-            ("tx_packets", "frames transmitted", self.tx_packets),
-            ("tx_bytes", "bytes transmitted", self.tx_bytes),
+            (
+                "rx_packets",
+                "rx_packets_total",
+                "Frames received",
+                self.rx_packets,
+            ),
+            (
+                "rx_bytes",
+                "rx_bytes_total",
+                "Bytes received",
+                self.rx_bytes,
+            ),
+            (
+                "tx_packets",
+                "tx_packets_total",
+                "Frames transmitted",
+                self.tx_packets,
+            ),
+            (
+                "tx_bytes",
+                "tx_bytes_total",
+                "Bytes transmitted",
+                self.tx_bytes,
+            ),
             (
                 "rx_broadcast",
-                "broadcast frames received",
+                "rx_broadcast_packets_total",
+                "Broadcast frames received",
                 self.rx_broadcast,
             ),
             (
                 "rx_multicast",
-                "multicast frames received (broadcast not included)",
+                "rx_multicast_packets_total",
+                "Multicast frames received",
                 self.rx_multicast,
             ),
             (
                 "tx_broadcast",
-                "broadcast frames transmitted",
+                "tx_broadcast_packets_total",
+                "Broadcast frames transmitted",
                 self.tx_broadcast,
             ),
             (
                 "tx_multicast",
-                "multicast frames transmitted (broadcast not included)",
+                "tx_multicast_packets_total",
+                "Multicast frames transmitted",
                 self.tx_multicast,
             ),
         ]
@@ -130,47 +154,20 @@ impl Counters {
 }
 
 impl SocketStats {
-    /// The counters, as (name, help text, value).
-    fn fields(&self) -> [(&'static str, &'static str, u64); 6] {
+    /// The kernel's drop counters, as (reason label, value); `tx_ring_empty`
+    /// counts no drop and is not among them.
+    pub fn drops(&self) -> [(&'static str, u64); 5] {
         [
-            (
-                "rx_dropped",
-                "frames dropped for lack of a receive descriptor or buffer",
-                self.rx_dropped,
-            ),
-            (
-                "rx_ring_full",
-                "frames dropped because the receive ring was full",
-                self.rx_ring_full,
-            ),
-            (
-                "rx_fill_ring_empty",
-                "times the fill ring was empty",
-                self.rx_fill_ring_empty,
-            ),
-            (
-                "rx_invalid_descs",
-                "invalid receive descriptors",
-                self.rx_invalid_descs,
-            ),
-            (
-                "tx_invalid_descs",
-                "invalid transmit descriptors",
-                self.tx_invalid_descs,
-            ),
-            (
-                "tx_ring_empty",
-                "times the transmit ring was empty",
-                self.tx_ring_empty,
-            ),
+            ("rx_dropped", self.rx_dropped),
+            ("rx_ring_full", self.rx_ring_full),
+            ("rx_fill_ring_empty", self.rx_fill_ring_empty),
+            ("rx_invalid_descs", self.rx_invalid_descs),
+            ("tx_invalid_descs", self.tx_invalid_descs),
         ]
     }
 }
 
-/// Prefix of every metric name.
-pub const METRIC_PREFIX: &str = "xvswitch";
-
-/// One metric family being written: its samples, as (labels, value).
+/// One metric family: its name, help text and samples (labels, value).
 struct Family {
     name: String,
     help: String,
@@ -178,35 +175,22 @@ struct Family {
 }
 
 impl Family {
-    fn new(name: String, help: String) -> Family {
-        Family {
-            name,
-            help,
-            samples: Vec::new(),
-        }
-    }
-
-    /// Writes the family, unless it has no samples.
     fn write(&self, out: &mut String) {
-        if self.samples.is_empty() {
-            return;
-        }
-        let help = self.help.replace('\\', "\\\\").replace('\n', "\\n");
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "# HELP {} {help}", self.name);
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} counter", self.name);
         for (labels, value) in &self.samples {
-            if labels.is_empty() {
-                let _ = writeln!(out, "{} {value}", self.name);
-            } else {
-                let _ = writeln!(out, "{}{{{labels}}} {value}", self.name);
-            }
+            let _ = writeln!(out, "{}{labels} {value}", self.name);
         }
     }
 }
 
-/// `k1="v1",k2="v2"`, the values escaped as the text format asks.
+/// `{k1="v1",k2="v2"}` with the values escaped as the text format asks;
+/// empty for no labels.
 fn labels(pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
     let each: Vec<String> = pairs
         .iter()
         .map(|(k, v)| {
@@ -217,60 +201,60 @@ fn labels(pairs: &[(&str, &str)]) -> String {
             format!("{k}=\"{v}\"")
         })
         .collect();
-    each.join(",")
+    format!("{{{}}}", each.join(","))
 }
 
-/// Writes the families of one kind of object (`port`, `vif`, `uplink`):
-/// one per counter, then `<prefix>_<kind>_drops_total` with a `reason`
-/// label. `objects` are (labels naming the object, its counters).
-fn write_counters(
-    out: &mut String,
+/// The families of one kind of object (`port`, `vif`, `uplink`): one per
+/// counter, then `xvswitch_<kind>_drops_total` with a `reason` label.
+/// `objects` are (labels naming the object, its counters).
+fn counter_families(
     kind: &str,
     what: &str,
     objects: &[(Vec<(&str, &str)>, &Counters)],
+    out: &mut Vec<Family>,
 ) {
-    let Some((_, first)) = objects.first() else {
-        return;
-    };
-    for (i, (field, help, _)) in first.fields().iter().enumerate() {
-        let mut family = Family::new(
-            format!("{METRIC_PREFIX}_{kind}_{field}_total"),
-            format!("{what}: {help}."),
-        );
-        for (names, counters) in objects {
-            family.samples.push((labels(names), counters.fields()[i].2));
-        }
-        family.write(out);
+    for (i, (_, suffix, help, _)) in Counters::default().fields().iter().enumerate() {
+        out.push(Family {
+            name: format!("xvswitch_{kind}_{suffix}"),
+            help: format!("{help} by the {what}."),
+            samples: objects
+                .iter()
+                .map(|(names, counters)| (labels(names), counters.fields()[i].3))
+                .collect(),
+        });
     }
-    let mut drops = Family::new(
-        format!("{METRIC_PREFIX}_{kind}_drops_total"),
-        format!("{what}: frames dropped, by reason."),
-    );
+    let mut drops = Vec::new();
     for (names, counters) in objects {
         for (reason, n) in &counters.drops {
-            let mut with_reason = names.clone();
-            with_reason.push(("reason", reason.as_str()));
-            drops.samples.push((labels(&with_reason), *n));
+            let mut names = names.clone();
+            names.push(("reason", reason.as_str()));
+            drops.push((labels(&names), *n));
         }
     }
-    drops.write(out);
+    out.push(Family {
+        name: format!("xvswitch_{kind}_drops_total"),
+        help: format!("Frames dropped by the {what}, by reason."),
+        samples: drops,
+    });
 }
 
 /// The report in the Prometheus text exposition format (version 0.0.4),
-/// the result of `metrics.show`. Every value is a counter:
+/// the result of `metrics.show`. Every metric is a counter, with its
+/// `# HELP` and `# TYPE` lines before its samples:
 ///
-/// - `xvswitch_port_<counter>_total{port, switch}` for each counter of
-///   [`Counters`] (`rx_packets`, `rx_bytes`, ..., `tx_multicast`), and
-///   `xvswitch_port_drops_total{port, switch, reason}`;
-/// - the same as `xvswitch_vif_*{vif}` for vifs and `xvswitch_uplink_*`
-///   (no label but `reason`) for the uplink;
-/// - `xvswitch_socket_<counter>_total{interface, queue}` for the kernel's
-///   counters of each AF_XDP socket.
+/// - `xvswitch_port_{rx,tx}_{packets,bytes}_total`,
+///   `xvswitch_port_{rx,tx}_{broadcast,multicast}_packets_total` (labels
+///   `port`, `switch`) and `xvswitch_port_drops_total` (also `reason`);
+/// - the same with `vif` for each vif (label `vif`), and with `uplink` for
+///   the uplink (no label but `reason`; only when there is an uplink);
+/// - `xvswitch_socket_kernel_drops_total` (labels `interface`, `queue`,
+///   `reason`: [`SocketStats::drops`]).
 ///
-/// Families with no samples (no ports, no drops, ...) are left out.
-/// Objects come in name order, so the same report gives the same text.
+/// A metric with no samples (no vifs, no drops) still has its two comment
+/// lines. Objects come in name order, so the same report gives the same
+/// text.
 pub fn prometheus(report: &StatsReport) -> String {
-    let mut out = String::new();
+    let mut families = Vec::new();
     let ports: Vec<(Vec<(&str, &str)>, &Counters)> = report
         .ports
         .iter()
@@ -281,32 +265,36 @@ pub fn prometheus(report: &StatsReport) -> String {
             )
         })
         .collect();
-    write_counters(&mut out, "port", "Logical port", &ports);
+    counter_families("port", "logical port", &ports, &mut families);
     let vifs: Vec<(Vec<(&str, &str)>, &Counters)> = report
         .vifs
         .iter()
         .map(|(name, c)| (vec![("vif", name.as_str())], c))
         .collect();
-    write_counters(&mut out, "vif", "Vif", &vifs);
-    let uplink: Vec<(Vec<(&str, &str)>, &Counters)> =
-        report.uplink.iter().map(|c| (vec![], c)).collect();
-    write_counters(&mut out, "uplink", "Uplink", &uplink);
-    if let Some(first) = report.sockets.first() {
-        let queues: Vec<String> = report.sockets.iter().map(|s| s.queue.to_string()).collect();
-        for (i, (field, help, _)) in first.fields().iter().enumerate() {
-            let mut family = Family::new(
-                format!("{METRIC_PREFIX}_socket_{field}_total"),
-                format!("AF_XDP socket (kernel counter): {help}."),
-            );
-            for (s, queue) in report.sockets.iter().zip(&queues) {
-                let names = [
-                    ("interface", s.interface.as_str()),
-                    ("queue", queue.as_str()),
-                ];
-                family.samples.push((labels(&names), s.fields()[i].2));
-            }
-            family.write(&mut out);
+    counter_families("vif", "vif", &vifs, &mut families);
+    if let Some(uplink) = &report.uplink {
+        counter_families("uplink", "uplink", &[(vec![], uplink)], &mut families);
+    }
+    let mut kernel = Vec::new();
+    for s in &report.sockets {
+        let queue = s.queue.to_string();
+        for (reason, n) in s.drops() {
+            let names = [
+                ("interface", s.interface.as_str()),
+                ("queue", queue.as_str()),
+                ("reason", reason),
+            ];
+            kernel.push((labels(&names), n));
         }
+    }
+    families.push(Family {
+        name: "xvswitch_socket_kernel_drops_total".into(),
+        help: "Frames the kernel dropped at an AF_XDP socket, by reason.".into(),
+        samples: kernel,
+    });
+    let mut out = String::new();
+    for family in &families {
+        family.write(&mut out);
     }
     out
 }
@@ -347,34 +335,46 @@ mod tests {
         assert_eq!(
             &lines[..4],
             [
-                "# HELP xvswitch_port_rx_packets_total Logical port: frames received.",
+                "# HELP xvswitch_port_rx_packets_total Frames received by the logical port.",
                 "# TYPE xvswitch_port_rx_packets_total counter",
                 "xvswitch_port_rx_packets_total{port=\"pod\\\"1\",switch=\"blue\"} 5",
                 "xvswitch_port_rx_packets_total{port=\"pod2\",switch=\"blue\"} 0",
             ]
         );
-        let drops = lines
-            .iter()
-            .position(|l| l.starts_with("# HELP xvswitch_port_drops_total"))
-            .unwrap();
+        let at = |start: &str| lines.iter().position(|l| l.starts_with(start)).unwrap();
+        let drops = at("# HELP xvswitch_port_drops_total");
         assert_eq!(
-            &lines[drops..drops + 3],
+            &lines[drops..drops + 4],
             [
-                "# HELP xvswitch_port_drops_total Logical port: frames dropped, by reason.",
+                "# HELP xvswitch_port_drops_total Frames dropped by the logical port, by reason.",
                 "# TYPE xvswitch_port_drops_total counter",
                 "xvswitch_port_drops_total{port=\"pod\\\"1\",switch=\"blue\",reason=\"spoofguard_ip\"} 2",
+                "# HELP xvswitch_vif_rx_packets_total Frames received by the vif.",
             ]
         );
-        assert!(lines.contains(&"xvswitch_uplink_tx_bytes_total 7"));
-        assert!(!text.contains("xvswitch_vif_"));
-        assert!(!text.contains("xvswitch_uplink_drops_total"));
-        assert!(
-            lines.contains(&"xvswitch_socket_rx_dropped_total{interface=\"vm1\",queue=\"0\"} 1")
+        let bcast = at("# HELP xvswitch_port_rx_broadcast_packets_total");
+        assert_eq!(
+            lines[bcast],
+            "# HELP xvswitch_port_rx_broadcast_packets_total Broadcast frames received by the logical port."
         );
+        // No vifs: the metrics are there, without samples.
+        assert!(!text.contains("xvswitch_vif_rx_packets_total{"));
+        assert!(lines.contains(&"# TYPE xvswitch_vif_drops_total counter"));
+        assert!(lines.contains(&"xvswitch_uplink_tx_bytes_total 7"));
+        assert!(lines.contains(&"# TYPE xvswitch_uplink_drops_total counter"));
+        assert!(lines.contains(
+            &"xvswitch_socket_kernel_drops_total{interface=\"vm1\",queue=\"0\",reason=\"rx_dropped\"} 1"
+        ));
         assert!(text.ends_with('\n'));
-        // Each family once, its HELP and TYPE before its samples.
+        // Each metric once: 9 per port, vif and uplink, and the sockets'.
         let types = lines.iter().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 9 + 8 + 6);
-        assert_eq!(prometheus(&StatsReport::default()), "");
+        assert_eq!(types, 9 * 3 + 1);
+        // Without an uplink, its metrics are left out.
+        let empty = prometheus(&StatsReport::default());
+        assert_eq!(
+            empty.lines().filter(|l| l.starts_with("# TYPE")).count(),
+            9 * 2 + 1
+        );
+        assert!(!empty.contains("uplink") && !empty.lines().any(|l| !l.starts_with('#')));
     }
 }

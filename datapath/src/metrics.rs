@@ -8,7 +8,6 @@
 //! kernel's AF_XDP socket drops (`interface`, `queue`, `reason`).
 
 use std::{
-    fmt::Write as _,
     io::{Read, Write},
     net::{SocketAddr, TcpListener},
     sync::{
@@ -19,141 +18,18 @@ use std::{
     time::Duration,
 };
 
-use crate::{counters::Totals, stats::Report};
+use crate::stats::Report;
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-struct Family {
-    name: String,
-    help: String,
-    samples: Vec<(String, u64)>,
-}
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-fn totals_families(
-    prefix: &str,
-    what: &str,
-    rows: &[(Vec<(&str, &str)>, &Totals)],
-    out: &mut Vec<Family>,
-) {
-    type Get = fn(&Totals) -> u64;
-    let fields: [(&str, &str, Get); 8] = [
-        ("rx_packets_total", "Frames received", |t| t.rx_packets),
-        ("rx_bytes_total", "Bytes received", |t| t.rx_bytes),
-        ("tx_packets_total", "Frames transmitted", |t| t.tx_packets),
-        ("tx_bytes_total", "Bytes transmitted", |t| t.tx_bytes),
-        (
-            "rx_broadcast_packets_total",
-            "Broadcast frames received",
-            |t| t.rx_broadcast,
-        ),
-        (
-            "rx_multicast_packets_total",
-            "Multicast frames received",
-            |t| t.rx_multicast,
-        ),
-        (
-            "tx_broadcast_packets_total",
-            "Broadcast frames transmitted",
-            |t| t.tx_broadcast,
-        ),
-        (
-            "tx_multicast_packets_total",
-            "Multicast frames transmitted",
-            |t| t.tx_multicast,
-        ),
-    ];
-    for (suffix, help, get) in fields {
-        out.push(Family {
-            name: format!("xvswitch_{prefix}_{suffix}"),
-            help: format!("{help} by the {what}."),
-            samples: rows.iter().map(|(l, t)| (labels(l), get(t))).collect(),
-        });
-    }
-    let mut drops = Vec::new();
-    for (l, t) in rows {
-        for (reason, n) in &t.drops {
-            let mut l = l.clone();
-            l.push(("reason", reason));
-            drops.push((labels(&l), *n));
-        }
-    }
-    out.push(Family {
-        name: format!("xvswitch_{prefix}_drops_total"),
-        help: format!("Frames dropped by the {what}, by reason."),
-        samples: drops,
-    });
-}
-
-/// Renders a report as Prometheus text exposition.
+/// Renders a report as Prometheus text exposition. The format itself lives
+/// in `control::stats::prometheus`, shared with the protocol's reference
+/// implementation, so the daemon and the documentation cannot drift apart.
 pub fn render(report: &Report) -> String {
-    let mut families = Vec::new();
-    let ports: Vec<(Vec<(&str, &str)>, &Totals)> = report
-        .ports
-        .iter()
-        .map(|(name, p)| {
-            (
-                vec![("port", name.as_str()), ("switch", p.switch.as_str())],
-                &p.totals,
-            )
-        })
-        .collect();
-    totals_families("port", "logical port", &ports, &mut families);
-    let vifs: Vec<(Vec<(&str, &str)>, &Totals)> = report
-        .vifs
-        .iter()
-        .map(|(name, t)| (vec![("vif", name.as_str())], t))
-        .collect();
-    totals_families("vif", "vif", &vifs, &mut families);
-    if let Some(t) = &report.uplink {
-        totals_families("uplink", "uplink", &[(vec![], t)], &mut families);
+    let parsed = serde_json::to_value(report)
+        .and_then(serde_json::from_value::<control::stats::StatsReport>);
+    match parsed {
+        Ok(r) => control::stats::prometheus(&r),
+        Err(e) => format!("# xvswitchd: cannot render metrics: {e}\n"),
     }
-    let mut kernel = Vec::new();
-    for s in &report.sockets {
-        let q = s.queue.to_string();
-        for (reason, n) in [
-            ("rx_dropped", s.rx_dropped),
-            ("rx_ring_full", s.rx_ring_full),
-            ("rx_fill_ring_empty", s.rx_fill_ring_empty),
-            ("rx_invalid_descs", s.rx_invalid_descs),
-            ("tx_invalid_descs", s.tx_invalid_descs),
-        ] {
-            kernel.push((
-                labels(&[
-                    ("interface", &s.interface),
-                    ("queue", &q),
-                    ("reason", reason),
-                ]),
-                n,
-            ));
-        }
-    }
-    families.push(Family {
-        name: "xvswitch_socket_kernel_drops_total".into(),
-        help: "Frames the kernel dropped at an AF_XDP socket, by reason.".into(),
-        samples: kernel,
-    });
-    let mut out = String::new();
-    for f in families {
-        let _ = writeln!(out, "# HELP {} {}", f.name, f.help);
-        let _ = writeln!(out, "# TYPE {} counter", f.name);
-        for (l, v) in f.samples {
-            let l = if l == "{}" { String::new() } else { l };
-            let _ = writeln!(out, "{}{l} {v}", f.name);
-        }
-    }
-    out
 }
 
 /// The latest exposition text, published by the control loop on every stats
@@ -200,7 +76,10 @@ pub fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{PortStats, SocketStats};
+    use crate::{
+        counters::Totals,
+        stats::{PortStats, SocketStats},
+    };
 
     #[test]
     fn exposition_has_help_type_and_labels() {

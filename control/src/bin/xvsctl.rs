@@ -1108,7 +1108,7 @@ fn stats_detail(report: &StatsReport) -> String {
                     p.vlan.map_or_else(|| "untagged".into(), |v| v.to_string()),
                 ],
             ];
-            for (field, _, n) in c.fields() {
+            for (field, _, _, n) in c.fields() {
                 rows.push(vec![field.to_string(), n.to_string()]);
             }
             rows.push(vec!["drops".to_string(), c.total_drops().to_string()]);

@@ -287,7 +287,7 @@ fn main() {
         "switches": [{"name": "bench", "vni": 100, "remote_teps": ["198.18.0.2"],
                       "remote_macs": [{"mac": testbed::mac_str(&REMOTE_MAC), "tep": "198.18.0.2"}]}],
         "vifs": [{"name": "gen", "interface": "vif0"}],
-        "ports": [{"name": "p", "vif": "gen", "vlan": VLAN, "switch": "bench", "mac": testbed::mac_str(&POD_MAC)}],
+        "ports": [{"name": "p", "vif": "gen", "vlan": VLAN, "switch": "bench", "mac": testbed::mac_str(&POD_MAC), "ips": ["10.0.0.1"]}],
     });
     fs::write(dir.join("hv.json"), config.to_string()).expect("config");
     let stats = dir.join("stats.json");
