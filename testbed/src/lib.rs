@@ -650,3 +650,59 @@ pub fn down(run_id: &str) {
         let _ = fs::remove_dir_all(dir);
     }
 }
+
+/// The runner of the testbed's test programs (`harness = false`): checks
+/// for root, builds one testbed, runs the cases whose name contains the
+/// first non-flag argument (all by default) in order, each caught on its
+/// own, prints the daemons' log tails on a failure, tears the testbed down
+/// and exits with `<suite>: N passed, M failed` as its last line.
+pub mod harness {
+    use std::{
+        panic::{catch_unwind, AssertUnwindSafe},
+        time::Instant,
+    };
+
+    use crate::{Testbed, HVS};
+
+    /// A named test case.
+    pub type Case = (&'static str, fn(&mut Testbed));
+
+    pub fn run(suite: &str, cases: &[Case], warm_up: impl FnOnce(&Testbed)) -> ! {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("{suite}: must run as root (network namespaces, XDP)");
+            std::process::exit(1);
+        }
+        let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+        let started = Instant::now();
+        let mut tb = Testbed::up();
+        println!("testbed run {} up in {:.1?}", tb.run_id, started.elapsed());
+        warm_up(&tb);
+        let (mut passed, mut failed) = (0, 0);
+        for (name, case) in cases
+            .iter()
+            .filter(|(n, _)| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
+        {
+            let t = Instant::now();
+            match catch_unwind(AssertUnwindSafe(|| case(&mut tb))) {
+                Ok(()) => {
+                    passed += 1;
+                    println!("test {name} ... ok ({:.1?})", t.elapsed());
+                }
+                Err(_) => {
+                    failed += 1;
+                    println!("test {name} ... FAILED");
+                    for hv in HVS.iter().map(|h| h.name) {
+                        let log = std::fs::read_to_string(tb.log_path(hv)).unwrap_or_default();
+                        let lines: Vec<&str> = log.lines().collect();
+                        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+                        println!("--- {hv} log (tail) ---\n{tail}");
+                    }
+                }
+            }
+        }
+        drop(tb);
+        println!("\n{suite}: {passed} passed, {failed} failed");
+        std::process::exit(if failed == 0 { 0 } else { 1 });
+    }
+}

@@ -5,24 +5,18 @@
 use std::{
     io::{BufRead, BufReader, Read, Write},
     os::unix::net::UnixStream,
-    panic::{catch_unwind, AssertUnwindSafe},
     process::Stdio,
     thread,
     time::{Duration, Instant},
 };
 
 use serde_json::{json, Value};
-use testbed::{mac_str, must, pod_spec, run, Testbed};
-
-type Case = (&'static str, fn(&mut Testbed));
+use testbed::{
+    harness::{self, Case},
+    mac_str, must, pod_spec, run, Testbed,
+};
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("control_plane: must run as root (network namespaces, XDP)");
-        std::process::exit(1);
-    }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let cases: &[Case] = &[
         ("add_port_while_traffic_flows", add_port_while_traffic_flows),
         ("delete_port_drops_and_counts", delete_port_drops_and_counts),
@@ -57,37 +51,7 @@ fn main() {
             sigkill_restart_restores_config_and_traffic,
         ),
     ];
-    let selected: Vec<&Case> = cases
-        .iter()
-        .filter(|(n, _)| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
-        .collect();
-    let mut tb = Testbed::up();
-    println!("testbed run {} up", tb.run_id);
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in selected {
-        let t = Instant::now();
-        match catch_unwind(AssertUnwindSafe(|| case(&mut tb))) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1?})", t.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-                for hv in ["hv1", "hv2"] {
-                    let log = std::fs::read_to_string(tb.log_path(hv)).unwrap_or_default();
-                    let lines: Vec<&str> = log.lines().collect();
-                    println!(
-                        "--- {hv} log (tail) ---\n{}",
-                        lines[lines.len().saturating_sub(15)..].join("\n")
-                    );
-                }
-            }
-        }
-    }
-    drop(tb);
-    println!("\ncontrol_plane: {passed} passed, {failed} failed");
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    harness::run("control_plane", cases, |_| {});
 }
 
 /// One raw protocol client.

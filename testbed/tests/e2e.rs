@@ -7,24 +7,18 @@
 use std::{
     io::{BufRead, BufReader},
     net::Ipv4Addr,
-    panic::{catch_unwind, AssertUnwindSafe},
     process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use testbed::{mac_str, must, pod_spec, run, Testbed};
-
-type Case = (&'static str, fn(&mut Testbed));
+use testbed::{
+    harness::{self, Case},
+    mac_str, must, pod_spec, run, Testbed,
+};
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("e2e: must run as root (network namespaces, XDP)");
-        std::process::exit(1);
-    }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let cases: &[Case] = &[
         ("ping_same_node_vm_hairpin", ping_same_node_vm_hairpin),
         (
@@ -58,39 +52,7 @@ fn main() {
         ),
         ("sigterm_detaches_xdp", sigterm_detaches_xdp),
     ];
-    let selected: Vec<&Case> = cases
-        .iter()
-        .filter(|(n, _)| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
-        .collect();
-    let started = Instant::now();
-    let mut tb = Testbed::up();
-    println!("testbed run {} up in {:?}", tb.run_id, started.elapsed());
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in selected {
-        let t = Instant::now();
-        match catch_unwind(AssertUnwindSafe(|| case(&mut tb))) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1?})", t.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-                for hv in ["hv1", "hv2"] {
-                    let log = std::fs::read_to_string(tb.log_path(hv)).unwrap_or_default();
-                    println!("--- {hv} log (tail) ---\n{}", tail(&log, 15));
-                }
-            }
-        }
-    }
-    drop(tb);
-    println!("\ne2e: {passed} passed, {failed} failed");
-    std::process::exit(if failed == 0 { 0 } else { 1 });
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    harness::run("e2e", cases, |_| {});
 }
 
 fn ip_of(pod: &str) -> Ipv4Addr {

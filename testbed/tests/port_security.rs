@@ -5,23 +5,17 @@
 //! Prints `port_security: N passed, M failed`.
 
 use std::{
-    panic::{catch_unwind, AssertUnwindSafe},
     thread,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use testbed::{mac_str, must, pod_spec, Testbed};
-
-type Case = (&'static str, fn(&mut Testbed));
+use testbed::{
+    harness::{self, Case},
+    mac_str, must, pod_spec, Testbed,
+};
 
 fn main() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("port_security: must run as root (network namespaces, XDP)");
-        std::process::exit(1);
-    }
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let cases: &[Case] = &[
         ("spoofed_mac_dropped", spoofed_mac_dropped),
         ("spoofed_ip_dropped", spoofed_ip_dropped),
@@ -51,33 +45,12 @@ fn main() {
             config_change_keeps_counters_and_clear_resets,
         ),
     ];
-    let selected: Vec<&Case> = cases
-        .iter()
-        .filter(|(n, _)| filter.as_ref().is_none_or(|f| n.contains(f.as_str())))
-        .collect();
-    let mut tb = Testbed::up();
-    println!("testbed run {} up", tb.run_id);
-    // Warm up ARP and TEP resolution, so later counts see only test frames.
-    for (a, b) in [("pod1a", "pod1b"), ("pod1a", "pod2a"), ("pod1b", "pod3a")] {
-        tb.ping_until(a, pod_spec(b).ip, 10);
-    }
-    let (mut passed, mut failed) = (0, 0);
-    for (name, case) in selected {
-        let t = Instant::now();
-        match catch_unwind(AssertUnwindSafe(|| case(&mut tb))) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.1?})", t.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
+    harness::run("port_security", cases, |tb: &Testbed| {
+        // Warm up ARP and TEP resolution, so later counts see only test frames.
+        for (a, b) in [("pod1a", "pod1b"), ("pod1a", "pod2a"), ("pod1b", "pod3a")] {
+            tb.ping_until(a, pod_spec(b).ip, 10);
         }
-    }
-    drop(tb);
-    println!("\nport_security: {passed} passed, {failed} failed");
-    std::process::exit(if failed == 0 { 0 } else { 1 });
+    });
 }
 
 fn get(stats: &Value, pointer: &str) -> u64 {
