@@ -9,8 +9,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::Serialize;
-
 use crate::tables::PortId;
 
 /// Why a frame was dropped. Every drop in the datapath has one of these.
@@ -199,7 +197,7 @@ impl CounterBlock {
         for r in DropReason::ALL {
             let n = self.drops[r as usize].get();
             if n > 0 {
-                *sum.drops.entry(r.as_str()).or_default() += n;
+                *sum.drops.entry(r.as_str().to_string()).or_default() += n;
             }
         }
     }
@@ -240,42 +238,29 @@ impl Default for WorkerCounters {
     }
 }
 
-/// Summed counters of one object, as read.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
-pub struct Totals {
-    pub rx_packets: u64,
-    pub rx_bytes: u64,
-    pub tx_packets: u64,
-    pub tx_bytes: u64,
-    pub rx_broadcast: u64,
-    pub rx_multicast: u64,
-    pub tx_broadcast: u64,
-    pub tx_multicast: u64,
-    /// Drops by reason; reasons with no drops are left out.
-    pub drops: std::collections::BTreeMap<&'static str, u64>,
-}
+/// Summed counters of one object, as read: the report type of the control
+/// protocol (`stats.show`).
+pub use control::stats::Counters as Totals;
 
-impl Totals {
-    /// These counters minus a baseline read earlier (for cleared counters).
-    pub fn since(&self, base: &Totals) -> Totals {
-        let mut drops = self.drops.clone();
-        for (r, n) in &base.drops {
-            if let Some(v) = drops.get_mut(r) {
-                *v = v.saturating_sub(*n);
-            }
+/// `now` minus a baseline read earlier (for cleared counters).
+pub fn since(now: &Totals, base: &Totals) -> Totals {
+    let mut drops = now.drops.clone();
+    for (r, n) in &base.drops {
+        if let Some(v) = drops.get_mut(r) {
+            *v = v.saturating_sub(*n);
         }
-        drops.retain(|_, n| *n > 0);
-        Totals {
-            rx_packets: self.rx_packets.saturating_sub(base.rx_packets),
-            rx_bytes: self.rx_bytes.saturating_sub(base.rx_bytes),
-            tx_packets: self.tx_packets.saturating_sub(base.tx_packets),
-            tx_bytes: self.tx_bytes.saturating_sub(base.tx_bytes),
-            rx_broadcast: self.rx_broadcast.saturating_sub(base.rx_broadcast),
-            rx_multicast: self.rx_multicast.saturating_sub(base.rx_multicast),
-            tx_broadcast: self.tx_broadcast.saturating_sub(base.tx_broadcast),
-            tx_multicast: self.tx_multicast.saturating_sub(base.tx_multicast),
-            drops,
-        }
+    }
+    drops.retain(|_, n| *n > 0);
+    Totals {
+        rx_packets: now.rx_packets.saturating_sub(base.rx_packets),
+        rx_bytes: now.rx_bytes.saturating_sub(base.rx_bytes),
+        tx_packets: now.tx_packets.saturating_sub(base.tx_packets),
+        tx_bytes: now.tx_bytes.saturating_sub(base.tx_bytes),
+        rx_broadcast: now.rx_broadcast.saturating_sub(base.rx_broadcast),
+        rx_multicast: now.rx_multicast.saturating_sub(base.rx_multicast),
+        tx_broadcast: now.tx_broadcast.saturating_sub(base.tx_broadcast),
+        tx_multicast: now.tx_multicast.saturating_sub(base.tx_multicast),
+        drops,
     }
 }
 

@@ -20,16 +20,11 @@ use std::{
 
 use crate::stats::Report;
 
-/// Renders a report as Prometheus text exposition. The format itself lives
-/// in `control::stats::prometheus`, shared with the protocol's reference
-/// implementation, so the daemon and the documentation cannot drift apart.
+/// Renders a report as Prometheus text exposition. The format lives in
+/// `control::stats::prometheus`, next to the report type, so the daemon and
+/// the documentation cannot drift apart.
 pub fn render(report: &Report) -> String {
-    let parsed = serde_json::to_value(report)
-        .and_then(serde_json::from_value::<control::stats::StatsReport>);
-    match parsed {
-        Ok(r) => control::stats::prometheus(&r),
-        Err(e) => format!("# xvswitchd: cannot render metrics: {e}\n"),
-    }
+    control::stats::prometheus(report)
 }
 
 /// The latest exposition text, published by the control loop on every stats
@@ -88,7 +83,7 @@ mod tests {
             rx_bytes: 500,
             ..Totals::default()
         };
-        t.drops.insert("spoofguard_mac", 2);
+        t.drops.insert("spoofguard_mac".into(), 2);
         let mut ports = std::collections::BTreeMap::new();
         ports.insert(
             "pod\"a".to_string(),
@@ -96,7 +91,7 @@ mod tests {
                 switch: "blue".into(),
                 vif: "vm1".into(),
                 vlan: Some(10),
-                totals: t,
+                counters: t,
             },
         );
         let report = Report {

@@ -103,16 +103,10 @@ pub struct Pipeline<'a> {
 impl Pipeline<'_> {
     /// Vif receive path for one batch.
     pub fn vif_input(&mut self, vif: VifId, rx: &[xdp_desc]) {
-        let mut classified = [(0 as PortId, Frame { addr: 0, len: 0 }); BATCH];
+        let mut classified = [(0 as PortId, 0 as SwitchId, Frame { addr: 0, len: 0 }); BATCH];
         let n = self.classify_vlan(vif, rx, &mut classified);
-        let tables = self.tables;
-        for &(port, frame) in &classified[..n] {
-            // classify_vlan only yields ports of this snapshot.
-            if let Some(entry) = tables.port(port) {
-                self.switch_frame(Source::Port(port), entry.switch, frame);
-            } else {
-                self.drop_from(Source::Port(port), frame, DropReason::NoDestination);
-            }
+        for &(port, switch, frame) in &classified[..n] {
+            self.switch_frame(Source::Port(port), switch, frame);
         }
     }
 
@@ -125,12 +119,13 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Stage: map (vif, VLAN) to a logical port and strip the tag.
+    /// Stage: map (vif, VLAN) to a logical port, strip the tag and apply the
+    /// port's spoofguard; yields each frame with its port and switch.
     fn classify_vlan(
         &mut self,
         vif: VifId,
         rx: &[xdp_desc],
-        out: &mut [(PortId, Frame); BATCH],
+        out: &mut [(PortId, SwitchId, Frame); BATCH],
     ) -> usize {
         let (counters, tables) = (self.counters, self.tables);
         let vif_counters = &counters.vifs[vif];
@@ -184,7 +179,7 @@ impl Pipeline<'_> {
                 self.drop_frame(port_counters, frame, reason);
                 continue;
             }
-            out[n] = (port, frame);
+            out[n] = (port, entry.switch, frame);
             n += 1;
         }
         n

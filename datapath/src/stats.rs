@@ -2,43 +2,15 @@
 //! summed over workers, plus the kernel's own drop counters of each AF_XDP
 //! socket; as JSON (written atomically to the stats file) or as a table.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    fmt::Write as _,
-    fs, io,
-    path::Path,
-    sync::Arc,
-};
+use std::{collections::HashMap, fmt::Write as _, fs, io, path::Path, sync::Arc};
 
-use serde::Serialize;
+pub use control::stats::{PortStats, SocketStats, StatsReport as Report};
 
 use crate::{
-    counters::{sum, Block, Totals, WorkerCounters},
+    counters::{since, sum, Block, Totals, WorkerCounters},
     tables::Tables,
     xsk::socket_statistics,
 };
-
-#[derive(Debug, Serialize)]
-pub struct PortStats {
-    pub switch: String,
-    pub vif: String,
-    pub vlan: Option<u16>,
-    #[serde(flatten)]
-    pub totals: Totals,
-}
-
-/// The kernel's counters of one AF_XDP socket.
-#[derive(Debug, Serialize)]
-pub struct SocketStats {
-    pub interface: String,
-    pub queue: u32,
-    pub rx_dropped: u64,
-    pub rx_ring_full: u64,
-    pub rx_fill_ring_empty: u64,
-    pub rx_invalid_descs: u64,
-    pub tx_invalid_descs: u64,
-    pub tx_ring_empty: u64,
-}
 
 /// A socket the report reads kernel statistics from.
 #[derive(Debug, Clone)]
@@ -46,14 +18,6 @@ pub struct SocketRef {
     pub interface: String,
     pub queue: u32,
     pub fd: i32,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub ports: BTreeMap<String, PortStats>,
-    pub vifs: BTreeMap<String, Totals>,
-    pub uplink: Option<Totals>,
-    pub sockets: Vec<SocketStats>,
 }
 
 /// Counter values read when counters were cleared (or an object was
@@ -65,7 +29,7 @@ pub type Baselines = HashMap<Block, Totals>;
 pub fn totals(workers: &[Arc<WorkerCounters>], block: Block, baselines: &Baselines) -> Totals {
     let t = sum(workers, block);
     match baselines.get(&block) {
-        Some(base) => t.since(base),
+        Some(base) => since(&t, base),
         None => t,
     }
 }
@@ -92,7 +56,7 @@ pub fn report(
                         .map(|v| v.name.clone())
                         .unwrap_or_default(),
                     vlan: p.vlan,
-                    totals: totals(workers, Block::Port(id), baselines),
+                    counters: totals(workers, Block::Port(id), baselines),
                 },
             ))
         })
@@ -167,7 +131,7 @@ pub fn render_table(r: &Report) -> String {
         );
     };
     for (name, p) in &r.ports {
-        row("port", name, &p.switch, &p.totals);
+        row("port", name, &p.switch, &p.counters);
     }
     for (name, t) in &r.vifs {
         row("vif", name, "-", t);

@@ -357,7 +357,9 @@ impl Worker {
             let Some(sock) = sock else { continue };
             let mut outstanding = sock.tx.outstanding();
             let mut kicks = 0;
-            while outstanding > 0 && kicks < MAX_KICKS {
+            // need_wakeup: a driver that drains the ring by itself (zero
+            // copy) clears the flag and costs no syscall; copy mode keeps it.
+            while outstanding > 0 && kicks < MAX_KICKS && sock.tx.needs_wakeup() {
                 sock.kick_tx();
                 kicks += 1;
                 let now = sock.tx.outstanding();

@@ -308,11 +308,6 @@ impl XskSocket {
             Some(libc::ENOBUFS | libc::EAGAIN | libc::EBUSY | libc::ENETDOWN)
         )
     }
-
-    /// Kernel statistics of this socket (drops the kernel saw).
-    pub fn statistics(&self) -> io::Result<libxdp_sys::xdp_statistics> {
-        socket_statistics(self.fd)
-    }
 }
 
 /// Kernel statistics of the AF_XDP socket `fd` (readable from any thread).

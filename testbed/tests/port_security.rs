@@ -116,107 +116,52 @@ fn victim_unaffected(tb: &Testbed, before: &Value) {
     assert!(tb.ping("pod1b", pod_spec("pod1a").ip, 2));
 }
 
-fn spoofed_mac_dropped(tb: &mut Testbed) {
+/// pod1a sends N frames crafted by `frame_args`: all are dropped and counted
+/// with `reason` on pod1a, and the victim pod1b is unaffected.
+fn spoof_is_dropped(tb: &Testbed, frame_args: &[&str], reason: &str) {
     let before = tb.fresh_stats("hv1");
     let n = N.to_string();
-    send(tb, "pod1a", &["--count", &n, "--src-mac", SPOOF_MAC]);
-    let got = wait_deltas(
-        tb,
-        "hv1",
-        &before,
-        &[("/ports/pod1a/drops/spoofguard_mac", N)],
-    );
-    assert_eq!(got, [N], "spoofguard_mac drops on pod1a");
+    let mut args = vec!["--count", &n];
+    args.extend_from_slice(frame_args);
+    send(tb, "pod1a", &args);
+    let pointer = format!("/ports/pod1a/drops/{reason}");
+    let got = wait_deltas(tb, "hv1", &before, &[(&pointer, N)]);
+    assert_eq!(got, [N], "{reason} drops on pod1a");
     victim_unaffected(tb, &before);
+}
+
+fn spoofed_mac_dropped(tb: &mut Testbed) {
+    spoof_is_dropped(tb, &["--src-mac", SPOOF_MAC], "spoofguard_mac");
 }
 
 fn spoofed_ip_dropped(tb: &mut Testbed) {
-    let before = tb.fresh_stats("hv1");
-    let n = N.to_string();
-    let victim_ip = pod_spec("pod1b").ip.to_string();
-    send(
+    let (mac, victim_ip) = (attacker_mac(), pod_spec("pod1b").ip.to_string());
+    spoof_is_dropped(
         tb,
-        "pod1a",
-        &[
-            "--count",
-            &n,
-            "--kind",
-            "ipv4",
-            "--src-mac",
-            &attacker_mac(),
-            "--src-ip",
-            &victim_ip,
-        ],
+        &["--kind", "ipv4", "--src-mac", &mac, "--src-ip", &victim_ip],
+        "spoofguard_ip",
     );
-    let got = wait_deltas(
-        tb,
-        "hv1",
-        &before,
-        &[("/ports/pod1a/drops/spoofguard_ip", N)],
-    );
-    assert_eq!(got, [N], "spoofguard_ip drops on pod1a");
-    victim_unaffected(tb, &before);
 }
 
 fn gratuitous_arp_for_other_ip_dropped(tb: &mut Testbed) {
-    let before = tb.fresh_stats("hv1");
-    let n = N.to_string();
-    let victim_ip = pod_spec("pod1b").ip.to_string();
-    send(
+    let (mac, victim_ip) = (attacker_mac(), pod_spec("pod1b").ip.to_string());
+    spoof_is_dropped(
         tb,
-        "pod1a",
-        &[
-            "--count",
-            &n,
-            "--kind",
-            "arp",
-            "--src-mac",
-            &attacker_mac(),
-            "--src-ip",
-            &victim_ip,
-        ],
+        &["--kind", "arp", "--src-mac", &mac, "--src-ip", &victim_ip],
+        "spoofguard_arp",
     );
-    let got = wait_deltas(
-        tb,
-        "hv1",
-        &before,
-        &[("/ports/pod1a/drops/spoofguard_arp", N)],
-    );
-    assert_eq!(got, [N], "spoofguard_arp drops on pod1a");
     // Nobody learned pod1b's address at pod1a's MAC.
     let neigh = must(tb.cmd("pod2a", "ip").args(["neigh", "show", &victim_ip]));
-    assert!(
-        !neigh.contains(&attacker_mac()),
-        "ARP cache poisoned: {neigh}"
-    );
-    victim_unaffected(tb, &before);
+    assert!(!neigh.contains(&mac), "ARP cache poisoned: {neigh}");
 }
 
 fn ipv6_na_for_other_address_dropped(tb: &mut Testbed) {
-    let before = tb.fresh_stats("hv1");
-    let n = N.to_string();
-    send(
+    let mac = attacker_mac();
+    spoof_is_dropped(
         tb,
-        "pod1a",
-        &[
-            "--count",
-            &n,
-            "--kind",
-            "na",
-            "--src-mac",
-            &attacker_mac(),
-            "--target",
-            "fd00::12",
-        ],
+        &["--kind", "na", "--src-mac", &mac, "--target", "fd00::12"],
+        "spoofguard_nd",
     );
-    let got = wait_deltas(
-        tb,
-        "hv1",
-        &before,
-        &[("/ports/pod1a/drops/spoofguard_nd", N)],
-    );
-    assert_eq!(got, [N], "spoofguard_nd drops on pod1a");
-    victim_unaffected(tb, &before);
 }
 
 fn dhcp_and_ra_guards(tb: &mut Testbed) {
