@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo build --release --workspace --bins
-exec target/release/xvs-testbed demo "$@"
+. scripts/target-dir.sh
+exec "$BIN/xvs-testbed" demo "$@"

@@ -5,9 +5,18 @@
 # apt-get runs only when a package is missing.
 set -euo pipefail
 
+# Each package, with what needs it. Checked on a fresh Debian 12 root that
+# has only build-essential and a Rust toolchain
+# (../shared/tools/fresh-machine-check runs .ci/run there).
 PACKAGES=(
-  clang llvm m4 libelf-dev zlib1g-dev pkg-config gcc-multilib linux-libc-dev  # build
-  iproute2 ethtool iputils-ping tcpdump procps                                # testbed
+  # libxdp-sys builds libxdp and its BPF objects from source: its configure
+  # step wants clang and llc (llvm), m4, pkg-config, libelf and zlib (for its
+  # bundled libbpf), the 32-bit asm headers of gcc-multilib, the kernel's
+  # uapi headers, and refuses to run without the pcap headers.
+  clang llvm m4 pkg-config libelf-dev zlib1g-dev gcc-multilib linux-libc-dev libpcap-dev
+  # The testbed and its tests: ip (netns, veth, routes), ethtool (offloads
+  # off), ping, tcpdump (underlay captures), sysctl (procps).
+  iproute2 ethtool iputils-ping tcpdump procps
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 # Leftovers of a killed earlier run would only waste memory: remove them.
 cargo build --release --workspace --bins
-target/release/xvs-testbed down --all >/dev/null
+. scripts/target-dir.sh
+"$BIN/xvs-testbed" down --all >/dev/null
 # Unit, property and doc tests of every crate; then the end-to-end tests on
 # the netns testbed last (their summary line closes the run).
 cargo test --release --workspace --exclude testbed

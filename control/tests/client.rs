@@ -16,13 +16,6 @@ use control::protocol::ErrorCode;
 use control::Config;
 use serde_json::{json, Value};
 
-/// A fresh directory for one test's socket and files.
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xvs-control-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Serves the reference server on `path` until the test process ends.
 fn serve(path: &Path, config: Config) -> Arc<Mutex<Config>> {
@@ -73,7 +66,7 @@ fn serve_canned(path: &Path, answers: &'static [&'static str]) {
 
 #[test]
 fn client_calls_and_errors() {
-    let dir = temp_dir("client");
+    let dir = common::TempDir::new("client");
     let socket = dir.join("sock");
     let state = serve(&socket, readme_hv1());
 
@@ -123,7 +116,7 @@ fn client_calls_and_errors() {
 
 #[test]
 fn client_checks_the_response() {
-    let dir = temp_dir("canned");
+    let dir = common::TempDir::new("canned");
     let socket = dir.join("sock");
     serve_canned(
         &socket,
@@ -149,7 +142,7 @@ fn client_checks_the_response() {
 
 #[test]
 fn client_reports_a_missing_daemon() {
-    let dir = temp_dir("missing");
+    let dir = common::TempDir::new("missing");
     match Client::connect(&dir.join("nothing-here")) {
         Err(ClientError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound),
         other => panic!("{other:?}"),
@@ -206,7 +199,7 @@ fn succeeds(socket: &Path, args: &[&str]) -> String {
 
 #[test]
 fn xvsctl_end_to_end() {
-    let dir = temp_dir("xvsctl");
+    let dir = common::TempDir::new("xvsctl");
     let socket = dir.join("sock");
     let state = serve(&socket, readme_hv1());
 
@@ -387,7 +380,7 @@ fn xvsctl_end_to_end() {
 
 #[test]
 fn xvsctl_without_a_daemon_exits_2() {
-    let dir = temp_dir("nodaemon");
+    let dir = common::TempDir::new("nodaemon");
     let socket = dir.join("sock");
     let output = xvsctl(&socket, &["port", "list"], None);
     assert_eq!(output.status.code(), Some(2));
@@ -400,7 +393,7 @@ fn xvsctl_without_a_daemon_exits_2() {
 
 #[test]
 fn xvsctl_socket_from_the_environment() {
-    let dir = temp_dir("env");
+    let dir = common::TempDir::new("env");
     let socket = dir.join("sock");
     serve(&socket, readme_hv1());
     let output = Command::new(env!("CARGO_BIN_EXE_xvsctl"))

@@ -694,8 +694,7 @@ fn bad_mac_in_json_is_a_json_error_naming_it() {
 
 #[test]
 fn load_reads_files_and_names_missing_ones() {
-    let dir = std::env::temp_dir().join(format!("xvswitch-control-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::TempDir::new("model-load");
     let path = dir.join("hv1.json");
     std::fs::write(&path, HV1).unwrap();
     assert_eq!(Config::load(&path).unwrap(), hv1());
@@ -710,7 +709,6 @@ fn load_reads_files_and_names_missing_ones() {
     }
     let e = Config::load(&missing).unwrap_err();
     assert!(e.to_string().contains("missing.json"), "{e}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p perf --bin xvs-bench-pipeline
-cargo build --release -q -p perf --bin xvs-bench-pipeline --features uncounted --target-dir target/uncounted
+. scripts/target-dir.sh
+cargo build --release -q -p perf --bin xvs-bench-pipeline --features uncounted --target-dir "$target_dir/uncounted"
 for round in 1 2; do
   echo "round $round"
-  target/release/xvs-bench-pipeline "$@"
-  target/uncounted/release/xvs-bench-pipeline "$@"
+  "$BIN/xvs-bench-pipeline" "$@"
+  "$target_dir/uncounted/release/xvs-bench-pipeline" "$@"
 done

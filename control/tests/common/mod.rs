@@ -203,3 +203,27 @@ pub fn handle(config: &mut Config, line: &[u8]) -> control::protocol::Response {
         Err(e) => Response::err(request.id, e),
     }
 }
+
+/// A fresh directory for one test's socket and files, removed when the
+/// guard drops: at the end of the test, and also when it fails (tests
+/// unwind).
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("xvs-control-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
