@@ -16,7 +16,6 @@ use control::protocol::ErrorCode;
 use control::Config;
 use serde_json::{json, Value};
 
-
 /// Serves the reference server on `path` until the test process ends.
 fn serve(path: &Path, config: Config) -> Arc<Mutex<Config>> {
     let listener = UnixListener::bind(path).unwrap();

@@ -9,87 +9,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::tables::PortId;
-
-/// Why a frame was dropped. Every drop in the datapath has one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(usize)]
-pub enum DropReason {
-    /// Tagged with a VLAN id (or untagged) that no logical port of the vif has.
-    UnknownVlan,
-    /// Geneve with a VNI that no logical switch has.
-    UnknownVni,
-    /// Too short, bad headers, a refused Geneve packet, a tagged inner frame.
-    Malformed,
-    /// The remote TEP has no resolved next hop on the uplink.
-    NoRouteToTep,
-    /// Larger than the uplink MTU once Geneve-encapsulated.
-    TooBigForUplink,
-    /// Nowhere to send it: unicast back to its own port, a remote MAC arriving
-    /// from the uplink, or a switch with no other member.
-    NoDestination,
-    /// Sent to a vif or uplink whose transmit ring was full.
-    TxRingFull,
-    /// No free UMEM frame to copy a flooded frame into.
-    NoBuffer,
-    /// The remote TEP needs a local TEP and none is configured.
-    NoLocalTep,
-    /// Spoofguard: the source MAC is not the port's.
-    SpoofguardMac,
-    /// Spoofguard: the IPv4/IPv6 source address is not one of the port's.
-    SpoofguardIp,
-    /// Spoofguard: an ARP sender MAC or IP that is not the port's.
-    SpoofguardArp,
-    /// Spoofguard: an IPv6 neighbour advertisement or solicitation for an
-    /// address or with a link-layer address that is not the port's.
-    SpoofguardNd,
-    /// A DHCP server message (UDP source port 67) sent by a port.
-    DhcpGuard,
-    /// An IPv6 router advertisement sent by a port.
-    RaGuard,
-}
-
-impl DropReason {
-    pub const COUNT: usize = 15;
-    pub const ALL: [DropReason; Self::COUNT] = [
-        DropReason::UnknownVlan,
-        DropReason::UnknownVni,
-        DropReason::Malformed,
-        DropReason::NoRouteToTep,
-        DropReason::TooBigForUplink,
-        DropReason::NoDestination,
-        DropReason::TxRingFull,
-        DropReason::NoBuffer,
-        DropReason::NoLocalTep,
-        DropReason::SpoofguardMac,
-        DropReason::SpoofguardIp,
-        DropReason::SpoofguardArp,
-        DropReason::SpoofguardNd,
-        DropReason::DhcpGuard,
-        DropReason::RaGuard,
-    ];
-
-    /// The stable name used in stats output (and later in metrics labels).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::UnknownVlan => "unknown_vlan",
-            DropReason::UnknownVni => "unknown_vni",
-            DropReason::Malformed => "malformed",
-            DropReason::NoRouteToTep => "no_route_to_tep",
-            DropReason::TooBigForUplink => "too_big_for_uplink",
-            DropReason::NoDestination => "no_destination",
-            DropReason::TxRingFull => "tx_ring_full",
-            DropReason::NoBuffer => "no_buffer",
-            DropReason::NoLocalTep => "no_local_tep",
-            DropReason::SpoofguardMac => "spoofguard_mac",
-            DropReason::SpoofguardIp => "spoofguard_ip",
-            DropReason::SpoofguardArp => "spoofguard_arp",
-            DropReason::SpoofguardNd => "spoofguard_nd",
-            DropReason::DhcpGuard => "dhcp_guard",
-            DropReason::RaGuard => "ra_guard",
-        }
-    }
-}
+pub use crate::drop_reason::DropReason;
+use crate::ids::{Endpoint, PortId, VifId};
+pub use crate::packet::Cast;
 
 /// A single-writer 64-bit counter.
 #[derive(Default)]
@@ -126,26 +48,6 @@ pub struct CounterBlock {
     pub tx_broadcast: Counter,
     pub tx_multicast: Counter,
     pub drops: [Counter; DropReason::COUNT],
-}
-
-/// What kind of destination a frame has, for the broadcast/multicast counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cast {
-    Unicast,
-    Multicast,
-    Broadcast,
-}
-
-impl Cast {
-    /// From the destination MAC.
-    #[inline]
-    pub fn of(dst: &[u8]) -> Cast {
-        match dst {
-            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, ..] => Cast::Broadcast,
-            [first, ..] if first & 1 == 1 => Cast::Multicast,
-            _ => Cast::Unicast,
-        }
-    }
 }
 
 impl CounterBlock {
@@ -197,7 +99,7 @@ impl CounterBlock {
         sum.rx_multicast += self.rx_multicast.get();
         sum.tx_broadcast += self.tx_broadcast.get();
         sum.tx_multicast += self.tx_multicast.get();
-        for r in DropReason::ALL {
+        for &r in DropReason::ALL {
             let n = self.drops[r as usize].get();
             if n > 0 {
                 *sum.drops.entry(r.as_str().to_string()).or_default() += n;
@@ -219,15 +121,24 @@ pub struct WorkerCounters {
 }
 
 impl WorkerCounters {
-    /// The block a staged transmit descriptor is counted on: the port it
-    /// goes to, or the uplink for [`crate::pipeline::OWNER_UPLINK`].
+    /// The counters of one endpoint.
     #[inline]
-    pub fn egress_block(&self, owner: PortId) -> &CounterBlock {
-        if owner == crate::pipeline::OWNER_UPLINK {
-            &self.uplink
-        } else {
-            &self.ports[owner as usize]
+    pub fn block(&self, at: Endpoint) -> &CounterBlock {
+        match at {
+            Endpoint::Port(p) => self.port(p),
+            Endpoint::Vif(v) => self.vif(v),
+            Endpoint::Uplink => &self.uplink,
         }
+    }
+
+    #[inline]
+    pub fn port(&self, p: PortId) -> &CounterBlock {
+        &self.ports[p.index()]
+    }
+
+    #[inline]
+    pub fn vif(&self, v: VifId) -> &CounterBlock {
+        &self.vifs[v.index()]
     }
 }
 
@@ -267,24 +178,14 @@ pub fn since(now: &Totals, base: &Totals) -> Totals {
     }
 }
 
-/// Which block of a worker's counters to sum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Block {
-    Port(usize),
-    Vif(usize),
-    Uplink,
-}
+/// Which block of a worker's counters to sum: an endpoint.
+pub type Block = Endpoint;
 
 /// Sums one object's counters over all workers.
 pub fn sum(workers: &[std::sync::Arc<WorkerCounters>], block: Block) -> Totals {
     let mut t = Totals::default();
     for w in workers {
-        let b = match block {
-            Block::Port(i) => &w.ports[i],
-            Block::Vif(i) => &w.vifs[i],
-            Block::Uplink => &w.uplink,
-        };
-        b.add_into(&mut t);
+        w.block(block).add_into(&mut t);
     }
     t
 }
@@ -303,22 +204,11 @@ mod tests {
         b.ports[7].drop(DropReason::UnknownVlan);
         b.ports[7].drop(DropReason::UnknownVlan);
         a.ports[8].tx(1);
-        let t = sum(&[a, b], Block::Port(7));
+        let t = sum(&[a, b], Block::Port(PortId(7)));
         assert_eq!(t.rx_packets, 2);
         assert_eq!(t.rx_bytes, 160);
         assert_eq!(t.tx_packets, 0);
         assert_eq!(t.drops.get("unknown_vlan"), Some(&2));
         assert_eq!(t.drops.len(), 1);
-    }
-
-    #[test]
-    fn reason_names_are_unique() {
-        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), DropReason::COUNT);
-        for (i, r) in DropReason::ALL.iter().enumerate() {
-            assert_eq!(*r as usize, i);
-        }
     }
 }

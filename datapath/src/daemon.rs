@@ -11,6 +11,7 @@
 
 use std::{
     collections::HashMap,
+    os::fd::AsRawFd,
     path::PathBuf,
     sync::{mpsc, Arc},
     time::Duration,
@@ -26,7 +27,7 @@ use crate::{
     netdev::NetDev,
     snapshot::SnapshotCell,
     stats::{self, Baselines, Report, SocketRef},
-    tables::{LocalTep, Slots, Tables, VifId},
+    tables::{LocalTep, PortId, Slots, Tables, VifId},
     worker::{self, Slot, WorkerCommand},
     xdp::{Role, XdpProgram},
 };
@@ -139,7 +140,7 @@ impl Daemon {
                         code: ErrorCode::NotFound,
                         message: format!("port \"{name}\" not found"),
                     })?;
-                vec![Block::Port(slot as usize)]
+                vec![Block::Port(PortId(slot))]
             }
             None => {
                 let tables = self.tables.load();
@@ -148,13 +149,13 @@ impl Daemon {
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| p.is_some())
-                    .map(|(i, _)| Block::Port(i));
+                    .map(|(i, _)| Block::Port(PortId(i as u32)));
                 let vifs = tables
                     .vifs
                     .iter()
                     .enumerate()
                     .filter(|(_, v)| v.is_some())
-                    .map(|(i, _)| Block::Vif(i));
+                    .map(|(i, _)| Block::Vif(VifId(i as u32)));
                 ports.chain(vifs).chain([Block::Uplink]).collect()
             }
         };
@@ -201,7 +202,7 @@ impl Daemon {
                 .iter()
                 .filter_map(|v| {
                     let key = vif_key(&v.name, &v.interface);
-                    Some((v.name.clone(), self.vif_slots.get(&key)? as VifId))
+                    Some((v.name.clone(), VifId(self.vif_slots.get(&key)?)))
                 })
                 .collect();
             Tables::build(
@@ -229,7 +230,7 @@ impl Daemon {
                             if let Ok(dev) = NetDev::lookup(&old.interface) {
                                 if let Ok(socks) = self.worker.attach(Slot::Uplink, dev) {
                                     for (q, s) in socks.iter().enumerate() {
-                                        let _ = old.program.bind_socket(q as u32, s.fd);
+                                        let _ = old.program.bind_socket(q as u32, s.fd.as_raw_fd());
                                     }
                                 }
                             }
@@ -247,12 +248,12 @@ impl Daemon {
             .iter()
             .filter(|p| self.config.port(&p.name).is_none())
             .filter_map(|p| self.port_slots.get(&p.name))
-            .map(|s| Block::Port(s as usize))
+            .map(|s| Block::Port(PortId(s)))
             .collect();
         let fresh_vifs: Vec<Block> = attached_now
             .iter()
             .filter_map(|k| self.vif_slots.get(k))
-            .map(|s| Block::Vif(s as usize))
+            .map(|s| Block::Vif(VifId(s)))
             .collect();
         for b in fresh_ports.into_iter().chain(fresh_vifs) {
             self.baselines.insert(b, sum(&self.counters, b));
@@ -309,11 +310,11 @@ impl Daemon {
             }
             let dev = NetDev::lookup(&v.interface)
                 .map_err(|e| apply_failed(format!("vif \"{}\": interface: {e}", v.name)))?;
-            let slot = self
-                .vif_slots
-                .assign("vifs", &key)
-                .map_err(|e| apply_failed(format!("vif \"{}\": {e}", v.name)))?
-                as VifId;
+            let slot = VifId(
+                self.vif_slots
+                    .assign("vifs", &key)
+                    .map_err(|e| apply_failed(format!("vif \"{}\": {e}", v.name)))?,
+            );
             match self.attach(Slot::Vif(slot), dev, Role::Vif) {
                 Ok(a) => {
                     self.vifs.insert(key.clone(), a);
@@ -364,7 +365,7 @@ impl Daemon {
         let sockets = self.worker.attach(slot, dev)?;
         for s in &sockets {
             program
-                .bind_socket(s.queue, s.fd)
+                .bind_socket(s.queue, s.fd.as_raw_fd())
                 .map_err(|e| e.to_string())?;
         }
         Ok(Attached {

@@ -2,13 +2,20 @@
 //! summed over workers, plus the kernel's own drop counters of each AF_XDP
 //! socket; as JSON (written atomically to the stats file) or as a table.
 
-use std::{collections::HashMap, fmt::Write as _, fs, io, path::Path, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    fs, io,
+    os::fd::{AsFd, OwnedFd},
+    path::Path,
+    sync::Arc,
+};
 
 pub use control::stats::{PortStats, SocketStats, StatsReport as Report};
 
 use crate::{
     counters::{since, sum, Block, Totals, WorkerCounters},
-    tables::Tables,
+    tables::{PortId, Tables, VifId},
     xsk::socket_statistics,
 };
 
@@ -17,7 +24,10 @@ use crate::{
 pub struct SocketRef {
     pub interface: String,
     pub queue: u32,
-    pub fd: i32,
+    /// A duplicate of the socket's descriptor: the socket stays readable
+    /// (statistics) from the control thread even while the worker closes
+    /// its own.
+    pub fd: Arc<OwnedFd>,
 }
 
 /// Counter values read when counters were cleared (or an object was
@@ -50,13 +60,13 @@ pub fn report(
             Some((
                 p.name.clone(),
                 PortStats {
-                    switch: tables.switches[p.switch].name.clone(),
+                    switch: tables.switch(p.switch).name.clone(),
                     vif: tables
                         .vif(p.vif)
                         .map(|v| v.name.clone())
                         .unwrap_or_default(),
                     vlan: p.vlan,
-                    counters: totals(workers, Block::Port(id), baselines),
+                    counters: totals(workers, Block::Port(PortId(id as u32)), baselines),
                 },
             ))
         })
@@ -68,7 +78,7 @@ pub fn report(
         .filter_map(|(i, v)| {
             Some((
                 v.as_ref()?.name.clone(),
-                totals(workers, Block::Vif(i), baselines),
+                totals(workers, Block::Vif(VifId(i as u32)), baselines),
             ))
         })
         .collect();
@@ -79,7 +89,7 @@ pub fn report(
     let sockets = sockets
         .iter()
         .filter_map(|s| {
-            let k = socket_statistics(s.fd).ok()?;
+            let k = socket_statistics(s.fd.as_fd()).ok()?;
             Some(SocketStats {
                 interface: s.interface.clone(),
                 queue: s.queue,

@@ -7,21 +7,45 @@
 
 use std::{
     collections::HashMap as StdHashMap,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
 use control::Config;
 use hashbrown::HashMap;
 
-use crate::spoofguard::{link_local, PortGuard};
+pub use crate::ids::{Mac, PortId, SwitchId, TepId, VifId};
 
-pub type PortId = u32;
-pub type VifId = usize;
-pub type SwitchId = usize;
-pub type TepId = usize;
-pub type Mac = [u8; 6];
+const NO_PORT: PortId = PortId(u32::MAX);
 
-const NO_PORT: PortId = PortId::MAX;
+/// What a logical port may send (spoofguard, DHCP and RA guards), built
+/// from its configuration; `pipeline::guards` checks frames against it.
+#[derive(Debug, Clone)]
+pub struct PortGuard {
+    pub mac: Mac,
+    pub ipv4: Vec<Ipv4Addr>,
+    pub ipv6: Vec<Ipv6Addr>,
+    /// fe80::/64 with the modified EUI-64 of `mac`.
+    pub link_local: Ipv6Addr,
+    pub spoofguard: bool,
+    pub dhcp_guard: bool,
+    pub ra_guard: bool,
+}
+
+/// The IPv6 link-local address a host derives from its MAC (RFC 4291, A).
+pub fn link_local(mac: &Mac) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[0] = 0xfe;
+    a[1] = 0x80;
+    a[8] = mac[0] ^ 0x02;
+    a[9] = mac[1];
+    a[10] = mac[2];
+    a[11] = 0xff;
+    a[12] = 0xfe;
+    a[13] = mac[3];
+    a[14] = mac[4];
+    a[15] = mac[5];
+    Ipv6Addr::from(a)
+}
 
 /// Where a destination MAC lives on a switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +67,7 @@ impl VifTable {
     pub fn port(&self, vlan: Option<u16>) -> Option<PortId> {
         let id = match vlan {
             None | Some(0) => self.untagged,
-            Some(v) => *self.by_vlan.get(v as usize)?,
+            Some(v) => *self.by_vlan.get(usize::from(v))?,
         };
         (id != NO_PORT).then_some(id)
     }
@@ -82,7 +106,7 @@ pub struct LocalTep {
 
 /// One immutable forwarding snapshot.
 pub struct Tables {
-    /// Indexed by vif slot; `None` for free slots.
+    /// Indexed by vif id; `None` for free slots.
     pub vifs: Vec<Option<VifTable>>,
     /// Indexed by port id; `None` for free slots.
     pub ports: Vec<Option<PortEntry>>,
@@ -163,10 +187,10 @@ impl Tables {
             let Some(slot) = vif_slot(&v.name) else {
                 return Err(TablesError::VifNotAttached(v.name.clone()));
             };
-            if vifs.len() <= slot {
-                vifs.resize_with(slot + 1, || None);
+            if vifs.len() <= slot.index() {
+                vifs.resize_with(slot.index() + 1, || None);
             }
-            vifs[slot] = Some(VifTable {
+            vifs[slot.index()] = Some(VifTable {
                 name: v.name.clone(),
                 by_vlan: vec![NO_PORT; 4096].into_boxed_slice(),
                 untagged: NO_PORT,
@@ -175,10 +199,10 @@ impl Tables {
 
         let mut remote_teps: Vec<Ipv4Addr> = Vec::new();
         let tep_id = |ip: Ipv4Addr, teps: &mut Vec<Ipv4Addr>| -> TepId {
-            teps.iter().position(|t| *t == ip).unwrap_or_else(|| {
+            TepId(teps.iter().position(|t| *t == ip).unwrap_or_else(|| {
                 teps.push(ip);
                 teps.len() - 1
-            })
+            }) as u32)
         };
 
         let mut switches = Vec::with_capacity(config.switches.len());
@@ -201,30 +225,32 @@ impl Tables {
                 local_ports: Vec::new(),
                 remote_teps: flood,
             });
-            switch_index.insert(s.name.as_str(), i);
-            vni_to_switch.insert(s.vni, i);
+            switch_index.insert(s.name.as_str(), SwitchId(i as u32));
+            vni_to_switch.insert(s.vni, SwitchId(i as u32));
         }
 
         let names: Vec<&str> = config.ports.iter().map(|p| p.name.as_str()).collect();
         port_slots.retain(&names);
         let mut ports: Vec<Option<PortEntry>> = Vec::new();
         for p in &config.ports {
-            let id = port_slots.assign("logical ports", &p.name)?;
+            let id = PortId(port_slots.assign("logical ports", &p.name)?);
             let vif = vif_slot(&p.vif).ok_or_else(|| TablesError::VifNotAttached(p.vif.clone()))?;
             let switch = switch_index[p.switch.as_str()];
-            let table = vifs[vif]
+            let table = vifs[vif.index()]
                 .as_mut()
                 .expect("every configured vif has a table");
             match p.vlan {
                 Some(v) => table.by_vlan[v as usize] = id,
                 None => table.untagged = id,
             }
-            switches[switch].local_ports.push(id);
-            switches[switch].macs.insert(p.mac.0, L2Dest::Local(id));
-            if ports.len() <= id as usize {
-                ports.resize_with(id as usize + 1, || None);
+            switches[switch.index()].local_ports.push(id);
+            switches[switch.index()]
+                .macs
+                .insert(p.mac.0, L2Dest::Local(id));
+            if ports.len() <= id.index() {
+                ports.resize_with(id.index() + 1, || None);
             }
-            ports[id as usize] = Some(PortEntry {
+            ports[id.index()] = Some(PortEntry {
                 name: p.name.clone(),
                 vif,
                 vlan: p.vlan,
@@ -268,12 +294,23 @@ impl Tables {
 
     #[inline]
     pub fn vif(&self, id: VifId) -> Option<&VifTable> {
-        self.vifs.get(id)?.as_ref()
+        self.vifs.get(id.index())?.as_ref()
     }
 
     #[inline]
     pub fn port(&self, id: PortId) -> Option<&PortEntry> {
-        self.ports.get(id as usize)?.as_ref()
+        self.ports.get(id.index())?.as_ref()
+    }
+
+    /// A switch of this snapshot (ids come from the snapshot itself).
+    #[inline]
+    pub fn switch(&self, id: SwitchId) -> &SwitchEntry {
+        &self.switches[id.index()]
+    }
+
+    #[inline]
+    pub fn remote_tep(&self, id: TepId) -> Ipv4Addr {
+        self.remote_teps[id.index()]
     }
 }
 
@@ -303,27 +340,27 @@ mod tests {
         for v in &c.vifs {
             vifs.assign("vifs", &v.name).unwrap();
         }
-        Tables::build(&c, |n| vifs.get(n).map(|s| s as VifId), None, slots).unwrap()
+        Tables::build(&c, |n| vifs.get(n).map(VifId), None, slots).unwrap()
     }
 
     #[test]
     fn maps_vlans_macs_and_flood_lists() {
         let t = build(&mut Slots::new(MAX_PORTS), CONFIG);
-        let a = t.vif(0).unwrap().port(Some(101)).unwrap();
+        let a = t.vif(VifId(0)).unwrap().port(Some(101)).unwrap();
         assert_eq!(t.port(a).unwrap().name, "a");
-        assert_eq!(t.vif(0).unwrap().port(Some(103)), None);
-        assert_eq!(t.vif(0).unwrap().port(None), None);
-        let node = t.vif(1).unwrap().port(None).unwrap();
+        assert_eq!(t.vif(VifId(0)).unwrap().port(Some(103)), None);
+        assert_eq!(t.vif(VifId(0)).unwrap().port(None), None);
+        let node = t.vif(VifId(1)).unwrap().port(None).unwrap();
         assert_eq!(
-            t.vif(1).unwrap().port(Some(0)),
+            t.vif(VifId(1)).unwrap().port(Some(0)),
             Some(node),
             "priority tag = untagged"
         );
         let blue = t.vni_to_switch[&5001];
-        let sw = &t.switches[blue];
+        let sw = t.switch(blue);
         assert_eq!(sw.local_ports, vec![a, node]);
-        assert_eq!(sw.remote_teps, vec![0]);
-        assert_eq!(sw.macs[&[2, 0, 0, 0, 2, 1]], L2Dest::Remote(0));
+        assert_eq!(sw.remote_teps, vec![TepId(0)]);
+        assert_eq!(sw.macs[&[2, 0, 0, 0, 2, 1]], L2Dest::Remote(TepId(0)));
         assert_eq!(sw.macs[&[2, 0, 0, 0, 1, 1]], L2Dest::Local(a));
         assert!(!sw.macs.contains_key(&[2, 0, 0, 0, 1, 2]), "b is on green");
         assert_eq!(
@@ -336,13 +373,13 @@ mod tests {
     fn port_slots_are_stable_across_rebuilds() {
         let mut slots = Slots::new(MAX_PORTS);
         let t1 = build(&mut slots, CONFIG);
-        let node1 = t1.vif(1).unwrap().port(None).unwrap();
+        let node1 = t1.vif(VifId(1)).unwrap().port(None).unwrap();
         let without_a = CONFIG.replace(
             r#"{"name": "a", "vif": "vm1", "vlan": 101, "switch": "blue", "mac": "02:00:00:00:01:01"},"#,
             "",
         );
         let t2 = build(&mut slots, &without_a);
-        assert_eq!(t2.vif(1).unwrap().port(None).unwrap(), node1);
-        assert_eq!(t2.vif(0).unwrap().port(Some(101)), None);
+        assert_eq!(t2.vif(VifId(1)).unwrap().port(None).unwrap(), node1);
+        assert_eq!(t2.vif(VifId(0)).unwrap().port(Some(101)), None);
     }
 }

@@ -17,6 +17,7 @@
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
+    os::fd::AsRawFd,
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
@@ -29,12 +30,14 @@ use libxdp_sys::xdp_desc;
 
 use crate::{
     counters::{DropReason, WorkerCounters},
+    frames::chunk_base,
+    ids::{Mac, VifId},
     netdev::NetDev,
-    pipeline::{Egress, Pipeline, BATCH},
+    pipeline::{Egress, Pipeline, TxQueue, BATCH},
     snapshot::{Cached, SnapshotCell},
     stats::SocketRef,
-    tables::{Mac, Tables, VifId},
-    xsk::{chunk_base, Umem, XskError, XskSocket},
+    tables::Tables,
+    xsk::{Umem, XskError, XskSocket},
 };
 
 /// Next-hop MAC of each remote TEP address, as resolved from the kernel.
@@ -96,8 +99,7 @@ pub struct Worker {
     umem: Umem,
     pool: Vec<u64>,
     shared: WorkerShared,
-    vif_egress: Vec<Egress>,
-    uplink_egress: Egress,
+    egress: Egress,
     tables: Cached<Tables>,
     neigh: Cached<NeighTable>,
     /// Next-hop MAC of each remote TEP of `tables` (None: unresolved).
@@ -125,8 +127,7 @@ impl Worker {
             umem,
             pool,
             shared,
-            vif_egress: Vec::new(),
-            uplink_egress: Egress::default(),
+            egress: Egress::default(),
         })
     }
 
@@ -170,23 +171,26 @@ impl Worker {
         let refs = sockets
             .iter()
             .enumerate()
-            .map(|(q, s)| SocketRef {
-                interface: device.name.clone(),
-                queue: q as u32,
-                fd: s.fd(),
+            .map(|(q, s)| {
+                Ok(SocketRef {
+                    interface: device.name.clone(),
+                    queue: q as u32,
+                    fd: Arc::new(s.fd().try_clone_to_owned()?),
+                })
             })
-            .collect();
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| format!("duplicating a socket descriptor: {e}"))?;
         let iface = Interface {
             name: device.name.clone(),
             sockets,
         };
         match slot {
             Slot::Vif(v) => {
-                if self.vifs.len() <= v {
-                    self.vifs.resize_with(v + 1, || None);
-                    self.vif_egress.resize_with(v + 1, Egress::default);
+                if self.vifs.len() <= v.index() {
+                    self.vifs.resize_with(v.index() + 1, || None);
                 }
-                if let Some(old) = self.vifs[v].replace(iface) {
+                self.egress.ensure_vifs(v.index() + 1);
+                if let Some(old) = self.vifs[v.index()].replace(iface) {
                     self.release(old);
                 }
             }
@@ -205,7 +209,7 @@ impl Worker {
         // (or counted) and what was staged for it is sent.
         self.poll_once();
         let iface = match slot {
-            Slot::Vif(v) => self.vifs.get_mut(v).and_then(Option::take),
+            Slot::Vif(v) => self.vifs.get_mut(v.index()).and_then(Option::take),
             Slot::Uplink => self.uplink.take(),
         };
         if let Some(iface) = iface {
@@ -224,7 +228,7 @@ impl Worker {
             }
             let mut done = [0u64; BATCH * 4];
             loop {
-                let n = sock.comp.consume_addrs(&mut done);
+                let n = sock.comp.consume(&mut done);
                 self.pool.extend(done[..n].iter().map(|a| chunk_base(*a)));
                 if n == 0 {
                     break;
@@ -236,14 +240,14 @@ impl Worker {
                 options: 0,
             }; BATCH];
             loop {
-                let n = sock.rx.consume_descs(&mut rx);
+                let n = sock.rx.consume(&mut rx);
                 self.pool.extend(rx[..n].iter().map(|d| chunk_base(d.addr)));
                 if n == 0 {
                     break;
                 }
             }
             self.pool
-                .extend(sock.fill.unconsumed::<u64>().into_iter().map(chunk_base));
+                .extend(sock.fill.unconsumed().into_iter().map(chunk_base));
         }
     }
 
@@ -283,24 +287,23 @@ impl Worker {
         let mut pipeline = Pipeline {
             tables: &self.tables.value,
             tep_macs: &self.tep_macs,
-            umem: &mut self.umem,
+            mem: &mut self.umem,
             pool: &mut self.pool,
             counters: &self.shared.counters,
-            vif_egress: &mut self.vif_egress,
-            uplink_egress: &mut self.uplink_egress,
+            egress: &mut self.egress,
         };
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
             for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {
-                let n = sock.rx.consume_descs(&mut rx);
+                let n = sock.rx.consume(&mut rx);
                 if n > 0 {
                     work += n;
-                    pipeline.vif_input(vif, &rx[..n]);
+                    pipeline.vif_input(VifId(vif as u32), &rx[..n]);
                 }
             }
         }
         if let Some(up) = &mut self.uplink {
             for sock in &mut up.sockets {
-                let n = sock.rx.consume_descs(&mut rx);
+                let n = sock.rx.consume(&mut rx);
                 if n > 0 {
                     work += n;
                     pipeline.uplink_input(&rx[..n]);
@@ -318,59 +321,30 @@ impl Worker {
     fn transmit(&mut self) -> usize {
         let counters = &self.shared.counters;
         let mut pending = 0;
-        let egress = self
-            .vif_egress
-            .iter_mut()
-            .zip(
-                self.vifs
-                    .iter_mut()
-                    .map(|i| i.as_mut().and_then(|i| i.sockets.first_mut())),
-            )
-            .chain(std::iter::once((
-                &mut self.uplink_egress,
-                self.uplink.as_mut().and_then(|u| u.sockets.first_mut()),
-            )));
-        for (staged, mut sock) in egress {
-            // An interface without a socket cannot send: its frames are
-            // counted as no_destination (the daemon never builds such a worker).
-            let sent = match sock.as_mut() {
-                Some(sock) if !staged.descs.is_empty() => sock.tx.produce_descs(&staged.descs),
-                _ => 0,
-            };
-            if !staged.descs.is_empty() {
-                let reason = if sock.is_some() {
-                    DropReason::TxRingFull
-                } else {
-                    DropReason::NoDestination
-                };
-                for (i, (d, meta)) in staged.descs.iter().zip(&staged.meta).enumerate() {
-                    let block = counters.egress_block(meta.owner);
-                    if i < sent {
-                        block.tx_cast(meta.bytes as usize, meta.cast);
-                    } else {
-                        block.drop(reason);
-                        self.pool.push(chunk_base(d.addr));
-                    }
-                }
-                staged.clear();
-            }
-            let Some(sock) = sock else { continue };
-            let mut outstanding = sock.tx.outstanding();
-            let mut kicks = 0;
-            // need_wakeup: a driver that drains the ring by itself (zero
-            // copy) clears the flag and costs no syscall; copy mode keeps it.
-            while outstanding > 0 && kicks < MAX_KICKS && sock.tx.needs_wakeup() {
-                sock.kick_tx();
-                kicks += 1;
-                let now = sock.tx.outstanding();
-                if now == outstanding {
-                    break;
-                }
-                outstanding = now;
-            }
-            pending += outstanding as usize;
+        for v in 0..self.egress.vifs.len() {
+            let sock = self
+                .vifs
+                .get_mut(v)
+                .and_then(|i| i.as_mut())
+                .and_then(|i| i.sockets.first_mut());
+            let vif = Some(VifId(v as u32));
+            pending += send(
+                counters,
+                &mut self.pool,
+                vif,
+                &mut self.egress.vifs[v],
+                sock,
+            );
         }
+        let sock = self.uplink.as_mut().and_then(|u| u.sockets.first_mut());
         pending
+            + send(
+                counters,
+                &mut self.pool,
+                None,
+                &mut self.egress.uplink,
+                sock,
+            )
     }
 
     fn sockets_mut(&mut self) -> impl Iterator<Item = &mut XskSocket> {
@@ -386,7 +360,7 @@ impl Worker {
         let mut freed = Vec::new();
         for sock in self.sockets_mut() {
             loop {
-                let n = sock.comp.consume_addrs(&mut done);
+                let n = sock.comp.consume(&mut done);
                 freed.extend(done[..n].iter().map(|a| chunk_base(*a)));
                 if n < done.len() {
                     break;
@@ -404,7 +378,7 @@ impl Worker {
                 continue;
             }
             let from = pool.len().saturating_sub(want);
-            let n = sock.fill.produce_addrs(&pool[from..]);
+            let n = sock.fill.produce(&pool[from..]);
             pool.truncate(pool.len() - n);
         }
         self.pool = pool;
@@ -418,7 +392,7 @@ impl Worker {
             .chain(self.uplink.iter())
             .flat_map(|i| i.sockets.iter())
             .map(|s| libc::pollfd {
-                fd: s.fd(),
+                fd: s.fd().as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             })
@@ -436,6 +410,70 @@ impl Worker {
             unsafe { libc::read(self.shared.wake_fd, buf.as_mut_ptr().cast(), 8) };
         }
     }
+}
+
+/// Flushes a queue onto its socket and kicks transmit while the kernel
+/// makes progress; returns the frames still in flight.
+fn send(
+    counters: &WorkerCounters,
+    pool: &mut Vec<u64>,
+    vif: Option<VifId>,
+    staged: &mut TxQueue,
+    mut sock: Option<&mut XskSocket>,
+) -> usize {
+    if !staged.is_empty() {
+        flush(counters, pool, vif, staged, sock.as_deref_mut());
+    }
+    let Some(sock) = sock else { return 0 };
+    let mut outstanding = sock.tx.outstanding();
+    let mut kicks = 0;
+    // need_wakeup: a driver that drains the ring by itself (zero copy)
+    // clears the flag and costs no syscall; copy mode keeps it.
+    while outstanding > 0 && kicks < MAX_KICKS && sock.tx.needs_wakeup() {
+        sock.kick_tx();
+        kicks += 1;
+        let now = sock.tx.outstanding();
+        if now == outstanding {
+            break;
+        }
+        outstanding = now;
+    }
+    outstanding as usize
+}
+
+/// Puts a queue's staged descriptors on the tx ring of `sock` and counts
+/// them: each on its owner (port or uplink) and, on a vif, on the vif (as
+/// sent, tagged). What does not fit (or has no socket) is dropped and
+/// counted.
+fn flush(
+    counters: &WorkerCounters,
+    pool: &mut Vec<u64>,
+    vif: Option<VifId>,
+    staged: &mut TxQueue,
+    sock: Option<&mut XskSocket>,
+) {
+    // An interface without a socket cannot send: its frames are counted as
+    // no_destination (the daemon never builds such a worker).
+    let (sent, reason) = match sock {
+        Some(sock) => (sock.tx.produce(&staged.descs), DropReason::TxRingFull),
+        None => (0, DropReason::NoDestination),
+    };
+    for (i, (d, meta)) in staged.descs.iter().zip(&staged.meta).enumerate() {
+        let owner = counters.block(meta.owner);
+        if i < sent {
+            owner.tx_cast(meta.bytes as usize, meta.cast);
+            if let Some(v) = vif {
+                counters.vif(v).tx_cast(d.len as usize, meta.cast);
+            }
+        } else {
+            owner.drop(reason);
+            if let Some(v) = vif {
+                counters.vif(v).drop(reason);
+            }
+            pool.push(chunk_base(d.addr));
+        }
+    }
+    staged.clear();
 }
 
 fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {

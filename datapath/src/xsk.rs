@@ -17,6 +17,8 @@
 use std::{
     ffi::CString,
     io,
+    marker::PhantomData,
+    os::fd::{AsRawFd, BorrowedFd, RawFd},
     ptr::{self, NonNull},
     sync::atomic::{AtomicU32, Ordering},
 };
@@ -24,10 +26,10 @@ use std::{
 use libxdp_sys::{xdp_desc, xsk_ring_cons, xsk_ring_prod, xsk_socket, xsk_umem};
 use thiserror::Error;
 
-/// Size of one UMEM chunk. A frame plus its headroom must fit in one.
-pub const FRAME_SIZE: usize = 4096;
-/// Where the kernel places received data inside a chunk.
-pub const RX_HEADROOM: usize = libxdp_sys::XDP_PACKET_HEADROOM as usize;
+use crate::frames::FrameMemory;
+pub use crate::frames::{chunk_base, chunk_offset, FRAME_SIZE, RX_HEADROOM};
+
+const _: () = assert!(RX_HEADROOM == libxdp_sys::XDP_PACKET_HEADROOM as usize);
 const XDP_RING_NEED_WAKEUP: u32 = 1;
 
 /// Errors from setting up AF_XDP sockets.
@@ -128,42 +130,6 @@ impl Umem {
         (self.len / FRAME_SIZE) as u32
     }
 
-    /// The whole chunk that contains UMEM offset `addr`.
-    #[inline]
-    pub fn chunk_mut(&mut self, addr: u64) -> &mut [u8] {
-        let base = chunk_base(addr) as usize;
-        assert!(base + FRAME_SIZE <= self.len, "UMEM address out of range");
-        // SAFETY: the chunk lies inside the mapping (checked above). The
-        // caller owns the chunk: it was received, completed or never handed
-        // to the kernel, so the kernel does not touch it while this borrow
-        // lives, and `&mut self` excludes any other borrow of UMEM memory.
-        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), FRAME_SIZE) }
-    }
-
-    /// Copies the `len` bytes at `from` into chunk `to_chunk` at the receive
-    /// offset, returning the new frame's address.
-    #[inline]
-    pub fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64 {
-        let src = from as usize;
-        let dst = chunk_base(to_chunk) as usize + RX_HEADROOM;
-        assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
-        assert!(
-            chunk_base(from) != chunk_base(to_chunk),
-            "copy within one chunk"
-        );
-        // SAFETY: both ranges lie inside the mapping, each within its own
-        // chunk (checked above), and the chunks differ, so they do not
-        // overlap; both chunks are owned by the caller, not the kernel.
-        unsafe {
-            ptr::copy_nonoverlapping(
-                self.area.as_ptr().add(src),
-                self.area.as_ptr().add(dst),
-                len,
-            )
-        };
-        dst as u64
-    }
-
     /// Opens an AF_XDP socket on `interface` queue `queue`, sharing this
     /// UMEM. XDP program loading is inhibited; bind the socket into a program's
     /// xskmap with [`XskSocket::fd`].
@@ -216,11 +182,54 @@ impl Umem {
         Ok(XskSocket {
             xsk: NonNull::new(xsk).expect("checked non-null"),
             fd,
-            rx: ConsRing(rx),
-            tx: ProdRing(tx),
-            fill: ProdRing(fill),
-            comp: ConsRing(comp),
+            rx: RxRing::new(rx),
+            tx: TxRing::new(tx),
+            fill: FillRing::new(fill),
+            comp: CompRing::new(comp),
         })
+    }
+}
+
+impl FrameMemory for Umem {
+    fn chunks(&self) -> u32 {
+        self.frames()
+    }
+
+    #[inline]
+    unsafe fn chunk_mut(&mut self, addr: u64) -> &mut [u8] {
+        let base = chunk_base(addr) as usize;
+        assert!(base + FRAME_SIZE <= self.len, "UMEM address out of range");
+        // SAFETY: the chunk lies inside the mapping (checked above); the
+        // caller owns it (this fn's contract), so the kernel does not touch
+        // it while the borrow lives, and `&mut self` excludes any other
+        // borrow of UMEM memory.
+        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), FRAME_SIZE) }
+    }
+
+    #[inline]
+    unsafe fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64 {
+        let src = from as usize;
+        let dst = chunk_base(to_chunk) as usize + RX_HEADROOM;
+        assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
+        assert!(
+            src + len <= self.len && dst + len <= self.len,
+            "UMEM address out of range"
+        );
+        assert!(
+            chunk_base(from) != chunk_base(to_chunk),
+            "copy within one chunk"
+        );
+        // SAFETY: both ranges lie inside the mapping, each within its own
+        // chunk (checked above), and the chunks differ, so they do not
+        // overlap; the caller owns both chunks (this fn's contract).
+        unsafe {
+            ptr::copy_nonoverlapping(
+                self.area.as_ptr().add(src),
+                self.area.as_ptr().add(dst),
+                len,
+            )
+        };
+        dst as u64
     }
 }
 
@@ -234,18 +243,6 @@ impl Drop for Umem {
             libc::munmap(self.area.as_ptr().cast(), self.len);
         }
     }
-}
-
-/// Base address of the chunk holding UMEM offset `addr`.
-#[inline]
-pub fn chunk_base(addr: u64) -> u64 {
-    addr & !(FRAME_SIZE as u64 - 1)
-}
-
-/// Offset of `addr` inside its chunk.
-#[inline]
-pub fn chunk_offset(addr: u64) -> usize {
-    (addr & (FRAME_SIZE as u64 - 1)) as usize
 }
 
 fn zeroed_prod() -> xsk_ring_prod {
@@ -278,20 +275,24 @@ fn zeroed_cons() -> xsk_ring_cons {
 /// completion rings of its (interface, queue) in the shared UMEM.
 pub struct XskSocket {
     xsk: NonNull<xsk_socket>,
-    fd: i32,
-    pub rx: ConsRing,
-    pub tx: ProdRing,
-    pub fill: ProdRing,
-    pub comp: ConsRing,
+    /// Owned by libxdp: closed by `xsk_socket__delete`.
+    fd: RawFd,
+    pub rx: RxRing,
+    pub tx: TxRing,
+    pub fill: FillRing,
+    pub comp: CompRing,
 }
 
 // SAFETY: owned and used by one worker thread at a time.
 unsafe impl Send for XskSocket {}
 
 impl XskSocket {
-    /// The socket's file descriptor, for the xskmap and for poll().
-    pub fn fd(&self) -> i32 {
-        self.fd
+    /// The socket's file descriptor, for the xskmap and for poll(); valid
+    /// while the socket lives.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd is open for as long as `self` (closed in Drop by
+        // xsk_socket__delete), and the borrow cannot outlive `self`.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
     }
 
     /// Asks the kernel to transmit what is on the tx ring (copy mode never
@@ -311,7 +312,7 @@ impl XskSocket {
 }
 
 /// Kernel statistics of the AF_XDP socket `fd` (readable from any thread).
-pub fn socket_statistics(fd: i32) -> io::Result<libxdp_sys::xdp_statistics> {
+pub fn socket_statistics(fd: BorrowedFd<'_>) -> io::Result<libxdp_sys::xdp_statistics> {
     let mut stats = libxdp_sys::xdp_statistics {
         rx_dropped: 0,
         rx_invalid_descs: 0,
@@ -324,7 +325,7 @@ pub fn socket_statistics(fd: i32) -> io::Result<libxdp_sys::xdp_statistics> {
     // SAFETY: getsockopt writes at most `len` bytes into `stats`.
     let ret = unsafe {
         libc::getsockopt(
-            fd,
+            fd.as_raw_fd(),
             libc::SOL_XDP,
             libxdp_sys::XDP_STATISTICS as i32,
             (&mut stats as *mut libxdp_sys::xdp_statistics).cast(),
@@ -353,10 +354,31 @@ fn atomic<'a>(p: *mut u32) -> &'a AtomicU32 {
     unsafe { AtomicU32::from_ptr(p) }
 }
 
-/// A ring we produce into (tx, fill).
-pub struct ProdRing(Box<xsk_ring_prod>);
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u64 {}
+    impl Sealed for libxdp_sys::xdp_desc {}
+}
 
-impl ProdRing {
+/// The entry type of a ring: `u64` frame addresses for the fill and
+/// completion rings, [`xdp_desc`] descriptors for rx and tx. Sealed: no
+/// other type can be a ring entry.
+pub trait RingEntry: Copy + sealed::Sealed {}
+impl RingEntry for u64 {}
+impl RingEntry for xdp_desc {}
+
+/// A ring we produce into, typed by its entry: [`FillRing`] or [`TxRing`].
+pub struct ProdRing<T: RingEntry>(Box<xsk_ring_prod>, PhantomData<T>);
+/// Frame addresses handed to the kernel for receiving.
+pub type FillRing = ProdRing<u64>;
+/// Descriptors handed to the kernel for transmitting.
+pub type TxRing = ProdRing<xdp_desc>;
+
+impl<T: RingEntry> ProdRing<T> {
+    fn new(ring: Box<xsk_ring_prod>) -> Self {
+        ProdRing(ring, PhantomData)
+    }
+
     /// Free slots, refreshing the cached consumer index only when needed.
     #[inline]
     pub fn free(&mut self, wanted: u32) -> u32 {
@@ -371,7 +393,7 @@ impl ProdRing {
         r.cached_cons.wrapping_sub(r.cached_prod)
     }
 
-    /// Number of descriptors produced but not yet consumed by the kernel.
+    /// Number of entries produced but not yet consumed by the kernel.
     #[inline]
     pub fn outstanding(&self) -> u32 {
         let r = &*self.0;
@@ -379,29 +401,17 @@ impl ProdRing {
             .wrapping_sub(atomic(r.consumer).load(Ordering::Acquire))
     }
 
-    /// Writes as many tx descriptors as fit; returns how many.
+    /// Writes as many entries as fit; returns how many.
     #[inline]
-    pub fn produce_descs(&mut self, descs: &[xdp_desc]) -> usize {
-        self.produce(descs)
-    }
-
-    /// Writes as many fill addresses as fit; returns how many.
-    #[inline]
-    pub fn produce_addrs(&mut self, addrs: &[u64]) -> usize {
-        self.produce(addrs)
-    }
-
-    /// Writes as many entries as fit. `T` must be the ring's entry type:
-    /// `xdp_desc` for a tx ring, `u64` for a fill ring.
-    #[inline]
-    fn produce<T: Copy>(&mut self, items: &[T]) -> usize {
+    pub fn produce(&mut self, items: &[T]) -> usize {
         let n = (self.free(items.len() as u32) as usize).min(items.len());
         let r = &mut *self.0;
         let ring = r.ring.cast::<T>();
         for (i, item) in items[..n].iter().enumerate() {
             let idx = r.cached_prod.wrapping_add(i as u32) & r.mask;
-            // SAFETY: idx is masked into the ring, whose entries are `T` (see
-            // the callers); the slot is ours until we publish it.
+            // SAFETY: idx is masked into the ring, whose entries are `T` (the
+            // type parameter is fixed by the ring's constructor); the slot is
+            // ours until we publish it.
             unsafe { ring.add(idx as usize).write(*item) };
         }
         self.publish(n as u32);
@@ -420,7 +430,7 @@ impl ProdRing {
 
     /// Entries produced but not yet taken by the kernel, in ring order. Used
     /// to take back fill-ring frames before the socket is deleted.
-    pub fn unconsumed<T: Copy>(&self) -> Vec<T> {
+    pub fn unconsumed(&self) -> Vec<T> {
         let r = &*self.0;
         if r.ring.is_null() {
             return Vec::new();
@@ -431,9 +441,9 @@ impl ProdRing {
         (0..n)
             .map(|i| {
                 let idx = cons.wrapping_add(i) & r.mask;
-                // SAFETY: idx is masked into the ring, and the entries between
-                // the kernel's consumer index and our producer index are ones
-                // we wrote and the kernel has not taken.
+                // SAFETY: idx is masked into the ring of `T`s, and the entries
+                // between the kernel's consumer index and our producer index
+                // are ones we wrote and the kernel has not taken.
                 unsafe { ring.add(idx as usize).read() }
             })
             .collect()
@@ -446,10 +456,18 @@ impl ProdRing {
     }
 }
 
-/// A ring we consume from (rx, completion).
-pub struct ConsRing(Box<xsk_ring_cons>);
+/// A ring we consume from, typed by its entry: [`RxRing`] or [`CompRing`].
+pub struct ConsRing<T: RingEntry>(Box<xsk_ring_cons>, PhantomData<T>);
+/// Received descriptors.
+pub type RxRing = ConsRing<xdp_desc>;
+/// Addresses of transmitted frames, back from the kernel.
+pub type CompRing = ConsRing<u64>;
 
-impl ConsRing {
+impl<T: RingEntry> ConsRing<T> {
+    fn new(ring: Box<xsk_ring_cons>) -> Self {
+        ConsRing(ring, PhantomData)
+    }
+
     #[inline]
     fn available(&mut self, wanted: u32) -> u32 {
         let r = &mut *self.0;
@@ -471,29 +489,16 @@ impl ConsRing {
         atomic(r.consumer).store(r.cached_cons, Ordering::Release);
     }
 
-    /// Takes up to `out.len()` rx descriptors; returns how many.
+    /// Takes up to `out.len()` entries; returns how many.
     #[inline]
-    pub fn consume_descs(&mut self, out: &mut [xdp_desc]) -> usize {
-        self.consume(out)
-    }
-
-    /// Takes up to `out.len()` completed addresses; returns how many.
-    #[inline]
-    pub fn consume_addrs(&mut self, out: &mut [u64]) -> usize {
-        self.consume(out)
-    }
-
-    /// Takes up to `out.len()` entries. `T` must be the ring's entry type:
-    /// `xdp_desc` for an rx ring, `u64` for a completion ring.
-    #[inline]
-    fn consume<T: Copy>(&mut self, out: &mut [T]) -> usize {
+    pub fn consume(&mut self, out: &mut [T]) -> usize {
         let n = self.available(out.len() as u32) as usize;
         let r = &*self.0;
         let ring = r.ring.cast::<T>();
         for (i, o) in out[..n].iter_mut().enumerate() {
             let idx = r.cached_cons.wrapping_add(i as u32) & r.mask;
-            // SAFETY: idx is masked into the ring, whose entries are `T` (see
-            // the callers), and below the producer index the kernel
+            // SAFETY: idx is masked into the ring of `T`s (fixed by the
+            // ring's constructor), and below the producer index the kernel
             // published, so the entry is initialised.
             *o = unsafe { ring.add(idx as usize).read() };
         }

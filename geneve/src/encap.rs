@@ -100,6 +100,21 @@ pub fn encapsulate(
     inner_len: usize,
     params: &EncapParams,
 ) -> Result<usize, EncapError> {
+    encapsulate_with_source_port(buf, inner_start, inner_len, params, None)
+}
+
+/// Like [`encapsulate`], with the outer UDP source port given by the caller
+/// (a datapath that already hashed the inner flow passes
+/// [`source_port_from_hash`] of it, so the inner frame is not parsed again);
+/// `None` hashes the inner frame with [`flow_source_port`].
+#[inline]
+pub fn encapsulate_with_source_port(
+    buf: &mut [u8],
+    inner_start: usize,
+    inner_len: usize,
+    params: &EncapParams,
+    source_port: Option<u16>,
+) -> Result<usize, EncapError> {
     let inner_end = inner_start
         .checked_add(inner_len)
         .ok_or(EncapError::OutOfBounds)?;
@@ -127,7 +142,7 @@ pub fn encapsulate(
         .get_mut(start..inner_end)
         .ok_or(EncapError::OutOfBounds)?;
     let (outer, inner) = frame.split_at_mut(OUTER_HEADERS_LEN);
-    let sport = flow_source_port(inner);
+    let sport = source_port.unwrap_or_else(|| flow_source_port(inner));
 
     let (eth, rest) = outer.split_at_mut(ETHERNET_HEADER_LEN);
     let (ip, rest) = rest.split_at_mut(IPV4_HEADER_LEN);
@@ -310,6 +325,13 @@ pub fn flow_source_port(inner_frame: &[u8]) -> u16 {
         }
     }
     port_from_hash(h)
+}
+
+/// An outer UDP source port in 49152..=65535 from a flow hash the caller
+/// computed.
+#[inline]
+pub fn source_port_from_hash(hash: u32) -> u16 {
+    port_from_hash(u64::from(hash))
 }
 
 #[inline]

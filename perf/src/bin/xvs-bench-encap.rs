@@ -27,7 +27,10 @@ use std::{
 };
 
 use clap::Parser;
-use datapath::xsk::{Umem, FRAME_SIZE, RX_HEADROOM};
+use datapath::{
+    frames::{FrameMemory, FRAME_SIZE, RX_HEADROOM},
+    xsk::Umem,
+};
 use libbpf_rs::{MapCore, MapFlags, ObjectBuilder, Xdp, XdpFlags};
 use libxdp_sys::xdp_desc;
 use testbed::{bin_dir, must, run};
@@ -154,7 +157,9 @@ fn generator(ns: String, size: usize, core: usize, stop: Arc<AtomicBool>, sent: 
         .map(|i| i * FRAME_SIZE as u64)
         .collect();
     for chunk in &free {
-        umem.chunk_mut(*chunk)[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(&frame);
+        // SAFETY: nothing is on any ring yet: every chunk is ours.
+        let bytes = unsafe { umem.chunk_mut(*chunk) };
+        bytes[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(&frame);
     }
     let mut descs = Vec::with_capacity(64);
     let mut done = [0u64; 256];
@@ -169,13 +174,13 @@ fn generator(ns: String, size: usize, core: usize, stop: Arc<AtomicBool>, sent: 
                 options: 0,
             });
         }
-        let n = sock.tx.produce_descs(&descs);
+        let n = sock.tx.produce(&descs);
         for d in &descs[n..] {
             free.push(d.addr - RX_HEADROOM as u64);
         }
         sock.kick_tx();
-        let c = sock.comp.consume_addrs(&mut done);
-        free.extend(done[..c].iter().map(|a| datapath::xsk::chunk_base(*a)));
+        let c = sock.comp.consume(&mut done);
+        free.extend(done[..c].iter().map(|a| datapath::frames::chunk_base(*a)));
         total += c as u64;
         sent.store(total, Ordering::Relaxed);
     }

@@ -12,9 +12,11 @@ use clap::Parser;
 use control::Config;
 use datapath::{
     counters::{WorkerCounters, MAX_PORTS},
+    frames::{FrameMemory, FRAME_SIZE, RX_HEADROOM},
+    ids::{PortId, VifId},
     pipeline::{Egress, Pipeline, BATCH},
     tables::{LocalTep, Slots, Tables},
-    xsk::{Umem, FRAME_SIZE, RX_HEADROOM},
+    xsk::Umem,
 };
 use libxdp_sys::xdp_desc;
 
@@ -61,7 +63,7 @@ fn template(size: usize) -> Vec<u8> {
 fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
     let tables = Tables::build(
         &config(spoofguard),
-        |_| Some(0),
+        |_| Some(VifId(0)),
         Some(LocalTep {
             ip: "198.18.0.1".parse().expect("ip"),
             uplink: "up0".into(),
@@ -84,31 +86,32 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
         })
         .collect();
     let mut pool = Vec::new();
-    let mut vif_egress = vec![Egress::default()];
-    let mut uplink_egress = Egress::default();
+    let mut egress = Egress::default();
+    egress.ensure_vifs(1);
     let start = Instant::now();
     for _ in 0..args.batches {
         for c in &chunks {
-            umem.chunk_mut(*c)[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(&frame);
+            // SAFETY: no socket uses this UMEM: every chunk is ours.
+            let chunk = unsafe { umem.chunk_mut(*c) };
+            chunk[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(&frame);
         }
         let mut p = Pipeline {
             tables: &tables,
             tep_macs: &tep_macs,
-            umem,
+            mem: umem,
             pool: &mut pool,
             counters: &counters,
-            vif_egress: &mut vif_egress,
-            uplink_egress: &mut uplink_egress,
+            egress: &mut egress,
         };
-        p.vif_input(0, &descs);
-        uplink_egress.clear();
+        p.vif_input(VifId(0), &descs);
+        egress.uplink.clear();
         pool.clear();
     }
     let secs = start.elapsed().as_secs_f64();
     let packets = args.batches * BATCH as u64;
     (
         packets as f64 / secs / 1e6,
-        counters.ports[0].rx_packets.get(),
+        counters.port(PortId(0)).rx_packets.get(),
     )
 }
 

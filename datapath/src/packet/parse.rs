@@ -1,0 +1,358 @@
+//! Parsing and validation of one frame into [`Headers`].
+//!
+//! IPv4, the IPv6 fixed header and TCP use etherparse's zero-copy slices,
+//! which check versions, header and total lengths and the TCP data offset;
+//! the IPv6 extension-header walk, fragment rules, UDP length rules, ARP and
+//! ICMP lengths are checked here, because etherparse keeps walking after a
+//! non-first fragment header and accepts a zero UDP length (jumbograms).
+
+use etherparse::{Ipv4Slice, Ipv6HeaderSlice, TcpHeaderSlice};
+
+use super::{Cast, Fragment, Headers, L3};
+use crate::wire::{
+    be16, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETH_HLEN,
+    ICMP_HLEN, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_HLEN, TCP_MIN_HLEN,
+    UDP_HLEN, VLAN_HLEN,
+};
+
+/// Why a frame is malformed. All are counted as `malformed`; the variant
+/// says which rule was broken (tests, traces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("shorter than an Ethernet header")]
+    EthernetTruncated,
+    #[error("802.1Q tag truncated")]
+    VlanTruncated,
+    #[error("stacked VLAN tags (QinQ or a tag inside a tag)")]
+    VlanStacked,
+    #[error("a tagged frame where only untagged frames are allowed")]
+    Tagged,
+    #[error("ARP packet truncated")]
+    ArpTruncated,
+    #[error("bad IPv4 header: {0}")]
+    Ipv4(&'static str),
+    #[error("bad IPv6 header: {0}")]
+    Ipv6(&'static str),
+    #[error("IPv6 extension header chain: {0}")]
+    Ipv6Extensions(&'static str),
+    #[error("fragment: {0}")]
+    Fragment(&'static str),
+    #[error("TCP header: {0}")]
+    Tcp(&'static str),
+    #[error("UDP header: {0}")]
+    Udp(&'static str),
+    #[error("ICMP header truncated")]
+    IcmpTruncated,
+}
+
+/// IPv6 extension headers followed past this many are refused.
+const MAX_IPV6_EXTENSIONS: usize = 16;
+const IPV6_HOP_BY_HOP: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_AUTH: u8 = 51;
+const IPV6_NO_NEXT: u8 = 59;
+const IPV6_DEST_OPTS: u8 = 60;
+const IPV6_MOBILITY: u8 = 135;
+const IPV6_HIP: u8 = 139;
+const IPV6_SHIM6: u8 = 140;
+const IPV6_EXPERIMENT_1: u8 = 253;
+const IPV6_EXPERIMENT_2: u8 = 254;
+
+/// The 802.1Q VLAN id of a frame from a vif: `None` when untagged (or
+/// priority-tagged with id 0... reported as `Some(0)`, which ports treat as
+/// untagged). A QinQ outer tag or a second tag is refused.
+#[inline]
+pub fn vlan_tag(frame: &[u8]) -> Result<Option<u16>, ParseError> {
+    if frame.len() < ETH_HLEN {
+        return Err(ParseError::EthernetTruncated);
+    }
+    match be16(frame, 12) {
+        ETHERTYPE_VLAN => {
+            if frame.len() < ETH_HLEN + VLAN_HLEN {
+                return Err(ParseError::VlanTruncated);
+            }
+            if matches!(be16(frame, 16), ETHERTYPE_VLAN | ETHERTYPE_QINQ) {
+                return Err(ParseError::VlanStacked);
+            }
+            Ok(Some(be16(frame, 14) & 0x0fff))
+        }
+        ETHERTYPE_QINQ => Err(ParseError::VlanStacked),
+        _ => Ok(None),
+    }
+}
+
+/// Parses and validates an untagged Ethernet frame.
+#[inline]
+pub fn parse(frame: &[u8]) -> Result<Headers, ParseError> {
+    if frame.len() < ETH_HLEN {
+        return Err(ParseError::EthernetTruncated);
+    }
+    let ethertype = be16(frame, 12);
+    let mut h = Headers {
+        cast: Cast::of(frame),
+        ethertype,
+        l3_off: ETH_HLEN as u16,
+        ..Headers::default()
+    };
+    let l3 = &frame[ETH_HLEN..];
+    match ethertype {
+        ETHERTYPE_IPV4 => parse_ipv4(frame, l3, &mut h)?,
+        ETHERTYPE_IPV6 => parse_ipv6(frame, l3, &mut h)?,
+        ETHERTYPE_ARP => {
+            // htype, ptype, hlen, plen, op, then two (hw, proto) pairs.
+            if l3.len() < 8 {
+                return Err(ParseError::ArpTruncated);
+            }
+            let addrs = 2 * (usize::from(l3[4]) + usize::from(l3[5]));
+            if l3.len() < 8 + addrs {
+                return Err(ParseError::ArpTruncated);
+            }
+            h.l3 = L3::Arp;
+        }
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ => return Err(ParseError::Tagged),
+        _ => {}
+    }
+    h.hash = flow_hash(frame, &h);
+    Ok(h)
+}
+
+/// Offset of `inner` inside `outer` (a sub-slice of it).
+#[inline]
+fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
+    inner.as_ptr() as usize - outer.as_ptr() as usize
+}
+
+fn parse_ipv4(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError> {
+    use etherparse::err::ipv4::SliceError;
+    let ip = Ipv4Slice::from_slice(l3).map_err(|e| {
+        ParseError::Ipv4(match e {
+            SliceError::Len(_) => "total length shorter than the header or longer than the frame",
+            SliceError::Header(_) => "version is not 4 or header length below 20",
+            SliceError::Exts(_) => "authentication header",
+        })
+    })?;
+    let header = ip.header();
+    h.l3 = L3::Ipv4;
+    h.src_ip[10] = 0xff;
+    h.src_ip[11] = 0xff;
+    h.dst_ip = h.src_ip;
+    h.src_ip[12..].copy_from_slice(&header.source());
+    h.dst_ip[12..].copy_from_slice(&header.destination());
+    let payload = ip.payload();
+    h.proto = payload.ip_number.0;
+    let offset = header.fragments_offset().value();
+    h.frag = match (offset, header.more_fragments()) {
+        (0, false) => Fragment::Whole,
+        (0, true) => Fragment::First,
+        _ => Fragment::Later,
+    };
+    let l4 = payload.payload;
+    if h.frag == Fragment::Later {
+        return later_fragment(h.proto, offset);
+    }
+    parse_l4(frame, l4, h)
+}
+
+/// A non-first fragment must not overlap the L4 header of its first
+/// fragment (RFC 1858: tiny and overlapping fragments). `offset` is in
+/// 8-byte units.
+fn later_fragment(proto: u8, offset: u16) -> Result<(), ParseError> {
+    let header = match proto {
+        IPPROTO_TCP => TCP_MIN_HLEN,
+        IPPROTO_UDP => UDP_HLEN,
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => ICMP_HLEN,
+        _ => 0,
+    };
+    if usize::from(offset) * 8 < header {
+        return Err(ParseError::Fragment("offset overlaps the L4 header"));
+    }
+    Ok(())
+}
+
+fn parse_ipv6(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError> {
+    let header = Ipv6HeaderSlice::from_slice(l3).map_err(|e| {
+        ParseError::Ipv6(match e {
+            etherparse::err::ipv6::HeaderSliceError::Len(_) => "truncated",
+            etherparse::err::ipv6::HeaderSliceError::Content(_) => "version is not 6",
+        })
+    })?;
+    h.l3 = L3::Ipv6;
+    h.src_ip = header.source();
+    h.dst_ip = header.destination();
+    let payload_len = usize::from(header.payload_length());
+    if payload_len == 0 && header.next_header().0 != IPV6_NO_NEXT {
+        return Err(ParseError::Ipv6(
+            "zero payload length (jumbograms are not supported)",
+        ));
+    }
+    if IPV6_HLEN + payload_len > l3.len() {
+        return Err(ParseError::Ipv6("payload length past the frame"));
+    }
+    let packet = &l3[..IPV6_HLEN + payload_len];
+    let mut next = header.next_header().0;
+    let mut at = IPV6_HLEN;
+    let mut fragment: Option<(u16, bool)> = None;
+    for i in 0..=MAX_IPV6_EXTENSIONS {
+        if i == MAX_IPV6_EXTENSIONS {
+            return Err(ParseError::Ipv6Extensions("too many extension headers"));
+        }
+        let len = match next {
+            IPV6_HOP_BY_HOP if i > 0 => {
+                return Err(ParseError::Ipv6Extensions("hop-by-hop options not first"));
+            }
+            IPV6_HOP_BY_HOP | IPV6_ROUTING | IPV6_DEST_OPTS | IPV6_MOBILITY | IPV6_HIP
+            | IPV6_SHIM6 | IPV6_EXPERIMENT_1 | IPV6_EXPERIMENT_2 => {
+                let hdr = packet
+                    .get(at..at + 2)
+                    .ok_or(ParseError::Ipv6Extensions("header past the packet"))?;
+                (usize::from(hdr[1]) + 1) * 8
+            }
+            IPV6_AUTH => {
+                let hdr = packet
+                    .get(at..at + 2)
+                    .ok_or(ParseError::Ipv6Extensions("header past the packet"))?;
+                (usize::from(hdr[1]) + 2) * 4
+            }
+            IPV6_FRAGMENT => {
+                if fragment.is_some() {
+                    return Err(ParseError::Fragment("two fragment headers"));
+                }
+                let hdr = packet
+                    .get(at..at + 8)
+                    .ok_or(ParseError::Ipv6Extensions("header past the packet"))?;
+                let offset = be16(hdr, 2) >> 3;
+                let more = hdr[3] & 1 == 1;
+                fragment = Some((offset, more));
+                if offset != 0 {
+                    // What follows is the datagram's data, not headers.
+                    h.proto = hdr[0];
+                    h.frag = Fragment::Later;
+                    return later_fragment(h.proto, offset);
+                }
+                8
+            }
+            _ => break,
+        };
+        if at + len > packet.len() {
+            return Err(ParseError::Ipv6Extensions("header past the packet"));
+        }
+        next = packet[at];
+        at += len;
+    }
+    h.proto = next;
+    h.frag = match fragment {
+        Some((0, true)) => Fragment::First,
+        // An atomic fragment (offset 0, no more): a whole datagram.
+        _ => Fragment::Whole,
+    };
+    if h.frag == Fragment::First
+        && !matches!(next, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMPV6)
+        && next != IPV6_NO_NEXT
+        && at >= packet.len()
+    {
+        // RFC 7112: the first fragment carries the whole header chain.
+        return Err(ParseError::Fragment(
+            "first fragment without the upper-layer header",
+        ));
+    }
+    parse_l4(frame, &packet[at..], h)
+}
+
+/// TCP, UDP and ICMP(v6) headers; other protocols are not looked into.
+fn parse_l4(frame: &[u8], l4: &[u8], h: &mut Headers) -> Result<(), ParseError> {
+    let first = h.frag == Fragment::First;
+    let short = |need: usize| l4.len() < need;
+    match h.proto {
+        IPPROTO_TCP => {
+            if short(TCP_MIN_HLEN) && first {
+                return Err(ParseError::Fragment(
+                    "first fragment without the whole TCP header",
+                ));
+            }
+            let tcp = TcpHeaderSlice::from_slice(l4).map_err(|e| {
+                ParseError::Tcp(match e {
+                    etherparse::err::tcp::HeaderSliceError::Len(_) => {
+                        "truncated (or options past the packet)"
+                    }
+                    etherparse::err::tcp::HeaderSliceError::Content(_) => "data offset below 5",
+                })
+            })?;
+            h.sport = tcp.source_port();
+            h.dport = tcp.destination_port();
+            h.tcp_flags = tcp.slice()[13];
+        }
+        IPPROTO_UDP => {
+            if short(UDP_HLEN) {
+                return Err(if first {
+                    ParseError::Fragment("first fragment without the whole UDP header")
+                } else {
+                    ParseError::Udp("truncated")
+                });
+            }
+            let len = usize::from(be16(l4, 4));
+            if len < UDP_HLEN {
+                return Err(ParseError::Udp("length below 8"));
+            }
+            if !first && len > l4.len() {
+                return Err(ParseError::Udp("length past the IP payload"));
+            }
+            h.sport = be16(l4, 0);
+            h.dport = be16(l4, 2);
+        }
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => {
+            // ICMP over the wrong IP version is just another protocol.
+            let icmp = (h.proto == IPPROTO_ICMP) == (h.l3 == L3::Ipv4);
+            if icmp {
+                if short(ICMP_HLEN) {
+                    return Err(if first {
+                        ParseError::Fragment("first fragment without the whole ICMP header")
+                    } else {
+                        ParseError::IcmpTruncated
+                    });
+                }
+                h.icmp_type = l4[0];
+                h.icmp_code = l4[1];
+            }
+        }
+        _ => {}
+    }
+    h.l4_off = (offset_in(frame, l4)) as u16;
+    h.l4_len = l4.len() as u16;
+    Ok(())
+}
+
+#[inline]
+fn mix(h: u64, v: u64) -> u64 {
+    (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+}
+
+/// The flow hash: addresses, protocol and ports for IP (all fragments of a
+/// datagram hash alike: ports only when not fragmented), MACs and EtherType
+/// otherwise. The same for both directions of a flow is not needed (a
+/// Geneve source port per direction is fine).
+#[inline]
+fn flow_hash(frame: &[u8], h: &Headers) -> u32 {
+    let x = match h.l3 {
+        L3::Ipv4 | L3::Ipv6 => {
+            let s = u128::from_ne_bytes(h.src_ip);
+            let d = u128::from_ne_bytes(h.dst_ip);
+            let ports = if h.frag == Fragment::Whole {
+                (u64::from(h.sport) << 16) | u64::from(h.dport)
+            } else {
+                0
+            };
+            let mut x = mix(0x2545_f491_4f6c_dd1d, s as u64 ^ (s >> 64) as u64);
+            x = mix(x, d as u64 ^ (d >> 64) as u64);
+            mix(x, ports | (u64::from(h.proto) << 32))
+        }
+        _ => {
+            let mut macs = [0u8; 16];
+            macs[..12].copy_from_slice(&frame[..12]);
+            macs[12..14].copy_from_slice(&frame[12..14]);
+            let m = u128::from_ne_bytes(macs);
+            mix(0x2545_f491_4f6c_dd1d, m as u64 ^ (m >> 64) as u64)
+        }
+    };
+    (x ^ (x >> 32)) as u32
+}

@@ -1,0 +1,161 @@
+//! Stage `guards`: spoofguard and the DHCP and RA guards — what a logical
+//! port may send. [`check`] reads the frame's parsed context (and, for ARP
+//! and neighbour discovery, the bytes of headers the parser validated):
+//!
+//! - the source MAC must be the port's bound MAC;
+//! - an IPv4 source must be one of the port's addresses, or 0.0.0.0 for a
+//!   DHCP client message (UDP 68 → 67);
+//! - an ARP sender must be the bound MAC and a bound IPv4 address (or
+//!   0.0.0.0: an ARP probe), so a gratuitous ARP for another address is
+//!   dropped;
+//! - an IPv6 source must be one of the port's addresses or the link-local
+//!   address derived from its MAC, or `::` for duplicate-address detection
+//!   (neighbour solicitations and MLD reports);
+//! - a neighbour advertisement must be for a bound address (or the derived
+//!   link-local) with the bound MAC as target link-layer address, and a
+//!   solicitation's source link-layer address must be the bound MAC;
+//! - with the DHCP guard, DHCP server messages (UDP source port 67, DHCPv6
+//!   source port 547) are dropped; with the RA guard, router advertisements
+//!   are dropped. Both look at the upper-layer header the parser found
+//!   behind any IPv6 extension headers; a first fragment always holds it
+//!   (the parser refuses one that does not, RFC 7112), so neither can be
+//!   walked around (RFC 7113).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::{Batch, Pipeline};
+use crate::{
+    counters::DropReason,
+    frames::FrameMemory,
+    ids::Endpoint,
+    packet::{Headers, L3},
+    tables::PortGuard,
+    wire::{
+        be16, DHCPV4_CLIENT_PORT, DHCPV4_SERVER_PORT, DHCPV6_SERVER_PORT, ETHERTYPE_IPV4,
+        ICMPV6_MLD2_REPORT, ICMPV6_NA, ICMPV6_NS, ICMPV6_RA, IPPROTO_ICMPV6, IPPROTO_UDP, ND_HLEN,
+        ND_OPT_SOURCE_LL, ND_OPT_TARGET_LL,
+    },
+};
+
+impl<M: FrameMemory> Pipeline<'_, M> {
+    pub(super) fn guards(&mut self, batch: &mut Batch) {
+        let tables = self.tables;
+        self.retain(batch, |p, ctx| {
+            let Endpoint::Port(port) = ctx.ingress else {
+                return Ok(());
+            };
+            let Some(entry) = tables.port(port) else {
+                return Ok(());
+            };
+            check(&entry.guard, &ctx.hdr, p.bytes(ctx.frame)).map_err(|r| (ctx.ingress, r))
+        });
+    }
+}
+
+/// Whether a port may send `frame` (untagged), whose headers are `h`.
+pub fn check(g: &PortGuard, h: &Headers, frame: &[u8]) -> Result<(), DropReason> {
+    if g.spoofguard && frame[6..12] != g.mac {
+        return Err(DropReason::SpoofguardMac);
+    }
+    match h.l3 {
+        L3::Ipv4 => check_ipv4(g, h),
+        L3::Ipv6 => check_ipv6(g, h, frame),
+        L3::Arp => check_arp(g, &frame[usize::from(h.l3_off)..]),
+        L3::Other => Ok(()),
+    }
+}
+
+fn udp_ports(h: &Headers) -> Option<(u16, u16)> {
+    (h.proto == IPPROTO_UDP && h.has_l4()).then_some((h.sport, h.dport))
+}
+
+fn check_ipv4(g: &PortGuard, h: &Headers) -> Result<(), DropReason> {
+    let udp = udp_ports(h);
+    if g.dhcp_guard && udp.is_some_and(|(sport, _)| sport == DHCPV4_SERVER_PORT) {
+        return Err(DropReason::DhcpGuard);
+    }
+    let src = h.src_v4();
+    if !g.spoofguard || g.ipv4.contains(&src) {
+        return Ok(());
+    }
+    if src.is_unspecified() && udp == Some((DHCPV4_CLIENT_PORT, DHCPV4_SERVER_PORT)) {
+        return Ok(());
+    }
+    Err(DropReason::SpoofguardIp)
+}
+
+/// `arp` has the length its hlen/plen announce (checked by the parser).
+fn check_arp(g: &PortGuard, arp: &[u8]) -> Result<(), DropReason> {
+    if !g.spoofguard {
+        return Ok(());
+    }
+    // Only Ethernet/IPv4 ARP: htype 1, ptype 0x0800, hlen 6, plen 4.
+    if be16(arp, 0) != 1 || be16(arp, 2) != ETHERTYPE_IPV4 || arp[4] != 6 || arp[5] != 4 {
+        return Err(DropReason::SpoofguardArp);
+    }
+    let sender_ip = Ipv4Addr::new(arp[14], arp[15], arp[16], arp[17]);
+    if arp[8..14] != g.mac || !(g.ipv4.contains(&sender_ip) || sender_ip.is_unspecified()) {
+        return Err(DropReason::SpoofguardArp);
+    }
+    Ok(())
+}
+
+fn check_ipv6(g: &PortGuard, h: &Headers, frame: &[u8]) -> Result<(), DropReason> {
+    let icmp = (h.proto == IPPROTO_ICMPV6 && h.has_l4()).then(|| {
+        let at = usize::from(h.l4_off);
+        &frame[at..at + usize::from(h.l4_len)]
+    });
+    let icmp_type = icmp.map(|_| h.icmp_type);
+    if g.ra_guard && icmp_type == Some(ICMPV6_RA) {
+        return Err(DropReason::RaGuard);
+    }
+    if g.dhcp_guard && udp_ports(h).is_some_and(|(sport, _)| sport == DHCPV6_SERVER_PORT) {
+        return Err(DropReason::DhcpGuard);
+    }
+    if !g.spoofguard {
+        return Ok(());
+    }
+    let own = |a: &Ipv6Addr| g.ipv6.contains(a) || *a == g.link_local;
+    let src = h.src_v6();
+    let src_ok = own(&src)
+        || (src.is_unspecified() && matches!(icmp_type, Some(ICMPV6_NS | ICMPV6_MLD2_REPORT)));
+    if !src_ok {
+        return Err(DropReason::SpoofguardIp);
+    }
+    match (icmp, icmp_type) {
+        (Some(icmp), Some(ICMPV6_NA)) => {
+            if icmp.len() < ND_HLEN {
+                return Err(DropReason::Malformed);
+            }
+            let target: [u8; 16] = icmp[8..24].try_into().expect("16 bytes");
+            if !own(&Ipv6Addr::from(target)) || !options_ok(g, &icmp[ND_HLEN..], ND_OPT_TARGET_LL) {
+                return Err(DropReason::SpoofguardNd);
+            }
+        }
+        (Some(icmp), Some(ICMPV6_NS)) => {
+            if icmp.len() < ND_HLEN {
+                return Err(DropReason::Malformed);
+            }
+            if !options_ok(g, &icmp[ND_HLEN..], ND_OPT_SOURCE_LL) {
+                return Err(DropReason::SpoofguardNd);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// ND options: any link-layer address option of `kind` must be ours.
+fn options_ok(g: &PortGuard, mut opts: &[u8], kind: u8) -> bool {
+    while opts.len() >= 2 {
+        let len = usize::from(opts[1]) * 8;
+        if len == 0 || len > opts.len() {
+            return false;
+        }
+        if opts[0] == kind && opts.get(2..8) != Some(&g.mac[..]) {
+            return false;
+        }
+        opts = &opts[len..];
+    }
+    true
+}

@@ -1,0 +1,39 @@
+//! Stage `l2_lookup`: the destination MAC on the frame's switch decides
+//! where it goes: a local port, a remote TEP, or every other member
+//! (broadcast, multicast, unknown unicast).
+
+use super::{Batch, Pipeline};
+use crate::{
+    counters::{Cast, DropReason},
+    frames::FrameMemory,
+    ids::{Endpoint, Mac},
+    packet::Dest,
+    tables::L2Dest,
+};
+
+impl<M: FrameMemory> Pipeline<'_, M> {
+    pub(super) fn l2_lookup(&mut self, batch: &mut Batch) {
+        let tables = self.tables;
+        self.retain(batch, |p, ctx| {
+            if ctx.hdr.cast != Cast::Unicast {
+                ctx.dest = Dest::Flood;
+                return Ok(());
+            }
+            let dst: Mac = p.bytes(ctx.frame)[..6].try_into().expect("parsed frame");
+            ctx.dest = match tables.switch(ctx.switch).macs.get(&dst) {
+                None => Dest::Flood,
+                // Hairpin to its own port, or a remote MAC from the uplink:
+                // never back where it came from.
+                Some(L2Dest::Local(port)) if ctx.ingress == Endpoint::Port(*port) => {
+                    return Err((ctx.ingress, DropReason::NoDestination))
+                }
+                Some(L2Dest::Remote(_)) if ctx.ingress == Endpoint::Uplink => {
+                    return Err((ctx.ingress, DropReason::NoDestination))
+                }
+                Some(L2Dest::Local(port)) => Dest::Port(*port),
+                Some(L2Dest::Remote(tep)) => Dest::Tep(*tep),
+            };
+            Ok(())
+        });
+    }
+}

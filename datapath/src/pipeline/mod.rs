@@ -1,0 +1,217 @@
+//! The packet pipeline: what happens to a batch of received frames, stage
+//! by stage. Each stage is a function over the whole batch, named as in the
+//! design, and drops with its own reason:
+//!
+//! ```text
+//! vif rx    ─▶ classify: parse+validate, (vif, VLAN) → port, strip tag ─▶ guards ─▶ [firewall out]
+//!           ─▶ l2_lookup ─▶ output ─┬▶ local port: [firewall in] ─▶ tag ─▶ vif tx
+//!                                   ├▶ remote MAC: Geneve encap ─▶ uplink tx
+//!                                   └▶ flood: the targets are decided first
+//!                                      ([firewall in] of each), then copied
+//! uplink rx ─▶ decap: validate Geneve, VNI → switch, parse+validate inner
+//!           ─▶ l2_lookup ─▶ output
+//! ```
+//!
+//! The first stage parses each frame once into its [`PacketCtx`]; later
+//! stages read the context, never raw offsets. Output only stages
+//! descriptors on the egress interface's [`TxQueue`], which the worker
+//! flushes once per burst. Every frame that is not staged is dropped
+//! through [`Pipeline::drop_frame`], which counts it with its reason and
+//! returns the frame to the pool: nothing leaves the pipeline uncounted.
+//!
+//! The pipeline runs over any [`FrameMemory`]: the worker's UMEM, or a heap
+//! arena in tests, benchmarks and fuzzing.
+
+mod classify;
+mod flood;
+pub mod guards;
+mod l2;
+mod output;
+
+use libxdp_sys::xdp_desc;
+
+use crate::{
+    counters::{Cast, DropReason, WorkerCounters},
+    frames::{chunk_base, chunk_offset, FrameMemory},
+    ids::{Endpoint, Mac, VifId},
+    packet::{Frame, PacketCtx},
+    tables::Tables,
+};
+
+/// Frames received per socket per poll, and the size of a batch.
+pub const BATCH: usize = 64;
+
+/// How a staged descriptor is counted once it is on the tx ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxMeta {
+    /// The port it goes to, or the uplink.
+    pub owner: Endpoint,
+    /// Bytes as the owner sees them: untagged for a port, on the wire for
+    /// the uplink.
+    pub bytes: u32,
+    pub cast: Cast,
+}
+
+/// Descriptors staged for one egress interface during a burst.
+#[derive(Default)]
+pub struct TxQueue {
+    pub descs: Vec<xdp_desc>,
+    pub meta: Vec<TxMeta>,
+}
+
+impl TxQueue {
+    fn push(&mut self, frame: Frame, meta: TxMeta) {
+        self.descs.push(xdp_desc {
+            addr: frame.addr,
+            len: frame.len,
+            options: 0,
+        });
+        self.meta.push(meta);
+    }
+
+    pub fn clear(&mut self) {
+        self.descs.clear();
+        self.meta.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.descs.is_empty()
+    }
+}
+
+/// The staging of every egress interface of a worker.
+#[derive(Default)]
+pub struct Egress {
+    /// Indexed by vif id.
+    pub vifs: Vec<TxQueue>,
+    pub uplink: TxQueue,
+}
+
+impl Egress {
+    /// Makes room for vif ids below `n`.
+    pub fn ensure_vifs(&mut self, n: usize) {
+        if self.vifs.len() < n {
+            self.vifs.resize_with(n, TxQueue::default);
+        }
+    }
+}
+
+/// A batch of frames with their contexts, in arrival order.
+pub struct Batch {
+    pkts: [PacketCtx; BATCH],
+    len: usize,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            pkts: [PacketCtx::default(); BATCH],
+            len: 0,
+        }
+    }
+}
+
+impl Batch {
+    #[inline]
+    fn push(&mut self, ctx: PacketCtx) {
+        self.pkts[self.len] = ctx;
+        self.len += 1;
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[PacketCtx] {
+        &self.pkts[..self.len]
+    }
+}
+
+/// What the stages need: the snapshot, the frames, the counters and the
+/// egress staging.
+pub struct Pipeline<'a, M: FrameMemory> {
+    pub tables: &'a Tables,
+    /// Resolved next-hop MAC of each remote TEP (indexed like
+    /// `tables.remote_teps`).
+    pub tep_macs: &'a [Option<Mac>],
+    pub mem: &'a mut M,
+    /// Free chunks (base addresses).
+    pub pool: &'a mut Vec<u64>,
+    pub counters: &'a WorkerCounters,
+    pub egress: &'a mut Egress,
+}
+
+impl<M: FrameMemory> Pipeline<'_, M> {
+    /// The vif receive path, [`BATCH`] descriptors at a time.
+    pub fn vif_input(&mut self, vif: VifId, rx: &[xdp_desc]) {
+        for rx in rx.chunks(BATCH) {
+            let mut batch = Batch::default();
+            self.classify(vif, rx, &mut batch);
+            self.guards(&mut batch);
+            // [firewall out of the source port: the firewall issue]
+            self.l2_lookup(&mut batch);
+            self.output(&mut batch);
+        }
+    }
+
+    /// The uplink receive path, [`BATCH`] descriptors at a time.
+    pub fn uplink_input(&mut self, rx: &[xdp_desc]) {
+        for rx in rx.chunks(BATCH) {
+            let mut batch = Batch::default();
+            self.decap(rx, &mut batch);
+            self.l2_lookup(&mut batch);
+            self.output(&mut batch);
+        }
+    }
+
+    /// Keeps the frames of `batch` for which `stage` says Ok, in order;
+    /// drops the others with the endpoint and reason it names.
+    #[inline]
+    fn retain(
+        &mut self,
+        batch: &mut Batch,
+        mut stage: impl FnMut(&mut Self, &mut PacketCtx) -> Result<(), (Endpoint, DropReason)>,
+    ) {
+        let mut kept = 0;
+        for i in 0..batch.len {
+            let mut ctx = batch.pkts[i];
+            match stage(self, &mut ctx) {
+                Ok(()) => {
+                    batch.pkts[kept] = ctx;
+                    kept += 1;
+                }
+                Err((at, reason)) => self.drop_frame(at, ctx.frame, reason),
+            }
+        }
+        batch.len = kept;
+    }
+
+    /// The bytes of a frame the pipeline holds.
+    #[inline]
+    fn bytes(&mut self, frame: Frame) -> &mut [u8] {
+        let off = chunk_offset(frame.addr);
+        // SAFETY: every frame the pipeline holds was received from an rx
+        // ring or taken from the worker's pool, so the worker owns its chunk
+        // until the pipeline stages it for transmit or drops it; the first
+        // stage checked that it lies inside its chunk.
+        let chunk = unsafe { self.mem.chunk_mut(frame.addr) };
+        &mut chunk[off..off + frame.len as usize]
+    }
+
+    /// Drops a frame: counts it on `at` with `reason`, frees its chunk.
+    #[inline]
+    pub fn drop_frame(&mut self, at: Endpoint, frame: Frame, reason: DropReason) {
+        self.counters.block(at).drop(reason);
+        self.pool.push(chunk_base(frame.addr));
+    }
+}
+
+#[cfg(test)]
+mod tests;
