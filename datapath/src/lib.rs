@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod snapshot;
 pub mod stats;
 pub mod tables;
+pub mod testing;
 pub mod wire;
 pub mod worker;
 pub mod xdp;

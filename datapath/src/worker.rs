@@ -422,7 +422,13 @@ fn send(
     mut sock: Option<&mut XskSocket>,
 ) -> usize {
     if !staged.is_empty() {
-        flush(counters, pool, vif, staged, sock.as_deref_mut());
+        // An interface without a socket cannot send: its frames are counted
+        // as no_destination (the daemon never builds such a worker).
+        let (ring, reason) = match sock.as_deref_mut() {
+            Some(s) => (Some(&mut s.tx), DropReason::TxRingFull),
+            None => (None, DropReason::NoDestination),
+        };
+        staged.flush(counters, pool, vif, ring, reason);
     }
     let Some(sock) = sock else { return 0 };
     let mut outstanding = sock.tx.outstanding();
@@ -439,41 +445,6 @@ fn send(
         outstanding = now;
     }
     outstanding as usize
-}
-
-/// Puts a queue's staged descriptors on the tx ring of `sock` and counts
-/// them: each on its owner (port or uplink) and, on a vif, on the vif (as
-/// sent, tagged). What does not fit (or has no socket) is dropped and
-/// counted.
-fn flush(
-    counters: &WorkerCounters,
-    pool: &mut Vec<u64>,
-    vif: Option<VifId>,
-    staged: &mut TxQueue,
-    sock: Option<&mut XskSocket>,
-) {
-    // An interface without a socket cannot send: its frames are counted as
-    // no_destination (the daemon never builds such a worker).
-    let (sent, reason) = match sock {
-        Some(sock) => (sock.tx.produce(&staged.descs), DropReason::TxRingFull),
-        None => (0, DropReason::NoDestination),
-    };
-    for (i, (d, meta)) in staged.descs.iter().zip(&staged.meta).enumerate() {
-        let owner = counters.block(meta.owner);
-        if i < sent {
-            owner.tx_cast(meta.bytes as usize, meta.cast);
-            if let Some(v) = vif {
-                counters.vif(v).tx_cast(d.len as usize, meta.cast);
-            }
-        } else {
-            owner.drop(reason);
-            if let Some(v) = vif {
-                counters.vif(v).drop(reason);
-            }
-            pool.push(chunk_base(d.addr));
-        }
-    }
-    staged.clear();
 }
 
 fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {

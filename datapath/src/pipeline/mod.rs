@@ -77,6 +77,49 @@ impl TxQueue {
     pub fn is_empty(&self) -> bool {
         self.descs.is_empty()
     }
+
+    /// Puts the staged descriptors on `ring` and counts them: each on its
+    /// owner (port or uplink) and, on a vif, on the vif too (as sent,
+    /// tagged). What does not fit (or has no ring) is dropped with
+    /// `reason` on both and its chunk returned to `pool`.
+    pub fn flush(
+        &mut self,
+        counters: &WorkerCounters,
+        pool: &mut Vec<u64>,
+        vif: Option<VifId>,
+        ring: Option<&mut impl DescRing>,
+        reason: DropReason,
+    ) {
+        let sent = ring.map_or(0, |r| r.produce(&self.descs));
+        for (i, (d, meta)) in self.descs.iter().zip(&self.meta).enumerate() {
+            let owner = counters.block(meta.owner);
+            if i < sent {
+                owner.tx_cast(meta.bytes as usize, meta.cast);
+                if let Some(v) = vif {
+                    counters.vif(v).tx_cast(d.len as usize, meta.cast);
+                }
+            } else {
+                owner.drop(reason);
+                if let Some(v) = vif {
+                    counters.vif(v).drop(reason);
+                }
+                pool.push(chunk_base(d.addr));
+            }
+        }
+        self.clear();
+    }
+}
+
+/// Where staged descriptors go: a socket's tx ring (or a test's stand-in).
+pub trait DescRing {
+    /// Takes as many descriptors as fit; returns how many.
+    fn produce(&mut self, descs: &[xdp_desc]) -> usize;
+}
+
+impl DescRing for crate::xsk::TxRing {
+    fn produce(&mut self, descs: &[xdp_desc]) -> usize {
+        crate::xsk::TxRing::produce(self, descs)
+    }
 }
 
 /// The staging of every egress interface of a worker.
