@@ -52,8 +52,8 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 }
             };
             match target {
-                Target::Port(p) => self.to_port(ctx, frame, p),
-                Target::Tep(t) => self.to_tep(ctx, frame, t),
+                Target::Port(p) => self.output_port(ctx, frame, p),
+                Target::Tep(t) => self.output_tep(ctx, frame, t),
             }
         }
     }

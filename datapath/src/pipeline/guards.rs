@@ -159,3 +159,199 @@ fn options_ok(g: &PortGuard, mut opts: &[u8], kind: u8) -> bool {
     }
     true
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        ids::Mac, packet::parse, tables::link_local, wire::ETHERTYPE_ARP, wire::ETHERTYPE_IPV6,
+    };
+
+    /// What the pipeline does: parse (malformed if refused), then check.
+    fn chk(g: &PortGuard, frame: &[u8]) -> Result<(), DropReason> {
+        let h = parse(frame).map_err(|_| DropReason::Malformed)?;
+        check(g, &h, frame)
+    }
+
+    const MAC: Mac = [0x02, 0, 0, 0x77, 0, 0x0b];
+    const OTHER: Mac = [0x02, 0, 0, 0x77, 0, 0x0c];
+
+    fn guard() -> PortGuard {
+        PortGuard {
+            mac: MAC,
+            ipv4: vec![Ipv4Addr::new(10, 77, 0, 11)],
+            ipv6: vec!["fd00::b".parse().unwrap()],
+            link_local: link_local(&MAC),
+            spoofguard: true,
+            dhcp_guard: true,
+            ra_guard: true,
+        }
+    }
+
+    fn eth(src: Mac, ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn ipv4_udp(src: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+        let mut ip = vec![0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&[10, 77, 0, 12]);
+        ip.extend_from_slice(&sport.to_be_bytes());
+        ip.extend_from_slice(&dport.to_be_bytes());
+        ip.extend_from_slice(&[0, 8, 0, 0]);
+        eth(MAC, ETHERTYPE_IPV4, &ip)
+    }
+
+    fn arp(sender_mac: Mac, sender_ip: [u8; 4]) -> Vec<u8> {
+        let mut a = vec![0, 1, 8, 0, 6, 4, 0, 2];
+        a.extend_from_slice(&sender_mac);
+        a.extend_from_slice(&sender_ip);
+        a.extend_from_slice(&[0xff; 6]);
+        a.extend_from_slice(&sender_ip);
+        eth(MAC, ETHERTYPE_ARP, &a)
+    }
+
+    fn icmpv6(src: Ipv6Addr, icmp: &[u8]) -> Vec<u8> {
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+        ip.extend_from_slice(&[IPPROTO_ICMPV6, 255]);
+        ip.extend_from_slice(&src.octets());
+        ip.extend_from_slice(&"ff02::1".parse::<Ipv6Addr>().unwrap().octets());
+        ip.extend_from_slice(icmp);
+        eth(MAC, ETHERTYPE_IPV6, &ip)
+    }
+
+    fn na(target: Ipv6Addr, ll: Mac) -> Vec<u8> {
+        let mut m = vec![ICMPV6_NA, 0, 0, 0, 0x20, 0, 0, 0];
+        m.extend_from_slice(&target.octets());
+        m.extend_from_slice(&[ND_OPT_TARGET_LL, 1]);
+        m.extend_from_slice(&ll);
+        m
+    }
+
+    #[test]
+    fn mac_and_ipv4_sources() {
+        let g = guard();
+        assert_eq!(chk(&g, &ipv4_udp([10, 77, 0, 11], 1000, 2000)), Ok(()));
+        assert_eq!(
+            chk(&g, &ipv4_udp([10, 77, 0, 12], 1000, 2000)),
+            Err(DropReason::SpoofguardIp)
+        );
+        let mut wrong_mac = ipv4_udp([10, 77, 0, 11], 1000, 2000);
+        wrong_mac[6..12].copy_from_slice(&OTHER);
+        assert_eq!(chk(&g, &wrong_mac), Err(DropReason::SpoofguardMac));
+        // DHCP discover from 0.0.0.0 is allowed, other traffic from it not.
+        assert_eq!(chk(&g, &ipv4_udp([0, 0, 0, 0], 68, 67)), Ok(()));
+        assert_eq!(
+            chk(&g, &ipv4_udp([0, 0, 0, 0], 68, 53)),
+            Err(DropReason::SpoofguardIp)
+        );
+    }
+
+    #[test]
+    fn dhcp_guard_drops_server_messages() {
+        let mut g = guard();
+        assert_eq!(
+            chk(&g, &ipv4_udp([10, 77, 0, 11], 67, 68)),
+            Err(DropReason::DhcpGuard)
+        );
+        g.dhcp_guard = false;
+        assert_eq!(chk(&g, &ipv4_udp([10, 77, 0, 11], 67, 68)), Ok(()));
+    }
+
+    #[test]
+    fn arp_sender_must_be_bound() {
+        let g = guard();
+        assert_eq!(chk(&g, &arp(MAC, [10, 77, 0, 11])), Ok(()));
+        assert_eq!(chk(&g, &arp(MAC, [0, 0, 0, 0])), Ok(()), "ARP probe");
+        assert_eq!(
+            chk(&g, &arp(MAC, [10, 77, 0, 12])),
+            Err(DropReason::SpoofguardArp),
+            "gratuitous ARP for another address"
+        );
+        assert_eq!(
+            chk(&g, &arp(OTHER, [10, 77, 0, 11])),
+            Err(DropReason::SpoofguardArp)
+        );
+        assert_eq!(
+            chk(&g, &arp(MAC, [10, 77, 0, 11])[..30]),
+            Err(DropReason::Malformed)
+        );
+    }
+
+    #[test]
+    fn ipv6_sources_and_nd() {
+        let g = guard();
+        let own: Ipv6Addr = "fd00::b".parse().unwrap();
+        let other: Ipv6Addr = "fd00::c".parse().unwrap();
+        let echo = [128u8, 0, 0, 0, 0, 1, 0, 1];
+        assert_eq!(chk(&g, &icmpv6(own, &echo)), Ok(()));
+        assert_eq!(chk(&g, &icmpv6(link_local(&MAC), &echo)), Ok(()));
+        assert_eq!(
+            chk(&g, &icmpv6(other, &echo)),
+            Err(DropReason::SpoofguardIp)
+        );
+        assert_eq!(
+            chk(&g, &icmpv6(Ipv6Addr::UNSPECIFIED, &echo)),
+            Err(DropReason::SpoofguardIp)
+        );
+        // DAD: NS from :: is allowed.
+        let mut ns = vec![ICMPV6_NS, 0, 0, 0, 0, 0, 0, 0];
+        ns.extend_from_slice(&own.octets());
+        assert_eq!(chk(&g, &icmpv6(Ipv6Addr::UNSPECIFIED, &ns)), Ok(()));
+        // NA for our address with our MAC; for another address; with another MAC.
+        assert_eq!(chk(&g, &icmpv6(own, &na(own, MAC))), Ok(()));
+        assert_eq!(
+            chk(&g, &icmpv6(own, &na(other, MAC))),
+            Err(DropReason::SpoofguardNd)
+        );
+        assert_eq!(
+            chk(&g, &icmpv6(own, &na(own, OTHER))),
+            Err(DropReason::SpoofguardNd)
+        );
+    }
+
+    #[test]
+    fn ra_guard_and_off_switches() {
+        let mut g = guard();
+        let ra = [ICMPV6_RA, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            chk(&g, &icmpv6(link_local(&MAC), &ra)),
+            Err(DropReason::RaGuard)
+        );
+        g.ra_guard = false;
+        assert_eq!(chk(&g, &icmpv6(link_local(&MAC), &ra)), Ok(()));
+        g.spoofguard = false;
+        let mut wrong_mac = ipv4_udp([10, 1, 1, 1], 1, 2);
+        wrong_mac[6..12].copy_from_slice(&OTHER);
+        assert_eq!(chk(&g, &wrong_mac), Ok(()));
+        assert_eq!(chk(&g, &arp(OTHER, [10, 77, 0, 12])), Ok(()));
+    }
+
+    #[test]
+    fn derived_link_local() {
+        assert_eq!(
+            link_local(&[0x52, 0x54, 0x00, 0x12, 0x34, 0x56]),
+            "fe80::5054:ff:fe12:3456".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn short_and_odd_frames_never_panic() {
+        let g = guard();
+        for len in 0..80 {
+            let mut f = icmpv6(
+                "fd00::b".parse().unwrap(),
+                &na("fd00::b".parse().unwrap(), MAC),
+            );
+            f.truncate(len);
+            let _ = chk(&g, &f);
+            let mut f = ipv4_udp([10, 77, 0, 11], 1, 2);
+            f.truncate(len);
+            let _ = chk(&g, &f);
+        }
+    }
+}

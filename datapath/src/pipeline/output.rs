@@ -21,8 +21,8 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     pub(super) fn output(&mut self, batch: &mut Batch) {
         for ctx in batch.as_slice() {
             match ctx.dest {
-                Dest::Port(port) => self.to_port(ctx, ctx.frame, port),
-                Dest::Tep(tep) => self.to_tep(ctx, ctx.frame, tep),
+                Dest::Port(port) => self.output_port(ctx, ctx.frame, port),
+                Dest::Tep(tep) => self.output_tep(ctx, ctx.frame, tep),
                 Dest::Flood => self.flood(ctx),
                 Dest::Unknown => self.drop_frame(ctx.ingress, ctx.frame, DropReason::NoDestination),
             }
@@ -31,7 +31,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
     /// Tags `frame` (the frame of `ctx`, or a copy) for the port's VLAN and
     /// stages it on the port's vif.
-    pub(super) fn to_port(&mut self, ctx: &PacketCtx, frame: Frame, port: PortId) {
+    pub(super) fn output_port(&mut self, ctx: &PacketCtx, frame: Frame, port: PortId) {
         let Some(entry) = self.tables.port(port) else {
             return self.drop_frame(ctx.ingress, frame, DropReason::NoDestination);
         };
@@ -56,7 +56,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
     /// Geneve-encapsulates `frame` toward a remote TEP and stages it on the
     /// uplink.
-    pub(super) fn to_tep(&mut self, ctx: &PacketCtx, frame: Frame, tep: TepId) {
+    pub(super) fn output_tep(&mut self, ctx: &PacketCtx, frame: Frame, tep: TepId) {
         let tables = self.tables;
         let Some(local) = &tables.local_tep else {
             return self.drop_frame(ctx.ingress, frame, DropReason::NoLocalTep);

@@ -590,7 +590,8 @@ fn geneve_refused(mutate: impl Fn(&mut Vec<u8>, usize)) -> Rig {
 
 #[test]
 fn drop_each_geneve_refusal_under_its_own_reason() {
-    let cases: Vec<(&str, DropReason, Box<dyn Fn(&mut Vec<u8>, usize)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Vec<u8>, usize)>;
+    let cases: Vec<(&str, DropReason, Mutation)> = vec![
         (
             "O bit (control packet)",
             DropReason::GeneveOam,
