@@ -216,7 +216,11 @@ fn guard_evasions_dropped(tb: &mut Testbed) {
     let n = N.to_string();
     let mac = attacker_mac();
     for kind in ["ra-dstopts", "ra-fragment", "dhcp6-server"] {
-        send(tb, "pod1a", &["--count", &n, "--kind", kind, "--src-mac", &mac]);
+        send(
+            tb,
+            "pod1a",
+            &["--count", &n, "--kind", kind, "--src-mac", &mac],
+        );
     }
     let got = wait_deltas(
         tb,
@@ -286,7 +290,11 @@ fn geneve_refusals_counted_by_reason_on_the_uplink(tb: &mut Testbed) {
         }
         thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(got, vec![G; flaws.len()], "uplink drops by reason {pointers:?}");
+    assert_eq!(
+        got,
+        vec![G; flaws.len()],
+        "uplink drops by reason {pointers:?}"
+    );
     let after = stats(tb);
     let pod_tx: u64 = ["pod1a", "pod1b", "pod2a"]
         .iter()

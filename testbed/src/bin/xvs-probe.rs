@@ -317,6 +317,18 @@ fn link_local(mac: &[u8; 6]) -> std::net::Ipv6Addr {
     std::net::Ipv6Addr::from(a)
 }
 
+/// The IPv4 header checksum of `header` (checksum field zero).
+fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum >> 16) + (sum & 0xffff);
+    }
+    !(sum as u16)
+}
+
 /// An untagged frame of `len` bytes (padded; headers may make it longer).
 fn craft(c: &Craft, len: usize) -> Vec<u8> {
     let mut f = Vec::with_capacity(len);
@@ -329,11 +341,7 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&src.octets());
         ip.extend_from_slice(&c.dst_ip.octets());
-        let sum = !ip
-            .chunks(2)
-            .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
-            .sum::<u32>();
-        let sum = ((sum >> 16) + (sum & 0xffff)) as u16;
+        let sum = ipv4_checksum(&ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&sport.to_be_bytes());
@@ -383,11 +391,7 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&c.src_ip.octets());
         ip.extend_from_slice(&c.dst_ip.octets());
-        let sum = !ip
-            .chunks(2)
-            .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
-            .sum::<u32>();
-        let sum = ((sum >> 16) + (sum & 0xffff)) as u16;
+        let sum = ipv4_checksum(&ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&50000u16.to_be_bytes());
