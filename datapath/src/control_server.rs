@@ -25,14 +25,12 @@ use std::{
 
 use control::{
     protocol::{Response, MAX_REQUEST_BYTES},
-    service::Service,
+    service::{Backend, Service},
 };
 use mio::{
     net::{UnixListener, UnixStream},
     Events, Interest, Poll, Token, Waker,
 };
-
-use control::service::Backend;
 
 use crate::{daemon::Daemon, metrics, stats};
 
