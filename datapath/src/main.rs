@@ -17,7 +17,10 @@ use std::{
 };
 
 use clap::Parser;
-use control::Config;
+use control::{
+    service::{Backend, Service},
+    Config,
+};
 use datapath::{
     control_server::{self, StatsOutput},
     counters::WorkerCounters,
@@ -185,7 +188,7 @@ fn run(args: Args) -> Result<(), String> {
     );
     let setup = daemon
         .commit(config)
-        .map_err(|e| format!("configuration: {}", e.message))
+        .map_err(|e| format!("configuration: {e}"))
         .and_then(|()| {
             control_server::bind(&args.socket)
                 .map_err(|e| format!("control socket {}: {e}", args.socket.display()))
@@ -226,16 +229,18 @@ fn run(args: Args) -> Result<(), String> {
         interval: Duration::from_millis(args.stats_interval_ms.max(10)),
         metrics: published,
     };
+    let mut service = Service::new(daemon);
     let control_thread = {
         let (cs, ps) = (Arc::clone(&control_stop), Arc::clone(&print_stats));
         thread::Builder::new()
             .name("xvs-control".into())
             .spawn(move || {
-                let r = control_server::run(&mut poll, listener, &mut daemon, &cs, &ps, &stats_out);
+                let r =
+                    control_server::run(&mut poll, listener, &mut service, &cs, &ps, &stats_out);
                 if let Err(e) = r {
                     eprintln!("xvswitchd: control loop: {e}");
                 }
-                daemon
+                service.into_backend()
             })
             .map_err(|e| format!("spawning control thread: {e}"))?
     };
