@@ -50,7 +50,7 @@ struct Attached {
 /// The handle the control plane has on a worker.
 pub struct WorkerHandle {
     pub commands: mpsc::Sender<WorkerCommand>,
-    pub wake_fd: i32,
+    pub wake: Arc<worker::WakeFd>,
 }
 
 impl WorkerHandle {
@@ -63,7 +63,7 @@ impl WorkerHandle {
                 reply,
             })
             .map_err(|_| "the worker has stopped".to_string())?;
-        worker::wake(self.wake_fd);
+        self.wake.wake();
         answer
             .recv_timeout(WORKER_TIMEOUT)
             .map_err(|_| "the worker did not answer".to_string())?
@@ -76,7 +76,7 @@ impl WorkerHandle {
             .send(WorkerCommand::Detach { slot, reply })
             .is_ok()
         {
-            worker::wake(self.wake_fd);
+            self.wake.wake();
             let _ = answer.recv_timeout(WORKER_TIMEOUT);
         }
     }
@@ -179,7 +179,7 @@ impl Daemon {
             self.baselines.insert(b, sum(&self.counters, b));
         }
         self.tables.store(tables);
-        worker::wake(self.worker.wake_fd);
+        self.worker.wake.wake();
         // Detach what the new config no longer has.
         let keep: Vec<String> = new
             .vifs
@@ -558,7 +558,7 @@ mod tests {
             Arc::new(SnapshotCell::new(empty)),
             WorkerHandle {
                 commands,
-                wake_fd: -1,
+                wake: Arc::new(worker::WakeFd::new().unwrap()),
             },
             Some(state_file),
             vec![Arc::new(WorkerCounters::default())],

@@ -29,7 +29,7 @@ use datapath::{
     snapshot::SnapshotCell,
     stats,
     tables::{Slots, Tables},
-    worker::{self, NeighTable, Worker, WorkerShared},
+    worker::{NeighTable, WakeFd, Worker, WorkerShared},
     xsk::Umem,
 };
 
@@ -142,11 +142,7 @@ fn run(args: Args) -> Result<(), String> {
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    // SAFETY: creating an eventfd; the result is checked.
-    let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if wake_fd < 0 {
-        return Err(format!("eventfd: {}", std::io::Error::last_os_error()));
-    }
+    let wake = Arc::new(WakeFd::new().map_err(|e| format!("eventfd: {e}"))?);
     let umem = Umem::new(args.frames.max(1024), args.ring_size).map_err(|e| e.to_string())?;
     let (commands, command_rx) = mpsc::channel();
     let worker = Worker::new(
@@ -156,7 +152,7 @@ fn run(args: Args) -> Result<(), String> {
             neigh: Arc::clone(&neigh_cell),
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
-            wake_fd,
+            wake: Arc::clone(&wake),
             commands: command_rx,
         },
     )
@@ -177,12 +173,15 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("spawning worker: {e}"))?;
     let stop_worker = || {
         stop.store(true, Ordering::Relaxed);
-        worker::wake(wake_fd);
+        wake.wake();
     };
 
     let mut daemon = Daemon::new(
         Arc::clone(&tables),
-        WorkerHandle { commands, wake_fd },
+        WorkerHandle {
+            commands,
+            wake: Arc::clone(&wake),
+        },
         Some(args.state_file.clone()),
         vec![counters],
     );
@@ -279,8 +278,6 @@ fn run(args: Args) -> Result<(), String> {
     let _ = worker_thread.join();
     let _ = resolver_thread.join();
     let _ = std::fs::remove_file(&args.socket);
-    // SAFETY: closing the eventfd we created; no thread uses it any more.
-    unsafe { libc::close(wake_fd) };
     eprintln!("xvswitchd: stopped, XDP programs detached");
     Ok(())
 }

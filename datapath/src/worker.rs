@@ -17,7 +17,7 @@
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
-    os::fd::AsRawFd,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
@@ -85,8 +85,8 @@ pub struct WorkerShared {
     pub neigh: Arc<SnapshotCell<NeighTable>>,
     pub counters: Arc<WorkerCounters>,
     pub stop: Arc<AtomicBool>,
-    /// eventfd that wakes the worker from its idle poll.
-    pub wake_fd: i32,
+    /// Wakes the worker from its idle poll.
+    pub wake: Arc<WakeFd>,
     pub commands: mpsc::Receiver<WorkerCommand>,
 }
 
@@ -398,16 +398,14 @@ impl Worker {
             })
             .collect();
         fds.push(libc::pollfd {
-            fd: self.shared.wake_fd,
+            fd: self.shared.wake.0.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         });
         // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
         if fds.last().is_some_and(|f| f.revents & libc::POLLIN != 0) {
-            let mut buf = [0u8; 8];
-            // SAFETY: reading the 8-byte eventfd counter into a local buffer.
-            unsafe { libc::read(self.shared.wake_fd, buf.as_mut_ptr().cast(), 8) };
+            self.shared.wake.drain();
         }
     }
 }
@@ -455,9 +453,31 @@ fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {
         .collect()
 }
 
-/// Wakes a worker sleeping in poll().
-pub fn wake(fd: i32) {
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: writing 8 bytes to an eventfd we own.
-    unsafe { libc::write(fd, one.as_ptr().cast(), 8) };
+/// The eventfd that wakes a worker sleeping in poll().
+pub struct WakeFd(OwnedFd);
+
+impl WakeFd {
+    pub fn new() -> std::io::Result<WakeFd> {
+        // SAFETY: creating an eventfd; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else.
+        Ok(WakeFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Wakes the worker (if it sleeps; otherwise its next sleep is short).
+    pub fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a local buffer to an eventfd we own.
+        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    /// Resets the counter after a wake-up.
+    fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading the 8-byte eventfd counter into a local buffer.
+        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
 }
