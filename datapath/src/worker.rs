@@ -31,7 +31,7 @@ use libxdp_sys::xdp_desc;
 use crate::{
     counters::{DropReason, WorkerCounters},
     frames::chunk_base,
-    ids::{Mac, VifId},
+    ids::{Endpoint, Mac, VifId},
     netdev::NetDev,
     pipeline::{Egress, Pipeline, TxQueue, BATCH},
     snapshot::{Cached, SnapshotCell},
@@ -58,12 +58,9 @@ pub struct Interface {
     pub sockets: Vec<XskSocket>,
 }
 
-/// Which interface of the worker a command is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Vif(VifId),
-    Uplink,
-}
+/// Which interface of the worker a command is about: a vif or the uplink
+/// (a logical port is not an interface; commands for one are refused).
+pub type Slot = Endpoint;
 
 /// Run-time changes to the worker's interfaces.
 pub enum WorkerCommand {
@@ -149,6 +146,9 @@ impl Worker {
     }
 
     fn attach(&mut self, slot: Slot, device: &NetDev) -> Result<Vec<SocketRef>, String> {
+        if let Endpoint::Port(p) = slot {
+            return Err(format!("port {p:?} is not an interface"));
+        }
         let mut sockets = Vec::new();
         for q in 0..device.rx_queues {
             // A socket just closed on this queue is released by the kernel a
@@ -199,6 +199,7 @@ impl Worker {
                     self.release(old);
                 }
             }
+            Slot::Port(_) => {} // refused above
         }
         self.refill_all();
         Ok(refs)
@@ -211,6 +212,7 @@ impl Worker {
         let iface = match slot {
             Slot::Vif(v) => self.vifs.get_mut(v.index()).and_then(Option::take),
             Slot::Uplink => self.uplink.take(),
+            Slot::Port(_) => None,
         };
         if let Some(iface) = iface {
             self.release(iface);

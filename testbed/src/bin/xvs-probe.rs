@@ -3,7 +3,6 @@
 //! frame sender. Every loop is bounded in count and time.
 
 use std::{
-    ffi::CString,
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     process::ExitCode,
@@ -317,18 +316,6 @@ fn link_local(mac: &[u8; 6]) -> std::net::Ipv6Addr {
     std::net::Ipv6Addr::from(a)
 }
 
-/// The IPv4 header checksum of `header` (checksum field zero).
-fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum >> 16) + (sum & 0xffff);
-    }
-    !(sum as u16)
-}
-
 /// An untagged frame of `len` bytes (padded; headers may make it longer).
 fn craft(c: &Craft, len: usize) -> Vec<u8> {
     let mut f = Vec::with_capacity(len);
@@ -341,7 +328,7 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&src.octets());
         ip.extend_from_slice(&c.dst_ip.octets());
-        let sum = ipv4_checksum(&ip);
+        let sum = geneve::ipv4_header_checksum(&ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&sport.to_be_bytes());
@@ -391,7 +378,7 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&c.src_ip.octets());
         ip.extend_from_slice(&c.dst_ip.octets());
-        let sum = ipv4_checksum(&ip);
+        let sum = geneve::ipv4_header_checksum(&ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&50000u16.to_be_bytes());
@@ -460,12 +447,7 @@ fn send_frames(
     sizes: &[usize],
     pps: u32,
 ) -> Result<(), String> {
-    let name = CString::new(iface).map_err(|_| "bad interface name")?;
-    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        return Err(format!("no interface {iface}"));
-    }
+    let ifindex = testbed::ifindex(iface)?;
     let sizes = if sizes.is_empty() { &[60][..] } else { sizes };
     let frames: Vec<Vec<u8>> = sizes
         .iter()
