@@ -33,7 +33,7 @@ use crate::{
     frames::chunk_base,
     ids::{Endpoint, Mac, VifId},
     netdev::NetDev,
-    pipeline::{Egress, Pipeline, TxQueue, BATCH},
+    pipeline::{Batch, Egress, Pipeline, TxQueue, BATCH},
     snapshot::{Cached, SnapshotCell},
     stats::SocketRef,
     tables::Tables,
@@ -97,6 +97,7 @@ pub struct Worker {
     pool: Vec<u64>,
     shared: WorkerShared,
     egress: Egress,
+    batch: Batch,
     tables: Cached<Tables>,
     neigh: Cached<NeighTable>,
     /// Next-hop MAC of each remote TEP of `tables` (None: unresolved).
@@ -125,6 +126,7 @@ impl Worker {
             pool,
             shared,
             egress: Egress::default(),
+            batch: Batch::new(),
         })
     }
 
@@ -293,6 +295,7 @@ impl Worker {
             pool: &mut self.pool,
             counters: &self.shared.counters,
             egress: &mut self.egress,
+            batch: &mut self.batch,
         };
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
             for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {

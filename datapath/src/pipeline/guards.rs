@@ -54,7 +54,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
 /// Whether a port may send `frame` (untagged), whose headers are `h`.
 pub fn check(g: &PortGuard, h: &Headers, frame: &[u8]) -> Result<(), DropReason> {
-    if g.spoofguard && frame[6..12] != g.mac {
+    if g.spoofguard && h.src_mac != g.mac {
         return Err(DropReason::SpoofguardMac);
     }
     match h.l3 {

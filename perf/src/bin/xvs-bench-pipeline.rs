@@ -14,7 +14,7 @@ use datapath::{
     counters::{WorkerCounters, MAX_PORTS},
     frames::{FrameMemory, FRAME_SIZE, RX_HEADROOM},
     ids::{PortId, VifId},
-    pipeline::{Egress, Pipeline, BATCH},
+    pipeline::{Batch, Egress, Pipeline, BATCH},
     tables::{LocalTep, Slots, Tables},
     xsk::Umem,
 };
@@ -88,6 +88,7 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
     let mut pool = Vec::new();
     let mut egress = Egress::default();
     egress.ensure_vifs(1);
+    let mut batch = Batch::new();
     let start = Instant::now();
     for _ in 0..args.batches {
         for c in &chunks {
@@ -102,6 +103,7 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
             pool: &mut pool,
             counters: &counters,
             egress: &mut egress,
+            batch: &mut batch,
         };
         p.vif_input(VifId(0), &descs);
         egress.uplink.clear();
