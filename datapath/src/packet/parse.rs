@@ -160,11 +160,8 @@ fn parse_ipv4(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
         return Err(ParseError::Ipv4("total length past the frame"));
     }
     h.l3 = L3::Ipv4;
-    h.src_ip[10] = 0xff;
-    h.src_ip[11] = 0xff;
-    h.dst_ip = h.src_ip;
-    h.src_ip[12..].copy_from_slice(&l3[12..16]);
-    h.dst_ip[12..].copy_from_slice(&l3[16..20]);
+    h.src_ip = v4_mapped(&l3[12..16]);
+    h.dst_ip = v4_mapped(&l3[16..20]);
     let frag = be16(l3, 6);
     let offset = frag & 0x1fff;
     h.frag = match (offset, frag & 0x2000 != 0) {
@@ -189,6 +186,13 @@ fn parse_ipv4(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
         l4 = &l4[len..];
     }
     parse_l4(frame, l4, h)
+}
+
+/// ::ffff:a.b.c.d, built in a register (one wide store).
+#[inline]
+fn v4_mapped(addr: &[u8]) -> [u8; 16] {
+    let a = u32::from_be_bytes(addr.try_into().expect("4 bytes"));
+    ((0xffff_u128 << 32) | u128::from(a)).to_be_bytes()
 }
 
 /// A non-first fragment must not overlap the L4 header of its first
@@ -370,26 +374,36 @@ fn mix(h: u64, v: u64) -> u64 {
 /// Geneve source port per direction is fine).
 #[inline]
 fn flow_hash(frame: &[u8], h: &Headers) -> u32 {
+    // Addresses are read from the frame, not from `h`: `h`'s address bytes
+    // were just written piecewise, and reading them back as wide words
+    // would stall on store forwarding.
+    let word = |at: usize| -> u64 {
+        let b: [u8; 8] = frame[at..at + 8].try_into().expect("validated header");
+        u64::from_ne_bytes(b)
+    };
+    let l3 = usize::from(h.l3_off);
     let x = match h.l3 {
-        L3::Ipv4 | L3::Ipv6 => {
-            let s = u128::from_ne_bytes(h.src_ip);
-            let d = u128::from_ne_bytes(h.dst_ip);
-            let ports = if h.frag == Fragment::Whole {
-                (u64::from(h.sport) << 16) | u64::from(h.dport)
-            } else {
-                0
-            };
-            let mut x = mix(0x2545_f491_4f6c_dd1d, s as u64 ^ (s >> 64) as u64);
-            x = mix(x, d as u64 ^ (d >> 64) as u64);
-            mix(x, ports | (u64::from(h.proto) << 32))
+        L3::Ipv4 => mix(0x2545_f491_4f6c_dd1d, word(l3 + 12)),
+        L3::Ipv6 => {
+            let mut x = mix(0x2545_f491_4f6c_dd1d, word(l3 + 8) ^ word(l3 + 16));
+            x = mix(x, word(l3 + 24) ^ word(l3 + 32));
+            x
         }
         _ => {
-            let mut macs = [0u8; 16];
-            macs[..12].copy_from_slice(&frame[..12]);
-            macs[12..14].copy_from_slice(&frame[12..14]);
-            let m = u128::from_ne_bytes(macs);
-            mix(0x2545_f491_4f6c_dd1d, m as u64 ^ (m >> 64) as u64)
+            // Both MACs and the EtherType: bytes 0..8 and 6..14.
+            let x = mix(0x2545_f491_4f6c_dd1d, word(0));
+            return fold(mix(x, word(6)));
         }
     };
+    let ports = if h.frag == Fragment::Whole {
+        (u64::from(h.sport) << 16) | u64::from(h.dport)
+    } else {
+        0
+    };
+    fold(mix(x, ports | (u64::from(h.proto) << 32)))
+}
+
+#[inline]
+fn fold(x: u64) -> u32 {
     (x ^ (x >> 32)) as u32
 }
