@@ -77,9 +77,6 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 frame = self.strip_tag(frame);
             }
             let at_port = Endpoint::Port(port);
-            counters
-                .port(port)
-                .rx_cast(frame.len as usize, Cast::of(self.bytes(frame)));
             // Parse straight into the batch's next context.
             batch.push(PacketCtx {
                 frame,
@@ -89,18 +86,16 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 hdr: Headers::default(),
                 dest: Dest::Unknown,
             });
-            let parsed = {
-                let frame_bytes = {
-                    let off = chunk_offset(frame.addr);
-                    // SAFETY: as in `Pipeline::bytes`: the pipeline owns the chunk.
-                    let chunk = unsafe { self.mem.chunk_mut(frame.addr) };
-                    &chunk[off..off + frame.len as usize]
-                };
-                parse_into(frame_bytes, &mut batch.last_mut().hdr)
-            };
-            if parsed.is_err() {
-                batch.pop();
-                self.drop_frame(at_port, frame, DropReason::Malformed);
+            let bytes = self.bytes(frame);
+            let parsed = parse_into(bytes, &mut batch.last_mut().hdr);
+            let port_counters = counters.port(port);
+            match parsed {
+                Ok(()) => port_counters.rx_cast(frame.len as usize, batch.last_mut().hdr.cast),
+                Err(_) => {
+                    port_counters.rx_cast(frame.len as usize, Cast::of(bytes));
+                    batch.pop();
+                    self.drop_frame(at_port, frame, DropReason::Malformed);
+                }
             }
         }
     }
