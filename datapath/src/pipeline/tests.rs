@@ -473,30 +473,34 @@ fn drop_dhcp_guard_v4_and_v6() {
     from_a(&mut rig, &offer);
     assert_only_drop(&rig, port(&rig, "a"), DropReason::DhcpGuard);
 
+    // A DHCPv6 ADVERTISE (server → client) is dropped.
     let mut rig = Rig::new();
-    let advertise = ipv6_frame(
-        [0x33, 0x33, 0, 1, 0, 2],
-        mac('a'),
-        ll_a(),
-        "ff02::1:2".parse().unwrap(),
-        IPPROTO_UDP,
-        &udp(DHCPV6_SERVER_PORT, DHCPV6_CLIENT_PORT, &[2, 0, 0, 1]),
+    from_a(
+        &mut rig,
+        &dhcpv6_from_a(DHCPV6_SERVER_PORT, DHCPV6_CLIENT_PORT, 2),
     );
-    from_a(&mut rig, &advertise);
     assert_only_drop(&rig, port(&rig, "a"), DropReason::DhcpGuard);
 
-    // A DHCPv6 client message is fine.
+    // A DHCPv6 SOLICIT (client → servers) is fine.
     let mut rig = Rig::new();
-    let solicit = ipv6_frame(
+    from_a(
+        &mut rig,
+        &dhcpv6_from_a(DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT, 1),
+    );
+    assert!(rig.all_drops().is_empty());
+}
+
+/// A DHCPv6 message of `kind` from a's link-local address to
+/// All_DHCP_Relay_Agents_and_Servers.
+fn dhcpv6_from_a(sport: u16, dport: u16, kind: u8) -> Vec<u8> {
+    ipv6_frame(
         [0x33, 0x33, 0, 1, 0, 2],
         mac('a'),
         ll_a(),
         "ff02::1:2".parse().unwrap(),
         IPPROTO_UDP,
-        &udp(DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT, &[1, 0, 0, 1]),
-    );
-    from_a(&mut rig, &solicit);
-    assert!(rig.all_drops().is_empty());
+        &udp(sport, dport, &[kind, 0, 0, 1]),
+    )
 }
 
 #[test]
