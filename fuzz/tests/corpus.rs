@@ -1,0 +1,42 @@
+//! Every committed seed through its target's checks, without libFuzzer
+//! (`cargo test` in fuzz/): the seeds stay valid inputs that pass.
+
+use std::{fs, path::Path};
+
+use xvswitch_fuzz::pipeline::{check_pipeline, Path as Via};
+
+fn each_seed(target: &str, check: impl Fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).expect("corpus dir") {
+        let path = entry.expect("entry").path();
+        check(&fs::read(&path).expect("seed"));
+        n += 1;
+    }
+    assert!(n >= 10, "{target}: only {n} seeds");
+}
+
+#[test]
+fn parse_seeds() {
+    each_seed("parse", xvswitch_fuzz::check_parse);
+}
+
+#[test]
+fn geneve_decap_seeds() {
+    each_seed("geneve_decap", xvswitch_fuzz::check_geneve_decap);
+}
+
+#[test]
+fn guards_seeds() {
+    each_seed("guards", xvswitch_fuzz::check_guards);
+}
+
+#[test]
+fn pipeline_vif_seeds() {
+    each_seed("pipeline_vif", |d| check_pipeline(Via::Vif, d));
+}
+
+#[test]
+fn pipeline_uplink_seeds() {
+    each_seed("pipeline_uplink", |d| check_pipeline(Via::Uplink, d));
+}
