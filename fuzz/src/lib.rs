@@ -1,6 +1,6 @@
 //! The checks behind the fuzz targets (`fuzz_targets/*.rs` only call into
 //! here), the input formats they decode, and the builders of their seed
-//! corpus (`src/bin/seeds.rs`).
+//! corpus (`examples/seeds.rs`).
 //!
 //! Each `check_*` function takes the raw fuzz input, never panics on its own
 //! account, and asserts what must hold of the code under test for every

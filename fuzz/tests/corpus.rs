@@ -6,7 +6,9 @@ use std::{fs, path::Path};
 use xvswitch_fuzz::pipeline::{check_pipeline, Path as Via};
 
 fn each_seed(target: &str, check: impl Fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     let mut n = 0;
     for entry in fs::read_dir(&dir).expect("corpus dir") {
         let path = entry.expect("entry").path();

@@ -1,7 +1,8 @@
 //! Writes the seed corpus of every target into `fuzz/corpus/<target>/`
 //! (replacing what is there): valid and edge-case frames built with
 //! `datapath::testing`, and malformed ones of each class the pipeline tests
-//! name. Run from anywhere: `cargo run --release --bin seeds` in `fuzz/`.
+//! name. In `fuzz/`: `cargo run --release --example seeds` (an example, so
+//! that `cargo fuzz build` leaves it alone).
 
 use std::{fs, net::Ipv4Addr, path::Path};
 
