@@ -480,7 +480,13 @@ fn geneve_frames() -> Vec<(&'static str, Vec<u8>)> {
             "bad_ip_checksum",
             with(geneve(5001, &to_a), |f| f[24] ^= 0xff),
         ),
-        ("fragment", with(geneve(5001, &to_a), |f| f[20] = 0x20)),
+        (
+            "fragment",
+            with(geneve(5001, &to_a), |f| {
+                f[20] = 0x20;
+                xvswitch_fuzz::fix_outer(f, 2);
+            }),
+        ),
         (
             "not_geneve_port",
             with(geneve(5001, &to_a), |f| f[36..38].copy_from_slice(&[0, 53])),
@@ -597,7 +603,13 @@ fn main() {
     let from_a = |f: &[u8]| tagged(f, 10);
     let mut vif = Vec::new();
     for (i, (n, f)) in valid.iter().enumerate() {
-        let rig = (i % 3) as u8;
+        // Mostly the full rig; every third frame one without a local TEP or
+        // a next hop (the large frame: the full rig, for the MTU check).
+        let rig = if n.starts_with("big") {
+            0
+        } else {
+            (i % 3) as u8
+        };
         vif.push((format!("a_{n}"), pipeline::encode(rig, &[(0, from_a(f))])));
     }
     for (n, f) in malformed.iter().filter(|(_, f)| f.len() >= 14).take(12) {

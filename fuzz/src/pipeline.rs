@@ -137,6 +137,26 @@ pub fn check_pipeline(path: Path, data: &[u8]) {
     });
 }
 
+/// Every drop the rigs counted so far in this process, by reason (summed
+/// over rigs and endpoints): which paths a corpus reaches.
+pub fn drop_totals() -> Vec<(DropReason, u64)> {
+    RIGS.with(|rigs| {
+        let rigs = rigs.borrow();
+        DropReason::ALL
+            .iter()
+            .map(|&r| {
+                let n = rigs
+                    .iter()
+                    .flat_map(|rig| rig.all_drops())
+                    .filter(|(_, reason, _)| *reason == r)
+                    .map(|(_, _, n)| n)
+                    .sum();
+                (r, n)
+            })
+            .collect()
+    })
+}
+
 /// Frame memory that counts flood's copies.
 struct Counted<'a> {
     mem: &'a mut HeapFrames,

@@ -42,3 +42,27 @@ fn pipeline_vif_seeds() {
 fn pipeline_uplink_seeds() {
     each_seed("pipeline_uplink", |d| check_pipeline(Via::Uplink, d));
 }
+
+/// Not a check: which drop reasons the pipeline corpora reach.
+/// `FUZZ_CORPUS=<dir> cargo test --release -- --ignored --nocapture
+/// drop_reasons_of` (a campaign's corpus; the seeds by default).
+#[test]
+#[ignore]
+fn drop_reasons_of_a_corpus() {
+    for (target, via) in [("pipeline_vif", Via::Vif), ("pipeline_uplink", Via::Uplink)] {
+        let dir = std::env::var("FUZZ_CORPUS").map_or_else(
+            |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus"),
+            std::path::PathBuf::from,
+        );
+        let before = xvswitch_fuzz::pipeline::drop_totals();
+        let mut n = 0;
+        for entry in fs::read_dir(dir.join(target)).expect("corpus dir") {
+            check_pipeline(via, &fs::read(entry.expect("entry").path()).expect("input"));
+            n += 1;
+        }
+        println!("{target}: {n} inputs");
+        for ((r, after), (_, before)) in xvswitch_fuzz::pipeline::drop_totals().iter().zip(before) {
+            println!("  {:<24} {}", r.as_str(), after - before);
+        }
+    }
+}
