@@ -5,9 +5,8 @@
 # apt-get runs only when a package is missing.
 set -euo pipefail
 
-# Each package, with what needs it. Checked on a fresh Debian 12 root that
-# has only build-essential and a Rust toolchain
-# (../shared/tools/fresh-machine-check runs .ci/run there).
+# Each package, with what needs it. Checked by running .ci/run on a fresh
+# Debian 12 root that has only build-essential and a Rust toolchain.
 PACKAGES=(
   # libxdp-sys builds libxdp and its BPF objects from source: its configure
   # step wants clang and llc (llvm), m4, pkg-config, libelf and zlib (for its

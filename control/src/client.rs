@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::ops::Op;
 use crate::protocol::{ErrorBody, Request, Response};
 
 /// How long a call waits for its response before failing.
@@ -65,13 +66,25 @@ impl Client {
         Ok(())
     }
 
-    /// Sends `op` with `args` and waits for the answer: the op's result, or
-    /// [`ClientError::Daemon`] with the daemon's error. Requests get
-    /// increasing ids; the response's id must match.
+    /// Sends the typed `op` (its name and args, [`Op::args`]) and waits
+    /// for the answer: the op's result, or [`ClientError::Daemon`] with the
+    /// daemon's error.
+    pub fn run(&mut self, op: &Op) -> Result<Value, ClientError> {
+        self.send(Request::for_op(self.next_id, op))
+    }
+
+    /// Sends any op name with any args, unchecked (`xvsctl raw`, tests of
+    /// bad input), and waits for the answer as [`Client::run`] does.
     pub fn call(&mut self, op: &str, args: Value) -> Result<Value, ClientError> {
+        self.send(Request::new(self.next_id, op, args))
+    }
+
+    /// Sends a request with the next id and waits for its response.
+    /// Requests get increasing ids; the response's id must match.
+    fn send(&mut self, request: Request) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let line = Request::new(id, op, args).to_line();
+        let line = request.to_line();
         self.writer.write_all(line.as_bytes())?;
         self.writer.flush()?;
 

@@ -7,12 +7,16 @@
 //!   JSON and validated before the daemon acts on it;
 //! - [`protocol`]: the control socket's wire format (requests, responses,
 //!   error codes);
-//! - [`ops`]: the config ops as pure functions over a [`Config`],
+//! - [`ops`]: the one schema of every op ([`ops::Op`]: name, typed args,
+//!   kind), the config ops as pure functions over a [`Config`],
 //!   transactions, and diffing configurations;
+//! - [`service`]: the one dispatcher: a request line in, the typed op run
+//!   against a [`service::Backend`] (the daemon, or a fake in tests), a
+//!   response out; and the typed [`service::CommitError`];
 //! - [`stats`]: the counters as `stats.show` reports them, and their
 //!   Prometheus text form (`metrics.show`);
-//! - [`client`]: a blocking client of the control socket, which the
-//!   `xvsctl` binary is built on.
+//! - [`client`]: a blocking client of the control socket that sends typed
+//!   ops, which the `xvsctl` binary is built on.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,6 +25,7 @@ pub mod client;
 pub mod model;
 pub mod ops;
 pub mod protocol;
+pub mod service;
 pub mod stats;
 
 pub use model::{

@@ -5,7 +5,8 @@
 //! [`DEFAULT_SOCKET`], one JSON object per line), the request and response
 //! shapes ([`Request`], [`Response`], [`ErrorBody`]), the stable error codes
 //! ([`ErrorCode`]) and the first step of serving a request,
-//! [`parse_request`]. What an op does is [`crate::ops`]'s business; the full
+//! [`parse_request`]. Which ops there are and what they take is
+//! [`crate::ops`]'s business, serving them [`crate::service`]'s; the full
 //! description is `docs/control-protocol.md`.
 
 use std::fmt;
@@ -45,6 +46,12 @@ impl Request {
             op: op.into(),
             args,
         }
+    }
+
+    /// The request of a typed op: its name and its args
+    /// ([`crate::ops::Op::args`]).
+    pub fn for_op(id: impl Into<Value>, op: &crate::ops::Op) -> Self {
+        Request::new(id, op.name(), op.args())
     }
 
     /// The request as one line of JSON, newline included.
@@ -89,6 +96,18 @@ impl Response {
             result: None,
             error: Some(error),
         }
+    }
+
+    /// The answer to a request line longer than [`MAX_REQUEST_BYTES`]:
+    /// [`ErrorCode::RequestTooLarge`], id `null` (it was not read).
+    pub fn too_large() -> Self {
+        Response::err(
+            Value::Null,
+            ErrorBody::new(
+                ErrorCode::RequestTooLarge,
+                format!("request line longer than {MAX_REQUEST_BYTES} bytes"),
+            ),
+        )
     }
 
     /// The response as one line of JSON, newline included.

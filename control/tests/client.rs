@@ -1,5 +1,6 @@
 //! End-to-end tests over a real Unix socket: the client library and the
-//! `xvsctl` binary against the reference server in `common`.
+//! `xvsctl` binary against the control service (`control::service`, the
+//! dispatcher xvswitchd runs) over the in-memory backend of `common`.
 
 mod common;
 
@@ -7,45 +8,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::thread;
 
-use common::{handle, readme_hv1, README_HV1};
+use common::{readme_hv1, serve, service, README_HV1};
 use control::client::{Client, ClientError};
+use control::ops::{NameArgs, Op, SwitchAddArgs};
 use control::protocol::ErrorCode;
 use control::Config;
 use serde_json::{json, Value};
 
-/// Serves the reference server on `path` until the test process ends.
-fn serve(path: &Path, config: Config) -> Arc<Mutex<Config>> {
-    let listener = UnixListener::bind(path).unwrap();
-    let shared = Arc::new(Mutex::new(config));
-    let state = Arc::clone(&shared);
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let state = Arc::clone(&state);
-            thread::spawn(move || {
-                let mut writer = stream.try_clone().unwrap();
-                let mut reader = BufReader::new(stream);
-                let mut line = Vec::new();
-                while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-                    if line.last() == Some(&b'\n') {
-                        line.pop();
-                    }
-                    let response = handle(&mut state.lock().unwrap(), &line);
-                    if writer.write_all(response.to_line().as_bytes()).is_err() {
-                        return;
-                    }
-                    line.clear();
-                }
-            });
-        }
-    });
-    shared
-}
-
-/// Serves canned answers: each request line gets the next of `answers`.
+/// Not a server of the protocol: a peer that answers each request line
+/// with the next of `answers`, right or wrong, to test the client's checks.
 fn serve_canned(path: &Path, answers: &'static [&'static str]) {
     let listener = UnixListener::bind(path).unwrap();
     thread::spawn(move || {
@@ -67,11 +40,39 @@ fn serve_canned(path: &Path, answers: &'static [&'static str]) {
 fn client_calls_and_errors() {
     let dir = common::TempDir::new("client");
     let socket = dir.join("sock");
-    let state = serve(&socket, readme_hv1());
+    let state = serve(&socket, service(readme_hv1()));
+    let config = |state: &common::Shared| state.lock().unwrap().backend().config.clone();
 
     let mut client = Client::connect(&socket).unwrap();
-    let version = client.call("version", json!({})).unwrap();
+    let version = client.run(&Op::Version).unwrap();
     assert_eq!(version["protocol"], json!(1));
+    assert_eq!(version["daemon"], json!(env!("CARGO_PKG_VERSION")));
+
+    // Typed ops: the name and args come from the op schema.
+    let orange = Op::SwitchAdd(SwitchAddArgs {
+        name: "orange".into(),
+        vni: 5009,
+        remote_teps: vec![],
+        remote_macs: vec![],
+    });
+    assert_eq!(client.run(&orange).unwrap(), json!({}));
+    assert_eq!(config(&state).switch("orange").unwrap().vni, 5009);
+    let shown = client
+        .run(&Op::SwitchShow(NameArgs {
+            name: "orange".into(),
+        }))
+        .unwrap();
+    assert_eq!(shown["vni"], json!(5009));
+    match client.run(&orange) {
+        Err(ClientError::Daemon(e)) => assert_eq!(e.code, ErrorCode::AlreadyExists),
+        other => panic!("{other:?}"),
+    }
+    client
+        .run(&Op::SwitchDelete(control::ops::DeleteArgs {
+            name: "orange".into(),
+            cascade: false,
+        }))
+        .unwrap();
 
     assert_eq!(
         client
@@ -79,14 +80,14 @@ fn client_calls_and_errors() {
             .unwrap(),
         json!({})
     );
-    assert!(state.lock().unwrap().switch("red").is_some());
+    assert!(config(&state).switch("red").is_some());
     let tep = client.call("tep.show", Value::Null).unwrap();
     assert_eq!(tep["ip"], json!("198.18.0.1"));
 
     // A null result is a result.
-    *state.lock().unwrap() = Config::default();
+    state.lock().unwrap().backend_mut().config = Config::default();
     assert_eq!(client.call("tep.show", json!({})).unwrap(), Value::Null);
-    *state.lock().unwrap() = readme_hv1();
+    state.lock().unwrap().backend_mut().config = readme_hv1();
     client
         .call("switch.add", json!({"name": "red", "vni": 5003}))
         .unwrap();
@@ -149,13 +150,13 @@ fn client_reports_a_missing_daemon() {
 }
 
 #[test]
-fn oversize_request_is_refused_by_the_reference_server() {
-    let mut config = readme_hv1();
+fn oversize_request_is_refused_by_the_service() {
+    let mut service = service(readme_hv1());
     let line = format!(
         "{{\"id\":1,\"op\":\"switch.list\",\"args\":{{\"pad\":\"{}\"}}}}",
         "x".repeat(control::protocol::MAX_REQUEST_BYTES)
     );
-    let response = handle(&mut config, line.as_bytes());
+    let response = service.handle_line(line.as_bytes());
     assert_eq!(response.error.unwrap().code, ErrorCode::RequestTooLarge);
     assert_eq!(response.id, Value::Null);
 }
@@ -200,7 +201,11 @@ fn succeeds(socket: &Path, args: &[&str]) -> String {
 fn xvsctl_end_to_end() {
     let dir = common::TempDir::new("xvsctl");
     let socket = dir.join("sock");
-    let state = serve(&socket, readme_hv1());
+    let state = serve(&socket, service(readme_hv1()));
+    let port_of = |name: &str| {
+        let state = state.lock().unwrap();
+        state.backend().config.port(name).cloned()
+    };
 
     let out = succeeds(&socket, &["version"]);
     assert!(out.contains("protocol   1"), "{out}");
@@ -254,7 +259,7 @@ fn xvsctl_end_to_end() {
             "on",
         ],
     );
-    let port = state.lock().unwrap().port("pod1c").cloned().unwrap();
+    let port = port_of("pod1c").unwrap();
     assert_eq!(
         (port.spoofguard, port.dhcp_guard, port.ra_guard),
         (false, true, true)
@@ -264,7 +269,7 @@ fn xvsctl_end_to_end() {
         &socket,
         &["port", "change", "pod1c", "--untagged", "--no-ips"],
     );
-    let port = state.lock().unwrap().port("pod1c").cloned().unwrap();
+    let port = port_of("pod1c").unwrap();
     assert_eq!((port.vlan, port.ips.len()), (None, 0));
 
     let out = succeeds(&socket, &["--json", "port", "show", "pod1c"]);
@@ -299,7 +304,7 @@ fn xvsctl_end_to_end() {
     let file = file.to_str().unwrap();
     let out = succeeds(&socket, &["apply", "--dry-run", "-f", file]);
     assert_eq!(out, "delete port \"pod1c\"\n");
-    assert!(state.lock().unwrap().port("pod1c").is_some());
+    assert!(port_of("pod1c").is_some());
     let out = succeeds(&socket, &["apply", "-f", file]);
     assert_eq!(out, "delete port \"pod1c\"\n");
     let out = succeeds(&socket, &["apply", "-f", file]);
@@ -314,7 +319,7 @@ fn xvsctl_end_to_end() {
     assert!(output.status.success(), "{}", stderr(&output));
     let result: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(result, json!({"results": [{}, {}]}));
-    assert_eq!(state.lock().unwrap().port("pod2b").unwrap().switch, "red");
+    assert_eq!(port_of("pod2b").unwrap().switch, "red");
 
     // raw and stats.
     let out = succeeds(&socket, &["raw", "switch.show", r#"{"name": "red"}"#]);
@@ -394,7 +399,7 @@ fn xvsctl_without_a_daemon_exits_2() {
 fn xvsctl_socket_from_the_environment() {
     let dir = common::TempDir::new("env");
     let socket = dir.join("sock");
-    serve(&socket, readme_hv1());
+    serve(&socket, service(readme_hv1()));
     let output = Command::new(env!("CARGO_BIN_EXE_xvsctl"))
         .args(["vif", "list"])
         .env("XVSCTL_SOCKET", &socket)

@@ -1,12 +1,14 @@
-//! Checks docs/control-protocol.md against the code: every op has an example
-//! request, each on one line in a json block of its own, and the examples,
-//! run in order from an empty configuration through the reference server in
-//! `common`, all succeed and give the documented responses.
+//! Checks docs/control-protocol.md against the code: every op of the op
+//! schema has a section and an example request, each on one line in a json
+//! block of its own, and the examples, run in order from an empty
+//! configuration through the control service (`control::service`, the
+//! dispatcher xvswitchd runs) over the in-memory backend of `common`, all
+//! succeed and give the documented responses.
 
 mod common;
 
-use common::{handle, readme_hv1};
-use control::ops::{normalize, CONFIG_OPS, DAEMON_OPS};
+use common::{readme_hv1, service};
+use control::ops::{normalize, Op, OpKind};
 use control::protocol::Response;
 use control::Config;
 use serde_json::Value;
@@ -75,7 +77,7 @@ fn every_op_has_an_example() {
             v["op"].as_str().unwrap().to_string()
         })
         .collect();
-    for op in CONFIG_OPS.iter().chain(&DAEMON_OPS) {
+    for op in Op::names() {
         assert!(ops.iter().any(|o| o == op), "no example of {op}");
         assert!(
             doc().contains(&format!("### {op}\n")),
@@ -84,11 +86,49 @@ fn every_op_has_an_example() {
     }
 }
 
+/// The doc's two tables of ops list the config ops and the daemon ops of
+/// the schema, each in its table.
+#[test]
+fn op_tables_match_the_schema() {
+    let text = doc();
+    let table = |heading: &str| -> Vec<String> {
+        let start = text
+            .find(heading)
+            .unwrap_or_else(|| panic!("no {heading:?}"));
+        text[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| {
+                l.split('`')
+                    .nth(1)
+                    .expect("op name in backticks")
+                    .to_string()
+            })
+            .collect()
+    };
+    let config: Vec<String> = Op::names_of(OpKind::Change)
+        .chain(Op::names_of(OpKind::Query))
+        .map(str::to_string)
+        .collect();
+    let mut listed = table("Config ops (");
+    listed.sort();
+    let mut want = config.clone();
+    want.sort();
+    assert_eq!(listed, want);
+    let mut listed = table("Daemon ops (");
+    listed.sort();
+    let mut want: Vec<String> = Op::names_of(OpKind::Daemon).map(str::to_string).collect();
+    want.sort();
+    assert_eq!(listed, want);
+}
+
 #[test]
 fn examples_give_the_documented_responses() {
-    let mut config = Config::default();
+    let mut service = service(Config::default());
     for (request, documented) in examples() {
-        let got = handle(&mut config, request.as_bytes());
+        let got = service.handle_line(request.as_bytes());
         assert!(
             got.error.is_none(),
             "example fails: {request}\n{}",
@@ -123,14 +163,14 @@ fn examples_give_the_documented_responses() {
         switch.remote_teps.clear();
         switch.remote_macs.clear();
     }
-    assert_eq!(normalize(&config), normalize(&want));
+    assert_eq!(normalize(&service.backend().config), normalize(&want));
 }
 
 /// The documented metrics text is abridged and its numbers illustrative:
 /// each of its lines must be a line of the real text (`got`, from the
-/// reference server, whose counters are zero) but for the value of a
-/// sample. Drop samples of ports, vifs and the uplink are exempt: the
-/// reference server counts no drops (`control::stats`'s own tests check
+/// service over the in-memory backend, whose counters are zero) but for
+/// the value of a sample. Drop samples of ports, vifs and the uplink are
+/// exempt: the in-memory backend counts no drops (`control::stats`'s own tests check
 /// them).
 fn check_metrics_example(got: &str, want: &str) {
     assert!(want.ends_with('\n'), "{want}");
@@ -179,9 +219,9 @@ fn error_examples_are_real() {
         .filter(|l| l.starts_with("{\"id\":") && l.contains("\"error\""))
         .collect();
     assert_eq!(documented.len(), inputs.len());
-    let mut config = readme_hv1();
+    let mut service = service(readme_hv1());
     for (input, line) in inputs.iter().zip(&documented) {
         let want: Response = serde_json::from_str(line).unwrap();
-        assert_eq!(handle(&mut config, input.as_bytes()), want, "{input}");
+        assert_eq!(service.handle_line(input.as_bytes()), want, "{input}");
     }
 }

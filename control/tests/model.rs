@@ -790,3 +790,72 @@ fn mac_serde_is_the_string() {
     assert_eq!(back, m);
     assert!(serde_json::from_str::<MacAddr>("[2,0,0,0,1,10]").is_err());
 }
+
+/// hv1 with `vifs` more vifs and `ports` more ports (on new vifs, 4000
+/// VLANs each, every port with its own MAC).
+fn grown(vifs: usize, ports: usize) -> Config {
+    let mut config = hv1();
+    let new_vifs = vifs.max(ports.div_ceil(4000));
+    for v in 0..new_vifs {
+        config.vifs.push(control::Vif {
+            name: format!("v{v}"),
+            interface: format!("tap-v{v}"),
+        });
+    }
+    for i in 0..ports {
+        config.ports.push(control::LogicalPort {
+            name: format!("p{i}"),
+            vif: format!("v{}", i / 4000),
+            vlan: Some((i % 4000 + 1) as u16),
+            switch: "ls-nodes".into(),
+            mac: mac(&format!("02:00:01:00:{:02x}:{:02x}", i >> 8, i & 0xff)),
+            ips: vec![],
+            spoofguard: true,
+            dhcp_guard: true,
+            ra_guard: true,
+        });
+    }
+    config
+}
+
+#[test]
+fn capacity_limits_are_rules_naming_the_limit() {
+    use control::model::{MAX_PORTS, MAX_VIFS};
+    assert_eq!((MAX_PORTS, MAX_VIFS), (4096, 256));
+    let base = hv1();
+    // Up to the limits is valid.
+    let full = grown(MAX_VIFS - base.vifs.len(), MAX_PORTS - base.ports.len());
+    assert_eq!(full.ports.len(), MAX_PORTS);
+    assert_eq!(full.vifs.len(), MAX_VIFS);
+    full.validate().unwrap();
+    // One port more is refused, naming the count and the limit.
+    let e = grown(0, MAX_PORTS + 1 - base.ports.len())
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ValidationError::new(
+            "config",
+            "ports",
+            "too many logical ports (4097): at most 4096 are supported"
+        )
+    );
+    assert_eq!(
+        e.to_string(),
+        "config: ports: too many logical ports (4097): at most 4096 are supported"
+    );
+    // One vif more too.
+    let e = grown(MAX_VIFS + 1 - base.vifs.len(), 0)
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config: vifs: too many vifs (257): at most 256 are supported"
+    );
+    // Loading a file checks them as well.
+    let text = serde_json::to_string(&grown(0, MAX_PORTS)).unwrap();
+    match Config::from_json(&text) {
+        Err(ConfigError::Invalid(e)) => assert_eq!(e.field, "ports"),
+        other => panic!("{other:?}"),
+    }
+}

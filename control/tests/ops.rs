@@ -4,10 +4,9 @@
 
 mod common;
 
-use common::hv1;
+use common::{hv1, service};
 use control::ops::{
-    apply, diff, execute, normalize, parse_transaction, run_transaction, Op, PortChangeArgs,
-    CONFIG_OPS, DAEMON_OPS,
+    apply, diff, execute, normalize, Op, OpArgs, OpKind, PortChangeArgs, TransactionArgs,
 };
 use control::protocol::{ErrorBody, ErrorCode};
 use control::{Config, LocalTep, LogicalPort, LogicalSwitch, MacAddr, RemoteMac, Vif};
@@ -63,7 +62,7 @@ fn names<T>(items: &[T], name: fn(&T) -> &str) -> Vec<&str> {
 // ---------------------------------------------------------------- parsing
 
 #[test]
-fn every_config_op_parses_and_names_itself() {
+fn every_op_parses_and_names_itself() {
     let examples = [
         ("switch.add", json!({"name": "s", "vni": 1})),
         ("switch.change", json!({"name": "s", "vni": 1})),
@@ -100,14 +99,106 @@ fn every_config_op_parses_and_names_itself() {
             json!({"switch": "s", "mac": "02:00:00:00:00:02"}),
         ),
         ("config.show", json!({})),
+        ("version", json!({})),
+        (
+            "transaction",
+            json!({"ops": [{"op": "switch.list"}, {"op": "port.delete", "args": {"name": "p"}}]}),
+        ),
+        ("config.apply", json!({"config": {}, "dry_run": true})),
+        ("stats.show", json!({"port": "p"})),
+        ("stats.clear", json!({})),
+        ("metrics.show", Value::Null),
     ];
-    assert_eq!(examples.len(), CONFIG_OPS.len());
-    for ((name, args), listed) in examples.iter().zip(CONFIG_OPS) {
-        assert_eq!(*name, listed);
+    assert_eq!(examples.len(), Op::ALL.len());
+    for ((name, args), (listed, kind)) in examples.iter().zip(Op::ALL) {
+        assert_eq!(name, listed);
         let parsed = op(name, args.clone());
         assert_eq!(parsed.name(), *name);
-        let query = name.ends_with(".list") || name.ends_with(".show");
+        assert_eq!(parsed.kind(), *kind, "{name}");
+        let daemon = [
+            "version",
+            "transaction",
+            "config.apply",
+            "stats.show",
+            "stats.clear",
+            "metrics.show",
+        ];
+        let query = !daemon.contains(name) && (name.ends_with(".list") || name.ends_with(".show"));
         assert_eq!(parsed.is_query(), query, "{name}");
+        assert_eq!(parsed.is_config_op(), !daemon.contains(name), "{name}");
+        // The args written back parse to the same op.
+        let written = parsed.args();
+        assert!(written.is_object(), "{name}: {written}");
+        assert_eq!(op(name, written.clone()), parsed, "{name}: {written}");
+        // And an op serializes as a request's op and args.
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            json!({"op": name, "args": written})
+        );
+    }
+    assert_eq!(
+        Op::names().collect::<Vec<_>>(),
+        Op::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>()
+    );
+    assert_eq!(Op::names_of(OpKind::Daemon).count(), 6);
+}
+
+#[test]
+fn daemon_ops_refuse_unknown_args() {
+    for (name, args, want) in [
+        (
+            "version",
+            json!({"verbose": true}),
+            "version: args: unknown field `verbose`",
+        ),
+        (
+            "stats.show",
+            json!({"port": "p", "sort": "drops"}),
+            "stats.show: args: unknown field `sort`",
+        ),
+        (
+            "stats.clear",
+            json!({"ports": ["p"]}),
+            "stats.clear: args: unknown field `ports`",
+        ),
+        (
+            "metrics.show",
+            json!({"format": "text"}),
+            "metrics.show: args: unknown field `format`",
+        ),
+        (
+            "config.apply",
+            json!({"config": {}, "force": true}),
+            "config.apply: args: unknown field `force`",
+        ),
+        (
+            "config.apply",
+            json!({"config": {"switch": []}}),
+            "config.apply: args.config: unknown field `switch`",
+        ),
+        (
+            "config.apply",
+            json!({}),
+            "config.apply: args: missing field `config`",
+        ),
+        (
+            "transaction",
+            json!({"ops": [], "atomic": true}),
+            "transaction: args: unknown field `atomic`",
+        ),
+        (
+            "stats.show",
+            json!({"port": 3}),
+            "stats.show: args.port: invalid type: integer `3`, expected a string",
+        ),
+    ] {
+        let e = parse_error(name, args.clone());
+        assert_eq!(e.code, ErrorCode::InvalidArgument, "{name} {args}");
+        assert!(
+            e.message.starts_with(want),
+            "{name} {args}:\n got  {}\n want {want}...",
+            e.message
+        );
     }
 }
 
@@ -119,14 +210,27 @@ fn parse_error(name: &str, args: Value) -> ErrorBody {
 }
 
 #[test]
-fn unknown_and_daemon_ops_are_unknown_op() {
+fn unknown_ops_are_unknown_op_and_daemon_ops_are_no_config_ops() {
     let e = parse_error("port.frobnicate", json!({}));
     assert_eq!(e.code, ErrorCode::UnknownOp);
     assert_eq!(e.message, "unknown op \"port.frobnicate\"");
-    for name in DAEMON_OPS {
-        let e = parse_error(name, json!({}));
+    // A daemon op parses, but the op engine does not apply it: it cannot
+    // be part of a transaction.
+    for name in Op::names_of(OpKind::Daemon) {
+        let args = match name {
+            "transaction" => json!({"ops": []}),
+            "config.apply" => json!({"config": {}}),
+            _ => json!({}),
+        };
+        let daemon_op = op(name, args);
+        let mut c = hv1();
+        let e = apply(&mut c, &daemon_op).unwrap_err();
         assert_eq!(e.code, ErrorCode::UnknownOp, "{name}");
-        assert!(e.message.contains(&format!("{name:?}")), "{}", e.message);
+        assert_eq!(
+            e.message,
+            format!("op {name:?} is a daemon op; it cannot be part of a transaction")
+        );
+        assert_eq!(c, hv1());
     }
 }
 
@@ -873,9 +977,13 @@ fn transaction_failing_at_its_last_op_changes_nothing() {
     assert_eq!(e.code, ErrorCode::NotFound);
     assert_eq!(c, hv1());
 
-    let e = run_transaction(&c, &ops).unwrap_err();
+    let mut service = service(c.clone());
+    let transaction = Op::Transaction(TransactionArgs { ops: ops.to_vec() });
+    let e = service.run(&transaction).unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound);
     assert_eq!(e.message, "ops[2] (port.delete): port \"pod-a\" not found");
+    assert_eq!(service.backend().config, hv1());
+    assert!(service.backend().commits.is_empty());
 }
 
 #[test]
@@ -893,7 +1001,10 @@ fn transaction_failing_final_validation_reports_ops_len() {
         "port \"pod-a\": vlan: 4095 is reserved by 802.1Q (valid ids are 1..=4094)"
     );
     assert_eq!(c, hv1());
-    let e = run_transaction(&c, &ops).unwrap_err();
+    let mut service = service(c.clone());
+    let transaction = Op::Transaction(TransactionArgs { ops: ops.to_vec() });
+    let e = service.run(&transaction).unwrap_err();
+    assert_eq!(service.backend().config, hv1());
     assert_eq!(e.code, ErrorCode::InvalidArgument);
     assert_eq!(
         e.message,
@@ -926,6 +1037,10 @@ fn apply_alone_does_not_validate() {
     .unwrap();
     assert_eq!(c.port("pod-a").unwrap().vlan, Some(0));
     assert!(c.validate().is_err());
+}
+
+fn parse_transaction(args: &Value) -> Result<Vec<Op>, ErrorBody> {
+    TransactionArgs::parse("transaction", args).map(|t| t.ops)
 }
 
 #[test]
@@ -975,7 +1090,17 @@ fn parse_transaction_prefixes_errors_with_the_op() {
         (
             json!({"ops": [{"op": "version"}]}),
             ErrorCode::UnknownOp,
-            "ops[0] (version): op \"version\" is served by the daemon",
+            "ops[0] (version): op \"version\" is a daemon op; it cannot be part of a transaction",
+        ),
+        (
+            json!({"ops": [{"op": "switch.list"}, {"op": "transaction", "args": {"ops": []}}]}),
+            ErrorCode::UnknownOp,
+            "ops[1] (transaction): op \"transaction\" is a daemon op",
+        ),
+        (
+            json!({"ops": [{"op": 3}]}),
+            ErrorCode::InvalidArgument,
+            "transaction: args.ops[0]: `op` must be a string, got a number",
         ),
         (
             json!({"ops": [{"op": "port.nope"}]}),

@@ -214,3 +214,24 @@ fn error_codes_are_stable_snake_case() {
     let body = ErrorBody::new(ErrorCode::InUse, "switch \"blue\" is in use");
     assert_eq!(body.to_string(), "in_use: switch \"blue\" is in use");
 }
+
+#[test]
+fn typed_requests_and_the_too_large_answer() {
+    use control::ops::{NameArgs, Op};
+    let op = Op::PortShow(NameArgs {
+        name: "pod1a".into(),
+    });
+    assert_eq!(
+        Request::for_op(5, &op).to_line(),
+        "{\"id\":5,\"op\":\"port.show\",\"args\":{\"name\":\"pod1a\"}}\n"
+    );
+    assert_eq!(
+        Request::for_op(6, &Op::SwitchList).to_line(),
+        "{\"id\":6,\"op\":\"switch.list\",\"args\":{}}\n"
+    );
+    assert_eq!(
+        Response::too_large().to_line(),
+        "{\"id\":null,\"error\":{\"code\":\"request_too_large\",\
+         \"message\":\"request line longer than 1048576 bytes\"}}\n"
+    );
+}

@@ -1,12 +1,14 @@
 //! The control socket: a mio event loop on its own thread (never a datapath
-//! worker) that serves many clients at once, one JSON request per line, and
-//! turns requests into commits of the [`Daemon`]. The same loop rewrites the
-//! stats file on a timer.
+//! worker) that serves many clients at once, one JSON request per line. This
+//! module is only the socket's I/O: accepting, line framing, the limits and
+//! idle clients. What a request means is decided by the one dispatcher,
+//! [`control::service::Service`], over the [`Daemon`] as its backend. The
+//! same loop rewrites the stats file (and the published metrics) on a timer.
 //!
-//! Bad input never reaches the running config: a malformed, unknown or
-//! invalid request gets an error response naming the field; a line over
-//! [`MAX_REQUEST_BYTES`] gets `request_too_large` and the connection is
-//! closed; a client that stays silent mid-line is dropped after
+//! Bad input never reaches the running config: the service answers a
+//! malformed, unknown or invalid request with an error naming the field; a
+//! line over [`MAX_REQUEST_BYTES`] gets `request_too_large` and the
+//! connection is closed; a client that stays silent mid-line is dropped after
 //! [`IDLE_TIMEOUT`]; at most [`MAX_CLIENTS`] are connected at once.
 
 use std::{
@@ -22,17 +24,13 @@ use std::{
 };
 
 use control::{
-    ops::{self, Op},
-    protocol::{
-        parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
-    },
-    Config,
+    protocol::{Response, MAX_REQUEST_BYTES},
+    service::{Backend, Service},
 };
 use mio::{
     net::{UnixListener, UnixStream},
     Events, Interest, Poll, Token, Waker,
 };
-use serde_json::{json, Value};
 
 use crate::{daemon::Daemon, metrics, stats};
 
@@ -79,11 +77,12 @@ pub struct StatsOutput {
     pub metrics: Option<metrics::Published>,
 }
 
-/// Runs the control loop until `stop` is set (and the waker woken).
+/// Runs the control loop until `stop` is set (and the waker woken),
+/// answering every request with `service`.
 pub fn run(
     poll: &mut Poll,
     mut listener: UnixListener,
-    daemon: &mut Daemon,
+    service: &mut Service<Daemon>,
     stop: &AtomicBool,
     print_stats: &AtomicBool,
     stats_out: &StatsOutput,
@@ -96,11 +95,11 @@ pub fn run(
     let mut next_stats = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         if print_stats.swap(false, Ordering::Relaxed) {
-            print!("{}", stats::render_table(&daemon.report()));
+            print!("{}", stats::render_table(&service.backend().report()));
         }
         let now = Instant::now();
         if now >= next_stats {
-            write_stats(daemon, stats_out);
+            write_stats(service.backend(), stats_out);
             next_stats = now + stats_out.interval;
         }
         let timeout = next_stats.saturating_duration_since(Instant::now());
@@ -150,7 +149,7 @@ pub fn run(
                     let Some(client) = clients.get_mut(&token) else {
                         continue;
                     };
-                    let open = serve(client, daemon, event.is_readable());
+                    let open = serve(client, service, event.is_readable());
                     if !open {
                         let mut c = clients.remove(&token).expect("present");
                         let _ = poll.registry().deregister(&mut c.stream);
@@ -173,7 +172,7 @@ pub fn run(
             }
         }
     }
-    write_stats(daemon, stats_out);
+    write_stats(service.backend(), stats_out);
     Ok(())
 }
 
@@ -198,7 +197,7 @@ fn write_stats(daemon: &Daemon, out: &StatsOutput) {
 
 /// Reads what the client sent, answers every complete line, writes what is
 /// pending. Returns false when the connection is to be closed.
-fn serve(client: &mut Client, daemon: &mut Daemon, readable: bool) -> bool {
+fn serve(client: &mut Client, service: &mut Service<Daemon>, readable: bool) -> bool {
     if readable && !client.closing {
         let mut buf = [0u8; 16384];
         loop {
@@ -216,11 +215,9 @@ fn serve(client: &mut Client, daemon: &mut Daemon, readable: bool) -> bool {
                         if line.iter().all(u8::is_ascii_whitespace) {
                             continue;
                         }
-                        let response = if line.len() > MAX_REQUEST_BYTES {
-                            too_large()
-                        } else {
-                            handle_line(daemon, line)
-                        };
+                        // The service answers a line over the limit with
+                        // `request_too_large` too.
+                        let response = service.handle_line(line);
                         client
                             .output
                             .extend_from_slice(response.to_line().as_bytes());
@@ -228,7 +225,7 @@ fn serve(client: &mut Client, daemon: &mut Daemon, readable: bool) -> bool {
                     if client.input.len() > MAX_REQUEST_BYTES {
                         client
                             .output
-                            .extend_from_slice(too_large().to_line().as_bytes());
+                            .extend_from_slice(Response::too_large().to_line().as_bytes());
                         client.input.clear();
                         client.closing = true;
                         break;
@@ -252,146 +249,6 @@ fn serve(client: &mut Client, daemon: &mut Daemon, readable: bool) -> bool {
         }
     }
     !(client.closing && client.output.is_empty())
-}
-
-fn too_large() -> Response {
-    Response::err(
-        Value::Null,
-        ErrorBody {
-            code: ErrorCode::RequestTooLarge,
-            message: format!("request line longer than {MAX_REQUEST_BYTES} bytes"),
-        },
-    )
-}
-
-/// Answers one request line.
-pub fn handle_line(daemon: &mut Daemon, line: &[u8]) -> Response {
-    let req = match parse_request(line) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
-    let id = req.id.clone();
-    match handle(daemon, req) {
-        Ok(v) => Response::ok(id, v),
-        Err(e) => Response::err(id, e),
-    }
-}
-
-fn invalid(message: String) -> ErrorBody {
-    ErrorBody {
-        code: ErrorCode::InvalidArgument,
-        message,
-    }
-}
-
-fn handle(daemon: &mut Daemon, req: Request) -> Result<Value, ErrorBody> {
-    match req.op.as_str() {
-        "version" => Ok(json!({
-            "protocol": PROTOCOL_VERSION,
-            "daemon": env!("CARGO_PKG_VERSION"),
-        })),
-        "stats.show" => stats_show(daemon, &req.args),
-        "stats.clear" => {
-            let port = match req.args.get("port") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(p)) => Some(p.as_str()),
-                Some(_) => return Err(invalid("stats.clear: args.port: expected a string".into())),
-            };
-            daemon.clear_counters(port).map(|()| json!({}))
-        }
-        "metrics.show" => Ok(Value::String(metrics::render(&daemon.report()))),
-        "config.apply" => config_apply(daemon, &req.args),
-        "transaction" => transaction(daemon, &req.args),
-        name => {
-            let op = Op::from_request(name, &req.args)?;
-            run_ops(daemon, std::slice::from_ref(&op))
-                .map(|mut results| results.pop().unwrap_or(Value::Null))
-                .map_err(|(_, e)| e)
-        }
-    }
-}
-
-/// Runs ops as one transaction; commits if any of them changes the config.
-fn run_ops(daemon: &mut Daemon, ops: &[Op]) -> Result<Vec<Value>, (usize, ErrorBody)> {
-    let (new, results) = ops::execute(daemon.config(), ops)?;
-    if ops.iter().any(|o| !o.is_query()) {
-        daemon.commit(new).map_err(|e| (ops.len(), e))?;
-    }
-    Ok(results)
-}
-
-fn transaction(daemon: &mut Daemon, args: &Value) -> Result<Value, ErrorBody> {
-    let list = args.get("ops").and_then(Value::as_array).ok_or_else(|| {
-        invalid("transaction: args.ops: expected a list of {\"op\", \"args\"}".into())
-    })?;
-    let mut parsed = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let name = item
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid(format!("ops[{i}]: op: expected a string")))?;
-        let empty = json!({});
-        let op =
-            Op::from_request(name, item.get("args").unwrap_or(&empty)).map_err(|e| ErrorBody {
-                code: e.code,
-                message: format!("ops[{i}] ({name}): {}", e.message),
-            })?;
-        parsed.push(op);
-    }
-    match run_ops(daemon, &parsed) {
-        Ok(results) => Ok(json!({ "results": results })),
-        Err((i, e)) => {
-            let which = parsed
-                .get(i)
-                .map(|o| format!("ops[{i}] ({})", o.name()))
-                .unwrap_or_else(|| "transaction".into());
-            Err(ErrorBody {
-                code: e.code,
-                message: format!("{which}: {}", e.message),
-            })
-        }
-    }
-}
-
-fn config_apply(daemon: &mut Daemon, args: &Value) -> Result<Value, ErrorBody> {
-    let config = args
-        .get("config")
-        .ok_or_else(|| invalid("config.apply: args.config: missing".into()))?;
-    let desired: Config = serde_json::from_value(config.clone())
-        .map_err(|e| invalid(format!("config.apply: args.config: {e}")))?;
-    desired
-        .validate()
-        .map_err(|e| invalid(format!("config.apply: args.config: {e}")))?;
-    let dry_run = args
-        .get("dry_run")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let changes = ops::diff(daemon.config(), &desired);
-    if !changes.is_empty() && !dry_run {
-        daemon.commit(ops::normalize(&desired))?;
-    }
-    Ok(json!({ "changed": !changes.is_empty() && !dry_run, "changes": changes }))
-}
-
-fn stats_show(daemon: &Daemon, args: &Value) -> Result<Value, ErrorBody> {
-    let mut report = serde_json::to_value(daemon.report()).map_err(|e| ErrorBody {
-        code: ErrorCode::Internal,
-        message: e.to_string(),
-    })?;
-    if let Some(port) = args.get("port") {
-        let name = port
-            .as_str()
-            .ok_or_else(|| invalid("stats.show: args.port: expected a string".into()))?;
-        let one = report["ports"]
-            .get(name)
-            .cloned()
-            .ok_or_else(|| ErrorBody {
-                code: ErrorCode::NotFound,
-                message: format!("port \"{name}\" not found"),
-            })?;
-        report["ports"] = json!({ name: one });
-    }
-    Ok(report)
 }
 
 /// Creates the poll instance and the waker that stops the loop.

@@ -109,9 +109,9 @@ impl CounterBlock {
 }
 
 /// Capacity of the per-worker counter tables. Port and vif ids are slots
-/// below these bounds, kept for an object's lifetime.
-pub const MAX_PORTS: usize = 4096;
-pub const MAX_VIFS: usize = 256;
+/// below these bounds, kept for an object's lifetime. The model's limits
+/// (`control::model`), so a valid configuration always fits.
+pub use control::model::{MAX_PORTS, MAX_VIFS};
 
 /// All counters one worker writes.
 pub struct WorkerCounters {

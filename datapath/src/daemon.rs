@@ -1,16 +1,19 @@
 //! The daemon's running configuration and how a new one is committed to the
-//! datapath.
+//! datapath: the [`Backend`] the control service
+//! ([`control::service::Service`]) runs the protocol over.
 //!
-//! [`Daemon::commit`] takes a validated [`Config`] and makes it live, whole
-//! or not at all: it attaches what is new (XDP program, then the worker's
-//! sockets, bound into the program's xskmap), saves the config to the state
-//! file (temporary file, fsync, rename), swaps in the new forwarding
-//! snapshot, and only then detaches what is gone. If anything before the
-//! swap fails, what this commit attached is detached again and the running
-//! config and datapath are as they were.
+//! [`Backend::commit`] takes a [`Config`] and makes it live, whole or not
+//! at all. Every step that can fail comes first: the model's rules
+//! (capacity limits included), attaching what is new (XDP program, then the
+//! worker's sockets, bound into the program's xskmap), building the
+//! forwarding tables, and saving the config to the state file (temporary
+//! file, fsync, rename). Only then is the new snapshot swapped in and what
+//! is gone detached. If any of the fallible steps fails, what this commit
+//! attached is detached again, the port slots are put back, and the running
+//! config, the state file and the datapath are as they were.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     os::fd::AsRawFd,
     path::PathBuf,
     sync::{mpsc, Arc},
@@ -18,16 +21,17 @@ use std::{
 };
 
 use control::{
-    protocol::{ErrorBody, ErrorCode},
+    model::{MAX_PORTS, MAX_VIFS},
+    service::{Backend, CommitError},
     Config,
 };
 
 use crate::{
-    counters::{sum, Block, WorkerCounters, MAX_PORTS, MAX_VIFS},
+    counters::{sum, Block, WorkerCounters},
     netdev::NetDev,
     snapshot::SnapshotCell,
     stats::{self, Baselines, Report, SocketRef},
-    tables::{LocalTep, PortId, Slots, Tables, VifId},
+    tables::{LocalTep, PortId, Slots, Tables, TablesError, VifId},
     worker::{self, Slot, WorkerCommand},
     xdp::{Role, XdpProgram},
 };
@@ -46,7 +50,7 @@ struct Attached {
 /// The handle the control plane has on a worker.
 pub struct WorkerHandle {
     pub commands: mpsc::Sender<WorkerCommand>,
-    pub wake_fd: i32,
+    pub wake: Arc<worker::WakeFd>,
 }
 
 impl WorkerHandle {
@@ -59,7 +63,7 @@ impl WorkerHandle {
                 reply,
             })
             .map_err(|_| "the worker has stopped".to_string())?;
-        worker::wake(self.wake_fd);
+        self.wake.wake();
         answer
             .recv_timeout(WORKER_TIMEOUT)
             .map_err(|_| "the worker did not answer".to_string())?
@@ -72,7 +76,7 @@ impl WorkerHandle {
             .send(WorkerCommand::Detach { slot, reply })
             .is_ok()
         {
-            worker::wake(self.wake_fd);
+            self.wake.wake();
             let _ = answer.recv_timeout(WORKER_TIMEOUT);
         }
     }
@@ -98,10 +102,19 @@ fn vif_key(name: &str, interface: &str) -> String {
     format!("{name}@{interface}")
 }
 
-fn apply_failed(message: String) -> ErrorBody {
-    ErrorBody {
-        code: ErrorCode::ApplyFailed,
-        message,
+fn attach_failed(object: String, reason: String) -> CommitError {
+    CommitError::Attach { object, reason }
+}
+
+/// A datapath table that has no room, as a commit error of `object`.
+fn tables_error(object: String, e: TablesError) -> CommitError {
+    match e {
+        TablesError::Full { kind, capacity } => CommitError::Capacity {
+            object,
+            kind,
+            limit: capacity,
+        },
+        other => CommitError::Internal(other.to_string()),
     }
 }
 
@@ -127,120 +140,27 @@ impl Daemon {
         }
     }
 
-    /// Clears the counters of one port (by name) or of everything: later
-    /// reads count from now.
-    pub fn clear_counters(&mut self, port: Option<&str>) -> Result<(), ErrorBody> {
-        let blocks: Vec<Block> = match port {
-            Some(name) => {
-                let slot = self
-                    .config
-                    .port(name)
-                    .and_then(|_| self.port_slots.get(name))
-                    .ok_or_else(|| ErrorBody {
-                        code: ErrorCode::NotFound,
-                        message: format!("port \"{name}\" not found"),
-                    })?;
-                vec![Block::Port(PortId(slot))]
-            }
-            None => {
-                let tables = self.tables.load();
-                let ports = tables
-                    .ports
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.is_some())
-                    .map(|(i, _)| Block::Port(PortId(i as u32)));
-                let vifs = tables
-                    .vifs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_some())
-                    .map(|(i, _)| Block::Vif(VifId(i as u32)));
-                ports.chain(vifs).chain([Block::Uplink]).collect()
-            }
-        };
-        for b in blocks {
-            self.baselines.insert(b, sum(&self.counters, b));
-        }
-        Ok(())
-    }
-
-    /// The running configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Every counter now.
-    pub fn report(&self) -> Report {
-        let sockets: Vec<SocketRef> = self
-            .vifs
-            .values()
-            .chain(self.uplink.iter().map(|(a, _)| a))
-            .flat_map(|a| a.sockets.iter().cloned())
-            .collect();
-        stats::report(
-            &self.tables.load(),
-            &self.counters,
-            &sockets,
-            &self.baselines,
-        )
-    }
-
     /// Makes `new` the running configuration (see the module doc).
-    pub fn commit(&mut self, new: Config) -> Result<(), ErrorBody> {
-        new.validate().map_err(|e| ErrorBody {
-            code: ErrorCode::InvalidArgument,
-            message: e.to_string(),
-        })?;
+    fn commit_config(&mut self, new: Config) -> Result<(), CommitError> {
+        // The model's rules, capacity limits included.
+        new.validate()?;
+        let slots_before = self.port_slot_map();
+        let mut slots_touched = false;
         let mut attached_now: Vec<String> = Vec::new();
         let mut new_uplink: Option<(Attached, LocalTep)> = None;
-        let result = self.prepare(&new, &mut attached_now, &mut new_uplink);
-        let result = result.and_then(|local_tep| {
-            self.save(&new)?;
-            let keys: HashMap<String, VifId> = new
-                .vifs
-                .iter()
-                .filter_map(|v| {
-                    let key = vif_key(&v.name, &v.interface);
-                    Some((v.name.clone(), VifId(self.vif_slots.get(&key)?)))
-                })
-                .collect();
-            Tables::build(
-                &new,
-                |n| keys.get(n).copied(),
-                local_tep,
-                &mut self.port_slots,
-            )
-            .map_err(|e| ErrorBody {
-                code: ErrorCode::InvalidArgument,
-                message: e.to_string(),
-            })
-        });
-        let tables = match result {
+        let prepared =
+            self.prepare_commit(&new, &mut attached_now, &mut new_uplink, &mut slots_touched);
+        let tables = match prepared {
             Ok(t) => t,
             Err(e) => {
-                for key in attached_now {
-                    self.detach_vif(&key);
-                }
-                if let Some((a, _)) = new_uplink {
-                    // The worker now serves the new uplink: go back to the old.
-                    drop(a.program);
-                    match &self.uplink {
-                        Some((old, _)) => {
-                            if let Ok(dev) = NetDev::lookup(&old.interface) {
-                                if let Ok(socks) = self.worker.attach(Slot::Uplink, dev) {
-                                    for (q, s) in socks.iter().enumerate() {
-                                        let _ = old.program.bind_socket(q as u32, s.fd.as_raw_fd());
-                                    }
-                                }
-                            }
-                        }
-                        None => self.worker.detach(Slot::Uplink),
-                    }
+                self.undo_attach(attached_now, new_uplink);
+                if slots_touched {
+                    self.restore_port_slots(&slots_before);
                 }
                 return Err(e);
             }
         };
+        // Nothing below fails: the new configuration is saved and taken.
         // Ports and vifs new in this commit may reuse the slot of a deleted
         // one: they count from zero.
         let fresh_ports: Vec<Block> = new
@@ -259,7 +179,7 @@ impl Daemon {
             self.baselines.insert(b, sum(&self.counters, b));
         }
         self.tables.store(tables);
-        worker::wake(self.worker.wake_fd);
+        self.worker.wake.wake();
         // Detach what the new config no longer has.
         let keep: Vec<String> = new
             .vifs
@@ -295,6 +215,79 @@ impl Daemon {
         Ok(())
     }
 
+    /// The fallible steps of a commit, in order: attach what is new, build
+    /// the tables, save the state file. Returns the tables to swap in. On
+    /// error the caller undoes what `attached_now`, `new_uplink` and
+    /// `slots_touched` record.
+    fn prepare_commit(
+        &mut self,
+        new: &Config,
+        attached_now: &mut Vec<String>,
+        new_uplink: &mut Option<(Attached, LocalTep)>,
+        slots_touched: &mut bool,
+    ) -> Result<Tables, CommitError> {
+        let local_tep = self.prepare(new, attached_now, new_uplink)?;
+        let keys: HashMap<String, VifId> = new
+            .vifs
+            .iter()
+            .filter_map(|v| {
+                let key = vif_key(&v.name, &v.interface);
+                Some((v.name.clone(), VifId(self.vif_slots.get(&key)?)))
+            })
+            .collect();
+        *slots_touched = true;
+        let tables = Tables::build(
+            new,
+            |n| keys.get(n).copied(),
+            local_tep,
+            &mut self.port_slots,
+        )
+        .map_err(|e| tables_error("config".into(), e))?;
+        self.save(new)?;
+        Ok(tables)
+    }
+
+    /// Undoes the attaches of a commit that failed: detaches the vifs it
+    /// attached and, if it attached a new uplink, gives the worker the old
+    /// one back.
+    fn undo_attach(&mut self, attached_now: Vec<String>, new_uplink: Option<(Attached, LocalTep)>) {
+        for key in attached_now {
+            self.detach_vif(&key);
+        }
+        if let Some((a, _)) = new_uplink {
+            // The worker now serves the new uplink: go back to the old.
+            drop(a.program);
+            match &self.uplink {
+                Some((old, _)) => {
+                    if let Ok(dev) = NetDev::lookup(&old.interface) {
+                        if let Ok(socks) = self.worker.attach(Slot::Uplink, dev) {
+                            for (q, s) in socks.iter().enumerate() {
+                                let _ = old.program.bind_socket(q as u32, s.fd.as_raw_fd());
+                            }
+                        }
+                    }
+                }
+                None => self.worker.detach(Slot::Uplink),
+            }
+        }
+    }
+
+    /// The port slot of every port of the running configuration.
+    fn port_slot_map(&self) -> Vec<(String, u32)> {
+        self.config
+            .ports
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), self.port_slots.get(&p.name)?)))
+            .collect()
+    }
+
+    /// Puts the port slots back as `map` (from [`Daemon::port_slot_map`])
+    /// had them, after a commit that failed once it had rebuilt them: the
+    /// running tables keep using those slots.
+    fn restore_port_slots(&mut self, map: &[(String, u32)]) {
+        self.port_slots = port_slots_from(map);
+    }
+
     /// Attaches the vifs and uplink `new` has and the datapath does not;
     /// returns the local TEP the tables will use.
     fn prepare(
@@ -302,18 +295,19 @@ impl Daemon {
         new: &Config,
         attached_now: &mut Vec<String>,
         new_uplink: &mut Option<(Attached, LocalTep)>,
-    ) -> Result<Option<LocalTep>, ErrorBody> {
+    ) -> Result<Option<LocalTep>, CommitError> {
         for v in &new.vifs {
             let key = vif_key(&v.name, &v.interface);
             if self.vifs.contains_key(&key) {
                 continue;
             }
+            let object = format!("vif {:?}", v.name);
             let dev = NetDev::lookup(&v.interface)
-                .map_err(|e| apply_failed(format!("vif \"{}\": interface: {e}", v.name)))?;
+                .map_err(|e| attach_failed(object.clone(), format!("interface: {e}")))?;
             let slot = VifId(
                 self.vif_slots
                     .assign("vifs", &key)
-                    .map_err(|e| apply_failed(format!("vif \"{}\": {e}", v.name)))?,
+                    .map_err(|e| tables_error(object.clone(), e))?,
             );
             match self.attach(Slot::Vif(slot), dev, Role::Vif) {
                 Ok(a) => {
@@ -322,7 +316,7 @@ impl Daemon {
                 }
                 Err(e) => {
                     self.vif_slots.release(&key);
-                    return Err(apply_failed(format!("vif \"{}\": {e}", v.name)));
+                    return Err(attach_failed(object, e));
                 }
             }
         }
@@ -344,7 +338,7 @@ impl Daemon {
             }));
         }
         let dev = NetDev::lookup(&t.uplink)
-            .map_err(|e| apply_failed(format!("local_tep: uplink: {e}")))?;
+            .map_err(|e| attach_failed("local_tep".into(), format!("uplink: {e}")))?;
         let tep = LocalTep {
             ip: t.ip,
             uplink: dev.name.clone(),
@@ -353,7 +347,9 @@ impl Daemon {
         };
         let a = self
             .attach(Slot::Uplink, dev, Role::Uplink { tep_ip: t.ip })
-            .map_err(|e| apply_failed(format!("local_tep: uplink \"{}\": {e}", t.uplink)))?;
+            .map_err(|e| {
+                attach_failed("local_tep".into(), format!("uplink {:?}: {e}", t.uplink))
+            })?;
         *new_uplink = Some((a, tep.clone()));
         Ok(Some(tep))
     }
@@ -398,16 +394,273 @@ impl Daemon {
     }
 
     /// Saves `config` to the state file, atomically.
-    fn save(&self, config: &Config) -> Result<(), ErrorBody> {
+    fn save(&self, config: &Config) -> Result<(), CommitError> {
         let Some(path) = &self.state_file else {
             return Ok(());
         };
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        stats::write_atomic(path, config.to_json_pretty().as_bytes()).map_err(|e| ErrorBody {
-            code: ErrorCode::Internal,
-            message: format!("saving the state file {}: {e}", path.display()),
+        stats::write_atomic(path, config.to_json_pretty().as_bytes()).map_err(|source| {
+            CommitError::Persist {
+                path: path.clone(),
+                source,
+            }
         })
+    }
+}
+
+/// Port slots holding exactly `map` (name, slot).
+fn port_slots_from(map: &[(String, u32)]) -> Slots {
+    let by_slot: BTreeMap<u32, &str> = map.iter().map(|(n, s)| (*s, n.as_str())).collect();
+    let mut slots = Slots::new(MAX_PORTS);
+    let mut fillers = Vec::new();
+    if let Some(&top) = by_slot.keys().next_back() {
+        // Slots are handed out lowest free first: assigning in slot order,
+        // with fillers for the free ones, gives each port its slot.
+        for slot in 0..=top {
+            let name = match by_slot.get(&slot) {
+                Some(name) => name.to_string(),
+                None => {
+                    let filler = format!("\0free{slot}");
+                    fillers.push(filler.clone());
+                    filler
+                }
+            };
+            let _ = slots.assign("logical ports", &name);
+        }
+    }
+    for filler in fillers {
+        slots.release(&filler);
+    }
+    slots
+}
+
+impl Backend for Daemon {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Makes `new` the running configuration, whole or not at all (see the
+    /// module doc).
+    fn commit(&mut self, new: Config) -> Result<(), CommitError> {
+        self.commit_config(new)
+    }
+
+    /// Every counter now.
+    fn report(&self) -> Report {
+        let sockets: Vec<SocketRef> = self
+            .vifs
+            .values()
+            .chain(self.uplink.iter().map(|(a, _)| a))
+            .flat_map(|a| a.sockets.iter().cloned())
+            .collect();
+        stats::report(
+            &self.tables.load(),
+            &self.counters,
+            &sockets,
+            &self.baselines,
+        )
+    }
+
+    /// Clears the counters of one port (by name) or of everything: later
+    /// reads count from now.
+    fn clear_counters(&mut self, port: Option<&str>) -> Result<(), CommitError> {
+        let blocks: Vec<Block> = match port {
+            Some(name) => {
+                let slot = self
+                    .config
+                    .port(name)
+                    .and_then(|_| self.port_slots.get(name))
+                    .ok_or_else(|| CommitError::NotFound {
+                        object: format!("port {name:?}"),
+                    })?;
+                vec![Block::Port(PortId(slot))]
+            }
+            None => {
+                let tables = self.tables.load();
+                let ports = tables
+                    .ports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_some())
+                    .map(|(i, _)| Block::Port(PortId(i as u32)));
+                let vifs = tables
+                    .vifs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_some())
+                    .map(|(i, _)| Block::Vif(VifId(i as u32)));
+                ports.chain(vifs).chain([Block::Uplink]).collect()
+            }
+        };
+        for b in blocks {
+            self.baselines.insert(b, sum(&self.counters, b));
+        }
+        Ok(())
+    }
+
+    fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_slots_are_put_back_exactly() {
+        let map: Vec<(String, u32)> = [("a", 3), ("b", 0), ("c", 7)]
+            .iter()
+            .map(|(n, s)| (n.to_string(), *s))
+            .collect();
+        let mut slots = port_slots_from(&map);
+        for (name, slot) in &map {
+            assert_eq!(slots.get(name), Some(*slot), "{name}");
+        }
+        // The free slots are free again, lowest first.
+        assert_eq!(slots.get("\0free1"), None);
+        assert_eq!(slots.assign("logical ports", "d").unwrap(), 1);
+        assert_eq!(slots.assign("logical ports", "e").unwrap(), 2);
+        assert_eq!(slots.assign("logical ports", "f").unwrap(), 4);
+        assert_eq!(
+            port_slots_from(&[]).assign("logical ports", "x").unwrap(),
+            0
+        );
+    }
+
+    /// A directory for one test, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(test: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("xvs-daemon-{test}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A daemon with no worker thread behind it: enough for commits that
+    /// attach nothing (configurations without vifs or a local TEP).
+    fn daemon(state_file: PathBuf) -> Daemon {
+        let empty = Tables::build(&Config::default(), |_| None, None, &mut Slots::new(1)).unwrap();
+        let (commands, _) = mpsc::channel();
+        Daemon::new(
+            Arc::new(SnapshotCell::new(empty)),
+            WorkerHandle {
+                commands,
+                wake: Arc::new(worker::WakeFd::new().unwrap()),
+            },
+            Some(state_file),
+            vec![Arc::new(WorkerCounters::default())],
+        )
+    }
+
+    fn with_switches(names: &[&str]) -> Config {
+        let switches = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| control::LogicalSwitch {
+                name: name.to_string(),
+                vni: i as u32 + 1,
+                remote_teps: vec![],
+                remote_macs: vec![],
+            })
+            .collect();
+        Config {
+            switches,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn a_commit_is_saved_and_swapped_in() {
+        let dir = TempDir::new("saved");
+        let state = dir.0.join("state.json");
+        let mut d = daemon(state.clone());
+        let generation = d.tables.generation();
+        d.commit(with_switches(&["blue"])).unwrap();
+        assert_eq!(Config::load(&state).unwrap(), with_switches(&["blue"]));
+        assert_eq!(d.config(), &with_switches(&["blue"]));
+        assert!(d.tables.generation() > generation);
+        assert_eq!(d.tables.load().switches.len(), 1);
+    }
+
+    #[test]
+    fn a_refused_config_changes_nothing() {
+        let dir = TempDir::new("refused");
+        let state = dir.0.join("state.json");
+        let mut d = daemon(state.clone());
+        d.commit(with_switches(&["blue"])).unwrap();
+        let saved = std::fs::read(&state).unwrap();
+        let generation = d.tables.generation();
+        // 4,097 ports: refused by the model before anything is attached.
+        let mut big = with_switches(&["blue"]);
+        big.vifs.push(control::Vif {
+            name: "vm1".into(),
+            interface: "vm1".into(),
+        });
+        for i in 0..=MAX_PORTS {
+            big.ports.push(control::LogicalPort {
+                name: format!("p{i}"),
+                vif: "vm1".into(),
+                vlan: Some((i % 4000 + 1) as u16),
+                switch: "blue".into(),
+                mac: format!("02:00:01:00:{:02x}:{:02x}", i >> 8, i & 0xff)
+                    .parse()
+                    .unwrap(),
+                ips: vec![],
+                spoofguard: true,
+                dhcp_guard: true,
+                ra_guard: true,
+            });
+        }
+        let e = d.commit(big).unwrap_err();
+        assert!(matches!(e, CommitError::Invalid(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "config: ports: too many logical ports (4097): at most 4096 are supported"
+        );
+        assert_eq!(std::fs::read(&state).unwrap(), saved);
+        assert_eq!(d.config(), &with_switches(&["blue"]));
+        assert_eq!(d.tables.generation(), generation);
+    }
+
+    #[test]
+    fn a_state_file_that_cannot_be_written_changes_nothing() {
+        let dir = TempDir::new("persist");
+        // The state file's directory is a regular file: saving fails.
+        let blocker = dir.0.join("not-a-dir");
+        std::fs::write(&blocker, b"").unwrap();
+        let mut d = daemon(blocker.join("state.json"));
+        let generation = d.tables.generation();
+        let e = d.commit(with_switches(&["blue", "green"])).unwrap_err();
+        match &e {
+            CommitError::Persist { path, .. } => assert_eq!(path, &blocker.join("state.json")),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            e.to_string().starts_with(&format!(
+                "saving the state file {}: ",
+                blocker.join("state.json").display()
+            )),
+            "{e}"
+        );
+        assert_eq!(d.config(), &Config::default());
+        assert_eq!(
+            d.tables.generation(),
+            generation,
+            "the snapshot was swapped"
+        );
+        assert!(d.tables.load().switches.is_empty());
     }
 }

@@ -17,7 +17,10 @@ use std::{
 };
 
 use clap::Parser;
-use control::Config;
+use control::{
+    service::{Backend, Service},
+    Config,
+};
 use datapath::{
     control_server::{self, StatsOutput},
     counters::WorkerCounters,
@@ -26,7 +29,7 @@ use datapath::{
     snapshot::SnapshotCell,
     stats,
     tables::{Slots, Tables},
-    worker::{self, NeighTable, Worker, WorkerShared},
+    worker::{NeighTable, WakeFd, Worker, WorkerShared},
     xsk::Umem,
 };
 
@@ -139,11 +142,7 @@ fn run(args: Args) -> Result<(), String> {
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    // SAFETY: creating an eventfd; the result is checked.
-    let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if wake_fd < 0 {
-        return Err(format!("eventfd: {}", std::io::Error::last_os_error()));
-    }
+    let wake = Arc::new(WakeFd::new().map_err(|e| format!("eventfd: {e}"))?);
     let umem = Umem::new(args.frames.max(1024), args.ring_size).map_err(|e| e.to_string())?;
     let (commands, command_rx) = mpsc::channel();
     let worker = Worker::new(
@@ -153,7 +152,7 @@ fn run(args: Args) -> Result<(), String> {
             neigh: Arc::clone(&neigh_cell),
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
-            wake_fd,
+            wake: Arc::clone(&wake),
             commands: command_rx,
         },
     )
@@ -174,18 +173,21 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("spawning worker: {e}"))?;
     let stop_worker = || {
         stop.store(true, Ordering::Relaxed);
-        worker::wake(wake_fd);
+        wake.wake();
     };
 
     let mut daemon = Daemon::new(
         Arc::clone(&tables),
-        WorkerHandle { commands, wake_fd },
+        WorkerHandle {
+            commands,
+            wake: Arc::clone(&wake),
+        },
         Some(args.state_file.clone()),
         vec![counters],
     );
     let setup = daemon
         .commit(config)
-        .map_err(|e| format!("configuration: {}", e.message))
+        .map_err(|e| format!("configuration: {e}"))
         .and_then(|()| {
             control_server::bind(&args.socket)
                 .map_err(|e| format!("control socket {}: {e}", args.socket.display()))
@@ -226,16 +228,18 @@ fn run(args: Args) -> Result<(), String> {
         interval: Duration::from_millis(args.stats_interval_ms.max(10)),
         metrics: published,
     };
+    let mut service = Service::new(daemon);
     let control_thread = {
         let (cs, ps) = (Arc::clone(&control_stop), Arc::clone(&print_stats));
         thread::Builder::new()
             .name("xvs-control".into())
             .spawn(move || {
-                let r = control_server::run(&mut poll, listener, &mut daemon, &cs, &ps, &stats_out);
+                let r =
+                    control_server::run(&mut poll, listener, &mut service, &cs, &ps, &stats_out);
                 if let Err(e) = r {
                     eprintln!("xvswitchd: control loop: {e}");
                 }
-                daemon
+                service.into_backend()
             })
             .map_err(|e| format!("spawning control thread: {e}"))?
     };
@@ -274,8 +278,6 @@ fn run(args: Args) -> Result<(), String> {
     let _ = worker_thread.join();
     let _ = resolver_thread.join();
     let _ = std::fs::remove_file(&args.socket);
-    // SAFETY: closing the eventfd we created; no thread uses it any more.
-    unsafe { libc::close(wake_fd) };
     eprintln!("xvswitchd: stopped, XDP programs detached");
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::{ffi::CString, fs, io};
 
-use crate::tables::Mac;
+use crate::ids::Mac;
 
 /// Facts about one host interface.
 #[derive(Debug, Clone)]

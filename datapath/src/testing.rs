@@ -11,7 +11,7 @@ use crate::{
     counters::{DropReason, WorkerCounters},
     frames::{HeapFrames, FRAME_SIZE},
     ids::{Endpoint, Mac, PortId, VifId},
-    pipeline::{Egress, Pipeline, TxMeta},
+    pipeline::{Batch, Egress, Pipeline, TxMeta},
     tables::{LocalTep, Slots, Tables},
     wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN},
 };
@@ -248,6 +248,7 @@ pub struct Rig {
     pub counters: WorkerCounters,
     pub egress: Egress,
     pub pool: Vec<u64>,
+    batch: Batch,
     chunks: u32,
 }
 
@@ -293,6 +294,7 @@ impl Rig {
                 .rev()
                 .map(|i| i * FRAME_SIZE as u64)
                 .collect(),
+            batch: Batch::new(),
             chunks,
         }
     }
@@ -334,6 +336,7 @@ impl Rig {
             pool: &mut self.pool,
             counters: &self.counters,
             egress: &mut self.egress,
+            batch: &mut self.batch,
         };
         match vif {
             Some(v) => p.vif_input(v, descs),

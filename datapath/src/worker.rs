@@ -17,7 +17,7 @@
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
-    os::fd::AsRawFd,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
@@ -31,9 +31,9 @@ use libxdp_sys::xdp_desc;
 use crate::{
     counters::{DropReason, WorkerCounters},
     frames::chunk_base,
-    ids::{Mac, VifId},
+    ids::{Endpoint, Mac, VifId},
     netdev::NetDev,
-    pipeline::{Egress, Pipeline, TxQueue, BATCH},
+    pipeline::{Batch, Egress, Pipeline, TxQueue, BATCH},
     snapshot::{Cached, SnapshotCell},
     stats::SocketRef,
     tables::Tables,
@@ -58,12 +58,9 @@ pub struct Interface {
     pub sockets: Vec<XskSocket>,
 }
 
-/// Which interface of the worker a command is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Vif(VifId),
-    Uplink,
-}
+/// Which interface of the worker a command is about: a vif or the uplink
+/// (a logical port is not an interface; commands for one are refused).
+pub type Slot = Endpoint;
 
 /// Run-time changes to the worker's interfaces.
 pub enum WorkerCommand {
@@ -85,8 +82,8 @@ pub struct WorkerShared {
     pub neigh: Arc<SnapshotCell<NeighTable>>,
     pub counters: Arc<WorkerCounters>,
     pub stop: Arc<AtomicBool>,
-    /// eventfd that wakes the worker from its idle poll.
-    pub wake_fd: i32,
+    /// Wakes the worker from its idle poll.
+    pub wake: Arc<WakeFd>,
     pub commands: mpsc::Receiver<WorkerCommand>,
 }
 
@@ -100,6 +97,7 @@ pub struct Worker {
     pool: Vec<u64>,
     shared: WorkerShared,
     egress: Egress,
+    batch: Batch,
     tables: Cached<Tables>,
     neigh: Cached<NeighTable>,
     /// Next-hop MAC of each remote TEP of `tables` (None: unresolved).
@@ -128,6 +126,7 @@ impl Worker {
             pool,
             shared,
             egress: Egress::default(),
+            batch: Batch::new(),
         })
     }
 
@@ -149,6 +148,9 @@ impl Worker {
     }
 
     fn attach(&mut self, slot: Slot, device: &NetDev) -> Result<Vec<SocketRef>, String> {
+        if let Endpoint::Port(p) = slot {
+            return Err(format!("port {p:?} is not an interface"));
+        }
         let mut sockets = Vec::new();
         for q in 0..device.rx_queues {
             // A socket just closed on this queue is released by the kernel a
@@ -199,6 +201,7 @@ impl Worker {
                     self.release(old);
                 }
             }
+            Slot::Port(_) => {} // refused above
         }
         self.refill_all();
         Ok(refs)
@@ -211,6 +214,7 @@ impl Worker {
         let iface = match slot {
             Slot::Vif(v) => self.vifs.get_mut(v.index()).and_then(Option::take),
             Slot::Uplink => self.uplink.take(),
+            Slot::Port(_) => None,
         };
         if let Some(iface) = iface {
             self.release(iface);
@@ -291,6 +295,7 @@ impl Worker {
             pool: &mut self.pool,
             counters: &self.shared.counters,
             egress: &mut self.egress,
+            batch: &mut self.batch,
         };
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
             for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {
@@ -398,16 +403,14 @@ impl Worker {
             })
             .collect();
         fds.push(libc::pollfd {
-            fd: self.shared.wake_fd,
+            fd: self.shared.wake.0.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         });
         // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
         if fds.last().is_some_and(|f| f.revents & libc::POLLIN != 0) {
-            let mut buf = [0u8; 8];
-            // SAFETY: reading the 8-byte eventfd counter into a local buffer.
-            unsafe { libc::read(self.shared.wake_fd, buf.as_mut_ptr().cast(), 8) };
+            self.shared.wake.drain();
         }
     }
 }
@@ -455,9 +458,31 @@ fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {
         .collect()
 }
 
-/// Wakes a worker sleeping in poll().
-pub fn wake(fd: i32) {
-    let one = 1u64.to_ne_bytes();
-    // SAFETY: writing 8 bytes to an eventfd we own.
-    unsafe { libc::write(fd, one.as_ptr().cast(), 8) };
+/// The eventfd that wakes a worker sleeping in poll().
+pub struct WakeFd(OwnedFd);
+
+impl WakeFd {
+    pub fn new() -> std::io::Result<WakeFd> {
+        // SAFETY: creating an eventfd; the result is checked before use.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nothing else.
+        Ok(WakeFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Wakes the worker (if it sleeps; otherwise its next sleep is short).
+    pub fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a local buffer to an eventfd we own.
+        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+
+    /// Resets the counter after a wake-up.
+    fn drain(&self) {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading the 8-byte eventfd counter into a local buffer.
+        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
 }

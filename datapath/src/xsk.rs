@@ -69,25 +69,7 @@ impl Umem {
     /// `ring_size` is the size of every fill/completion/rx/tx ring.
     pub fn new(frames: u32, ring_size: u32) -> Result<Umem, XskError> {
         let len = frames as usize * FRAME_SIZE;
-        // SAFETY: anonymous private mapping with no address hint; the result
-        // is checked against MAP_FAILED before use.
-        let area = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
-                -1,
-                0,
-            )
-        };
-        if area == libc::MAP_FAILED {
-            return Err(XskError::Mmap {
-                bytes: len,
-                source: io::Error::last_os_error(),
-            });
-        }
-        let area = NonNull::new(area.cast::<u8>()).expect("mmap returned a non-null mapping");
+        let area = map_frames(len).map_err(|source| XskError::Mmap { bytes: len, source })?;
         let mut fill = Box::new(zeroed_prod());
         let mut comp = Box::new(zeroed_cons());
         let config = libxdp_sys::xsk_umem_config {
@@ -269,6 +251,56 @@ fn zeroed_cons() -> xsk_ring_cons {
         ring: ptr::null_mut(),
         flags: ptr::null_mut(),
     }
+}
+
+/// 2 MiB: a transparent huge page on x86_64.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Maps `len` bytes for frames, 2 MiB-aligned and advised as transparent
+/// huge pages, then faults them all in. A batch touches up to 64 frames,
+/// each in its own 4 KiB chunk: with 4 KiB pages that is 64 TLB entries per
+/// stage over the batch; with huge pages 32 chunks share one (the pipeline
+/// benchmark measures the difference). Falls back to 4 KiB pages where the
+/// kernel does not do THP.
+fn map_frames(len: usize) -> io::Result<NonNull<u8>> {
+    let span = len + HUGE_PAGE;
+    // SAFETY: anonymous private mapping with no address hint; the result is
+    // checked against MAP_FAILED before use.
+    let raw = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            span,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let start = raw as usize;
+    let aligned = (start + HUGE_PAGE - 1) & !(HUGE_PAGE - 1);
+    let head = aligned - start;
+    let tail = span - head - len;
+    // SAFETY: the head and tail pieces lie inside the mapping just made and
+    // nothing refers to them; what stays mapped is [aligned, aligned + len).
+    unsafe {
+        if head > 0 {
+            libc::munmap(raw, head);
+        }
+        if tail > 0 {
+            libc::munmap((aligned + len) as *mut libc::c_void, tail);
+        }
+        // Advice only: without THP the mapping keeps 4 KiB pages.
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+    // Fault every page in now (as MAP_POPULATE did), not on the datapath.
+    for page in (0..len).step_by(FRAME_SIZE) {
+        // SAFETY: `page` is inside the mapping, which nothing else uses yet.
+        unsafe { ptr::write_volatile((aligned + page) as *mut u8, 0) };
+    }
+    Ok(NonNull::new(aligned as *mut u8).expect("mmap returned a non-null mapping"))
 }
 
 /// One AF_XDP socket: an interface queue's rx/tx rings and the fill and

@@ -39,7 +39,7 @@ use datapath::{
     frames::{chunk_base, chunk_offset, FrameMemory, HeapFrames, FRAME_SIZE, RX_HEADROOM},
     ids::{Endpoint, PortId, VifId},
     packet::{parse, vlan_tag, Cast},
-    pipeline::Pipeline,
+    pipeline::{Batch, Pipeline},
     testing::{self, Rig, RIG_CONFIG, VM1, VM2},
 };
 use geneve::decap::decapsulate;
@@ -114,13 +114,14 @@ thread_local! {
     /// The rigs, built once per process (building one parses the
     /// configuration and allocates its counters); each call leaves its rig
     /// with a full pool, nothing staged, and counters that only grow.
-    static RIGS: RefCell<Vec<Rig>> = RefCell::new(vec![
-        Rig::new(),
-        Rig::with_config(RIG_CONFIG, false),
+    /// Each with the batch storage its pipeline reuses, as a worker's.
+    static RIGS: RefCell<Vec<(Rig, Batch)>> = RefCell::new(vec![
+        (Rig::new(), Batch::new()),
+        (Rig::with_config(RIG_CONFIG, false), Batch::new()),
         {
             let mut r = Rig::new();
             r.tep_macs.iter_mut().for_each(|m| *m = None);
-            r
+            (r, Batch::new())
         },
     ]);
 }
@@ -130,9 +131,9 @@ pub fn check_pipeline(path: Path, data: &[u8]) {
     let (variant, calls) = decode(path, data);
     RIGS.with(|rigs| {
         let mut rigs = rigs.borrow_mut();
-        let rig = &mut rigs[usize::from(variant % 3)];
+        let (rig, batch) = &mut rigs[usize::from(variant % 3)];
         for (vif, frames) in &calls {
-            run_call(rig, *vif, frames);
+            run_call(rig, batch, *vif, frames);
         }
     });
 }
@@ -147,7 +148,7 @@ pub fn drop_totals() -> Vec<(DropReason, u64)> {
             .map(|&r| {
                 let n = rigs
                     .iter()
-                    .flat_map(|rig| rig.all_drops())
+                    .flat_map(|(rig, _)| rig.all_drops())
                     .filter(|(_, reason, _)| *reason == r)
                     .map(|(_, _, n)| n)
                     .sum();
@@ -220,7 +221,7 @@ impl Snapshot {
     }
 }
 
-fn run_call(rig: &mut Rig, vif: Option<VifId>, frames: &[Vec<u8>]) {
+fn run_call(rig: &mut Rig, batch: &mut Batch, vif: Option<VifId>, frames: &[Vec<u8>]) {
     assert_eq!(rig.staged_count(), 0);
     assert_eq!(rig.pool.len() as u64, CHUNKS);
     // The pool in the order a new rig has it: the same input takes the same
@@ -253,6 +254,7 @@ fn run_call(rig: &mut Rig, vif: Option<VifId>, frames: &[Vec<u8>]) {
         pool: &mut rig.pool,
         counters: &rig.counters,
         egress: &mut rig.egress,
+        batch,
     };
     match vif {
         Some(v) => p.vif_input(v, &descs),

@@ -167,6 +167,17 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
+/// The index of interface `name` in the current network namespace.
+pub fn ifindex(name: &str) -> Result<u32, String> {
+    let c = std::ffi::CString::new(name).map_err(|_| format!("bad interface name {name:?}"))?;
+    // SAFETY: if_nametoindex reads the NUL-terminated string we own.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        return Err(format!("no interface {name:?} in this namespace"));
+    }
+    Ok(i)
+}
+
 /// Runs a command, returning its output; errors if it could not start.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null())

@@ -47,6 +47,10 @@ fn main() {
         ),
         ("every_documented_op_runs", every_documented_op_runs),
         (
+            "ports_over_the_limit_are_refused_and_survive_restart",
+            ports_over_the_limit_are_refused_and_survive_restart,
+        ),
+        (
             "sigkill_restart_restores_config_and_traffic",
             sigkill_restart_restores_config_and_traffic,
         ),
@@ -629,11 +633,8 @@ fn every_documented_op_runs(tb: &mut Testbed) {
         "documented examples failed:\n{}",
         failures.join("\n")
     );
-    for op in control::ops::CONFIG_OPS
-        .iter()
-        .chain(control::ops::DAEMON_OPS.iter())
-    {
-        assert!(ops.contains(*op), "op {op} has no example in the doc");
+    for op in control::ops::Op::names() {
+        assert!(ops.contains(op), "op {op} has no example in the doc");
     }
 }
 
@@ -650,6 +651,63 @@ impl Drop for Cleanup {
         thread::sleep(Duration::from_millis(100));
         run(std::process::Command::new("ip").args(["netns", "del", &self.0]));
     }
+}
+
+/// A transaction that adds 4,111 ports, more than the datapath's 4,096
+/// with the ports already there, is refused naming the limit; nothing
+/// changes, the state file keeps its bytes, and a restarted xvswitchd comes
+/// up with the config that was running, forwarding.
+fn ports_over_the_limit_are_refused_and_survive_restart(tb: &mut Testbed) {
+    assert!(ping_ok(tb, "pod1a", "pod3a"));
+    let before = config(tb, "hv1");
+    let state = tb.state_path("hv1");
+    let saved = std::fs::read(&state).expect("state file");
+    // VLANs 200 and up on vm1, then on vm2; a MAC each.
+    let ops: Vec<Value> = (0..4111u32)
+        .map(|i| {
+            let (vif, vlan) = if i < 3895 {
+                ("vm1", 200 + i)
+            } else {
+                ("vm2", 200 + i - 3895)
+            };
+            json!({"op": "port.add", "args": {
+                "name": format!("many{i}"), "vif": vif, "vlan": vlan, "switch": "blue",
+                "mac": format!("02:00:02:00:{:02x}:{:02x}", i >> 8, i & 0xff)}})
+        })
+        .collect();
+    let r = Raw::connect(tb, "hv1").call("transaction", json!({ "ops": ops }));
+    assert_eq!(r["error"]["code"], "invalid_argument", "{r}");
+    let message = r["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("too many logical ports") && message.contains("at most 4096"),
+        "the error does not name the limit: {message}"
+    );
+    assert_eq!(
+        config(tb, "hv1"),
+        before,
+        "the refused transaction changed the config"
+    );
+    assert_eq!(
+        std::fs::read(&state).expect("state file"),
+        saved,
+        "the refused transaction changed the state file"
+    );
+    assert!(ping_ok(tb, "pod1a", "pod3a"), "traffic stopped");
+    assert_eq!(
+        tb.stop_daemon("hv1", libc::SIGTERM),
+        Some(0),
+        "xvswitchd exit"
+    );
+    tb.start_daemon("hv1");
+    assert_eq!(config(tb, "hv1"), before, "config after restart differs");
+    assert!(
+        ping_ok(tb, "pod1a", "pod3a"),
+        "no traffic across hypervisors after restart"
+    );
+    assert!(
+        ping_ok(tb, "pod2a", "pod1a"),
+        "no traffic between vifs after restart"
+    );
 }
 
 fn sigkill_restart_restores_config_and_traffic(tb: &mut Testbed) {

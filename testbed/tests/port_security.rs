@@ -29,6 +29,14 @@ fn main() {
         ),
         ("dhcp_and_ra_guards", dhcp_and_ra_guards),
         (
+            "guard_evasions_dropped_ra_behind_ext_headers_ra_in_fragment_dhcpv6",
+            guard_evasions_dropped,
+        ),
+        (
+            "geneve_refusals_counted_by_reason_on_the_uplink",
+            geneve_refusals_counted_by_reason_on_the_uplink,
+        ),
+        (
             "exact_counts_for_10000_frames_of_several_sizes",
             exact_counts_for_10000_frames_of_several_sizes,
         ),
@@ -201,6 +209,103 @@ fn dhcp_and_ra_guards(tb: &mut Testbed) {
     victim_unaffected(tb, &before);
 }
 
+/// RFC 7113's evasions and DHCPv6: an RA behind a destination-options
+/// header, an RA in a first fragment, a DHCPv6 server message (547 -> 546).
+fn guard_evasions_dropped(tb: &mut Testbed) {
+    let before = tb.fresh_stats("hv1");
+    let n = N.to_string();
+    let mac = attacker_mac();
+    for kind in ["ra-dstopts", "ra-fragment", "dhcp6-server"] {
+        send(
+            tb,
+            "pod1a",
+            &["--count", &n, "--kind", kind, "--src-mac", &mac],
+        );
+    }
+    let got = wait_deltas(
+        tb,
+        "hv1",
+        &before,
+        &[
+            ("/ports/pod1a/drops/ra_guard", 2 * N),
+            ("/ports/pod1a/drops/dhcp_guard", N),
+        ],
+    );
+    assert_eq!(got, [2 * N, N], "ra_guard and dhcp_guard drops on pod1a");
+    victim_unaffected(tb, &before);
+}
+
+/// Geneve packets with one flaw each, sent from the underlay to hv1's TEP:
+/// each counted on the uplink under its own reason, read with `xvsctl
+/// stats`; nothing reaches a pod.
+fn geneve_refusals_counted_by_reason_on_the_uplink(tb: &mut Testbed) {
+    const G: u64 = 20;
+    let uplink_mac = must(tb.cmd("hv1", "cat").arg("/sys/class/net/uplink/address"));
+    let uplink_mac = uplink_mac.trim().to_string();
+    let stats = |tb: &Testbed| -> Value {
+        serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "stats"])).expect("stats json")
+    };
+    let before = stats(tb);
+    let probe = tb.bin.join("xvs-probe").to_string_lossy().into_owned();
+    let flaws = [
+        ("geneve-oam", "geneve_oam"),
+        ("geneve-version", "geneve_version"),
+        ("geneve-critical", "geneve_critical_option"),
+        ("geneve-protocol", "geneve_protocol"),
+        ("geneve-truncated", "geneve_truncated"),
+    ];
+    for (kind, _) in flaws {
+        // From the underlay bridge's port toward hv1 (named after it).
+        must(tb.cmd("ul", &probe).args([
+            "send-frames",
+            "--iface",
+            "hv1",
+            "--count",
+            &G.to_string(),
+            "--kind",
+            kind,
+            "--src-mac",
+            "02:00:00:77:ff:02",
+            "--dst-mac",
+            &uplink_mac,
+            "--src-ip",
+            "198.18.0.2",
+            "--dst-ip",
+            "198.18.0.1",
+        ]));
+    }
+    let pointers: Vec<String> = flaws
+        .iter()
+        .map(|(_, r)| format!("/uplink/drops/{r}"))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let got = loop {
+        let now = stats(tb);
+        let got: Vec<u64> = pointers
+            .iter()
+            .map(|p| get(&now, p) - get(&before, p))
+            .collect();
+        if got.iter().all(|g| *g >= G) || Instant::now() > deadline {
+            break got;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        got,
+        vec![G; flaws.len()],
+        "uplink drops by reason {pointers:?}"
+    );
+    let after = stats(tb);
+    let pod_tx: u64 = ["pod1a", "pod1b", "pod2a"]
+        .iter()
+        .map(|p| {
+            get(&after, &format!("/ports/{p}/tx_broadcast"))
+                - get(&before, &format!("/ports/{p}/tx_broadcast"))
+        })
+        .sum();
+    assert_eq!(pod_tx, 0, "no refused Geneve payload reached a pod");
+}
+
 fn exact_counts_for_10000_frames_of_several_sizes(tb: &mut Testbed) {
     let before = tb.fresh_stats("hv1");
     let (sent, bytes) = send(
@@ -229,12 +334,27 @@ fn exact_counts_for_10000_frames_of_several_sizes(tb: &mut Testbed) {
             ("/ports/pod1a/rx_bytes", bytes),
             ("/ports/pod2a/tx_packets", sent),
             ("/ports/pod2a/tx_bytes", bytes),
+            ("/vifs/vm1/rx_packets", sent),
+            ("/vifs/vm1/rx_bytes", bytes + 4 * sent),
+            ("/vifs/vm2/tx_packets", sent),
+            ("/vifs/vm2/tx_bytes", bytes + 4 * sent),
         ],
     );
+    // Ports count frames as the pod sees them; vifs as on the vNIC, with
+    // the 4-byte 802.1Q tag.
     assert_eq!(
         got,
-        [sent, bytes, sent, bytes],
-        "sender rx / receiver tx: packets and bytes"
+        [
+            sent,
+            bytes,
+            sent,
+            bytes,
+            sent,
+            bytes + 4 * sent,
+            sent,
+            bytes + 4 * sent
+        ],
+        "sender port/vif rx, receiver port/vif tx: packets and bytes"
     );
 }
 

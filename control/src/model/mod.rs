@@ -27,6 +27,12 @@ pub const MAX_VNI: u32 = (1 << 24) - 1;
 pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=9216;
 /// VLAN ids a logical port may use (0 is a priority tag, 4095 is reserved).
 pub const VLAN_RANGE: std::ops::RangeInclusive<u16> = 1..=4094;
+/// Most logical ports one switch daemon supports: the datapath has this
+/// many port slots (counters and forwarding entries).
+pub const MAX_PORTS: usize = 4096;
+/// Most vifs one switch daemon supports: the datapath has this many vif
+/// slots.
+pub const MAX_VIFS: usize = 256;
 
 /// The whole desired state of one hypervisor's switch.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -163,6 +169,8 @@ impl Config {
 
     /// Checks every rule of the model; returns the first broken one, in
     /// the order: local TEP, switches, vifs, ports (each in list order).
+    /// The capacity limits ([`MAX_VIFS`], [`MAX_PORTS`]) are rules too,
+    /// checked before the vifs' and the ports' other rules.
     pub fn validate(&self) -> Result<(), ValidationError> {
         validate::validate(self)
     }

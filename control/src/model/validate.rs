@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::{
     Config, LocalTep, LogicalPort, LogicalSwitch, MacAddr, ValidationError, Vif, MAX_NAME_LEN,
-    MAX_VNI, MTU_RANGE, VLAN_RANGE,
+    MAX_PORTS, MAX_VIFS, MAX_VNI, MTU_RANGE, VLAN_RANGE,
 };
 
 /// Longest Linux interface name, in bytes (IFNAMSIZ - 1).
@@ -279,8 +279,23 @@ fn check_remote(
     Ok(macs)
 }
 
+/// Checks that a list of the configuration holds at most `limit` objects:
+/// `config: ports: too many logical ports (4111): at most 4096 are
+/// supported`.
+fn check_capacity(list: &str, what: &str, len: usize, limit: usize) -> Result<(), ValidationError> {
+    if len > limit {
+        return Err(ValidationError::new(
+            "config",
+            list,
+            format!("too many {what} ({len}): at most {limit} are supported"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks all vifs; returns them by name.
 fn check_vifs(config: &Config) -> Result<BTreeMap<&str, &Vif>, ValidationError> {
+    check_capacity("vifs", "vifs", config.vifs.len(), MAX_VIFS)?;
     let mut names = BTreeMap::new();
     let mut interfaces: BTreeMap<&str, &str> = BTreeMap::new();
     let uplink = config.local_tep.as_ref().map(|tep| tep.uplink.as_str());
@@ -314,6 +329,7 @@ fn check_ports(
     switches: &BTreeMap<&str, SwitchInfo<'_>>,
     vifs: &BTreeMap<&str, &Vif>,
 ) -> Result<(), ValidationError> {
+    check_capacity("ports", "logical ports", config.ports.len(), MAX_PORTS)?;
     let mut names = BTreeMap::new();
     // (vif, vlan) -> port name
     let mut attachments: BTreeMap<(&str, Option<u16>), &str> = BTreeMap::new();

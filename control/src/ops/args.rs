@@ -1,6 +1,7 @@
-//! The typed arguments of the config ops, and [`parse_args`], which reads
-//! them from a request's `args` object with errors that name the field at
-//! fault (`port.add: args.vlan: invalid type: string "x", expected u16`).
+//! The typed arguments of the ops, [`OpArgs`] (reading them from a
+//! request's `args` and writing them back), and [`parse_args`], which reads
+//! them with errors that name the field at fault (`port.add: args.vlan:
+//! invalid type: string "x", expected u16`).
 
 use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr};
@@ -10,8 +11,59 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{default_true, is_true, MacAddr, RemoteMac};
+use crate::model::{default_true, is_true, LocalTep, MacAddr, RemoteMac};
 use crate::protocol::{json_kind, ErrorBody, ErrorCode};
+
+use super::{in_transaction, not_a_config_op, Op, OpKind};
+
+/// The args of an op: read from a request's `args` ([`OpArgs::parse`]) and
+/// written back ([`OpArgs::to_args`]) so that parsing what was written
+/// gives the same value.
+pub trait OpArgs: Sized {
+    /// Reads `op`'s args from `args` (an object, or `null` for none).
+    /// Errors are [`ErrorCode::InvalidArgument`] naming the op and the
+    /// field (see [`parse_args`]).
+    fn parse(op: &str, args: &Value) -> Result<Self, ErrorBody>;
+    /// The args as the JSON object a request carries.
+    fn to_args(&self) -> Value;
+}
+
+/// [`OpArgs`] through serde: [`parse_args`] and `serde_json::to_value`.
+macro_rules! serde_op_args {
+    ($($args:ty),* $(,)?) => {
+        $(
+            impl OpArgs for $args {
+                fn parse(op: &str, args: &Value) -> Result<Self, ErrorBody> {
+                    parse_args(op, args)
+                }
+
+                fn to_args(&self) -> Value {
+                    // Args hold strings, numbers, booleans, lists and
+                    // string-keyed objects, which serde_json always writes.
+                    serde_json::to_value(self).unwrap_or(Value::Null)
+                }
+            }
+        )*
+    };
+}
+
+serde_op_args!(
+    NameArgs,
+    DeleteArgs,
+    SwitchAddArgs,
+    SwitchChangeArgs,
+    VifArgs,
+    PortAddArgs,
+    PortChangeArgs,
+    LocalTep,
+    RemoteTepArgs,
+    RemoteTepDeleteArgs,
+    RemoteMacAddArgs,
+    RemoteMacDeleteArgs,
+    ConfigApplyArgs,
+    StatsShowArgs,
+    StatsClearArgs,
+);
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -186,8 +238,7 @@ pub struct RemoteMacDeleteArgs {
     pub mac: MacAddr,
 }
 
-/// Args of the daemon-level op `config.apply` (served by the daemon, with
-/// [`super::plan_apply`]).
+/// Args of the daemon op `config.apply`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigApplyArgs {
@@ -198,7 +249,7 @@ pub struct ConfigApplyArgs {
     pub dry_run: bool,
 }
 
-/// Args of the daemon-level op `stats.show`.
+/// Args of the daemon op `stats.show`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsShowArgs {
@@ -207,13 +258,86 @@ pub struct StatsShowArgs {
     pub port: Option<String>,
 }
 
-/// Args of the daemon-level op `stats.clear`.
+/// Args of the daemon op `stats.clear`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsClearArgs {
     /// Only clear this port's counters; absent clears every counter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
+}
+
+/// Args of the daemon op `transaction`: config ops, run in order as one
+/// all-or-nothing change. On the wire: `{"ops": [{"op": ..., "args":
+/// ...}, ...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransactionArgs {
+    /// The config ops, in order.
+    pub ops: Vec<Op>,
+}
+
+impl OpArgs for TransactionArgs {
+    /// Reads `{"ops": [...]}`. A malformed element fails naming it
+    /// (`transaction: args.ops[1]: expected an object ...`); an op that
+    /// does not parse fails with its error prefixed by [`in_transaction`]
+    /// (`ops[2] (port.add): args.vlan: ...`); a daemon op, or an unknown
+    /// one, is refused there with [`ErrorCode::UnknownOp`].
+    fn parse(op: &str, args: &Value) -> Result<Self, ErrorBody> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            ops: Vec<Value>,
+        }
+        let raw: Raw = parse_args(op, args)?;
+        let mut ops = Vec::with_capacity(raw.ops.len());
+        for (i, element) in raw.ops.iter().enumerate() {
+            let invalid = |what: String| {
+                ErrorBody::new(
+                    ErrorCode::InvalidArgument,
+                    format!("{op}: args.ops[{i}]: {what}"),
+                )
+            };
+            let Value::Object(element) = element else {
+                return Err(invalid(format!(
+                    "expected an object {{\"op\": ..., \"args\": ...}}, got {}",
+                    json_kind(element)
+                )));
+            };
+            if let Some(unknown) = element.keys().find(|k| *k != "op" && *k != "args") {
+                return Err(invalid(format!(
+                    "unknown field `{unknown}`, expected `op` or `args`"
+                )));
+            }
+            let name = match element.get("op") {
+                Some(Value::String(name)) => name,
+                Some(other) => {
+                    return Err(invalid(format!(
+                        "`op` must be a string, got {}",
+                        json_kind(other)
+                    )))
+                }
+                None => return Err(invalid("missing field `op`".into())),
+            };
+            if Op::ALL.contains(&(name.as_str(), OpKind::Daemon)) {
+                return Err(in_transaction(i, name, not_a_config_op(name)));
+            }
+            let args = element.get("args").unwrap_or(&Value::Null);
+            ops.push(Op::from_request(name, args).map_err(|e| in_transaction(i, name, e))?);
+        }
+        Ok(TransactionArgs { ops })
+    }
+
+    fn to_args(&self) -> Value {
+        let ops = self.ops.iter().map(|op| {
+            let mut element = Map::new();
+            element.insert("op".into(), Value::String(op.name().into()));
+            element.insert("args".into(), op.args());
+            Value::Object(element)
+        });
+        let mut args = Map::new();
+        args.insert("ops".into(), Value::Array(ops.collect()));
+        Value::Object(args)
+    }
 }
 
 fn is_false(b: &bool) -> bool {

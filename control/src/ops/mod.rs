@@ -1,223 +1,252 @@
-//! The op engine: the config ops of the control protocol as pure functions
+//! The ops of the control protocol: their one schema ([`Op`]: every op's
+//! name, typed arguments and kind), and the config ops as pure functions
 //! over a [`Config`].
 //!
-//! This module owns what each config op means: its typed arguments
-//! ([`Op::from_request`], [`args`]), its effect on a configuration and its
-//! result ([`apply`]), all-or-nothing transactions ([`execute`],
-//! [`run_transaction`]), and comparing configurations ([`diff`],
-//! [`normalize`]). It does no I/O and knows nothing of the datapath: the
-//! daemon hands it a configuration and swaps in what comes back.
-//! Daemon-level ops (`version`, `stats.show`, `stats.clear`, `metrics.show`,
-//! `config.apply`, `transaction`) are the daemon's; they are listed in
-//! [`DAEMON_OPS`].
+//! This module owns what each op is called and takes ([`Op::from_request`]
+//! reads a request's op and args, [`Op::args`] writes them back, both from
+//! the same table), what each config op does to a configuration and
+//! answers ([`apply`]), all-or-nothing runs of config ops ([`execute`]),
+//! and comparing configurations ([`diff`], [`normalize`]). It does no I/O
+//! and knows nothing of the datapath. Serving requests — the daemon ops
+//! included — is [`crate::service`]'s business.
 
 pub mod args;
 mod diff;
 
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
 
 use crate::model::{Config, LocalTep, LogicalPort, LogicalSwitch, RemoteMac, Vif};
-use crate::protocol::{json_kind, ErrorBody, ErrorCode};
+use crate::protocol::{ErrorBody, ErrorCode};
 
 pub use args::{
-    parse_args, ConfigApplyArgs, DeleteArgs, NameArgs, NoArgs, PortAddArgs, PortChangeArgs,
+    parse_args, ConfigApplyArgs, DeleteArgs, NameArgs, NoArgs, OpArgs, PortAddArgs, PortChangeArgs,
     RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs,
-    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, VifArgs,
+    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, TransactionArgs, VifArgs,
 };
 pub use diff::{diff, normalize};
 
-/// The ops the daemon serves itself; [`Op::from_request`] refuses them.
-/// `stats.clear` takes [`StatsClearArgs`] and answers `{}`; `metrics.show`
-/// takes [`NoArgs`] and answers a JSON string, the counters in the
-/// Prometheus text format ([`crate::stats::prometheus`]).
-pub const DAEMON_OPS: [&str; 6] = [
-    "version",
-    "stats.show",
-    "stats.clear",
-    "metrics.show",
-    "config.apply",
-    "transaction",
-];
+/// What kind of op an op is; decides where it may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    /// A config op that changes the configuration: allowed in a
+    /// transaction; what it makes is committed.
+    Change,
+    /// A config op that only reads the configuration (`*.list`, `*.show`,
+    /// `config.show`): allowed in a transaction; nothing is committed.
+    Query,
+    /// A daemon op (`version`, `stats.*`, `metrics.show`, `config.apply`,
+    /// `transaction`): served whole by [`crate::service`], never inside a
+    /// transaction.
+    Daemon,
+}
 
-/// The names of every config op, in the order of [`Op`]'s variants.
-pub const CONFIG_OPS: [&str; 23] = [
-    "switch.add",
-    "switch.change",
-    "switch.delete",
-    "switch.list",
-    "switch.show",
-    "vif.add",
-    "vif.change",
-    "vif.delete",
-    "vif.list",
-    "vif.show",
-    "port.add",
-    "port.change",
-    "port.delete",
-    "port.list",
-    "port.show",
-    "tep.set",
-    "tep.clear",
-    "tep.show",
-    "remote_tep.add",
-    "remote_tep.delete",
-    "remote_mac.add",
-    "remote_mac.delete",
-    "config.show",
-];
+/// Builds the (value of the) variant `$variant` from a request's args:
+/// parses them as `$args`, or as [`NoArgs`] for an op that takes none.
+macro_rules! parse_variant {
+    ($op:expr, $value:expr, $variant:ident) => {{
+        parse_args::<NoArgs>($op, $value)?;
+        Op::$variant
+    }};
+    ($op:expr, $value:expr, $variant:ident, $args:ty) => {
+        Op::$variant(<$args as OpArgs>::parse($op, $value)?)
+    };
+}
 
-/// A config op with its typed arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
+/// The pattern of the variant `$variant`, binding its args to `$bind`.
+macro_rules! variant_pattern {
+    ($bind:ident, $variant:ident) => {
+        Op::$variant
+    };
+    ($bind:ident, $variant:ident, $args:ty) => {
+        Op::$variant($bind)
+    };
+}
+
+/// The JSON args of the variant bound by [`variant_pattern`].
+macro_rules! variant_args {
+    ($bind:ident, $variant:ident) => {
+        Value::Object(Map::new())
+    };
+    ($bind:ident, $variant:ident, $args:ty) => {
+        OpArgs::to_args($bind)
+    };
+}
+
+/// The op schema, written once: each line is a variant of [`Op`], with its
+/// args type (none: the op takes `{}`), its protocol name and its
+/// [`OpKind`]. Parsing, serializing, the list of names and the kinds all
+/// come from here.
+macro_rules! op_schema {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident $(($args:ty))? = $name:literal, $kind:ident;
+    )*) => {
+        /// An op of the control protocol with its typed arguments: every
+        /// config op and every daemon op. Serializes as a request's `op`
+        /// and `args`: `{"op": "port.delete", "args": {"name": "pod1a"}}`.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Op {
+            $( $(#[doc = $doc])* $variant $(($args))?, )*
+        }
+
+        impl Op {
+            /// Every op's name and kind, in the order of [`Op`]'s variants.
+            pub const ALL: &'static [(&'static str, OpKind)] = &[ $( ($name, OpKind::$kind), )* ];
+
+            /// Typed parse of a request's op and args (`null` args count as
+            /// `{}`).
+            ///
+            /// An unknown op gives [`ErrorCode::UnknownOp`] naming it.
+            /// Missing, unknown or mistyped fields give
+            /// [`ErrorCode::InvalidArgument`] naming the field, like
+            /// `port.add: args.vlan: invalid type: string "x", expected u16`.
+            pub fn from_request(op: &str, args: &Value) -> Result<Op, ErrorBody> {
+                Ok(match op {
+                    $( $name => parse_variant!(op, args, $variant $(, $args)?), )*
+                    unknown => {
+                        return Err(ErrorBody::new(
+                            ErrorCode::UnknownOp,
+                            format!("unknown op {unknown:?}"),
+                        ))
+                    }
+                })
+            }
+
+            /// The op's protocol name, like `port.add`.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( Op::$variant { .. } => $name, )*
+                }
+            }
+
+            /// What kind of op this is.
+            pub fn kind(&self) -> OpKind {
+                match self {
+                    $( Op::$variant { .. } => OpKind::$kind, )*
+                }
+            }
+
+            /// The op's args as a request carries them: always an object
+            /// (`{}` for an op that takes none). [`Op::from_request`] of the
+            /// name and these args gives the op back.
+            pub fn args(&self) -> Value {
+                match self {
+                    $( variant_pattern!(args, $variant $(, $args)?) => variant_args!(args, $variant $(, $args)?), )*
+                }
+            }
+        }
+    };
+}
+
+op_schema! {
     /// `switch.add`: creates a switch.
-    SwitchAdd(SwitchAddArgs),
+    SwitchAdd(SwitchAddArgs) = "switch.add", Change;
     /// `switch.change`: sets a switch's VNI.
-    SwitchChange(SwitchChangeArgs),
+    SwitchChange(SwitchChangeArgs) = "switch.change", Change;
     /// `switch.delete`: deletes a switch (and, with cascade, its ports).
-    SwitchDelete(DeleteArgs),
+    SwitchDelete(DeleteArgs) = "switch.delete", Change;
     /// `switch.list`: every switch.
-    SwitchList,
+    SwitchList = "switch.list", Query;
     /// `switch.show`: one switch.
-    SwitchShow(NameArgs),
+    SwitchShow(NameArgs) = "switch.show", Query;
     /// `vif.add`: creates a vif.
-    VifAdd(VifArgs),
+    VifAdd(VifArgs) = "vif.add", Change;
     /// `vif.change`: sets a vif's interface.
-    VifChange(VifArgs),
+    VifChange(VifArgs) = "vif.change", Change;
     /// `vif.delete`: deletes a vif (and, with cascade, its ports).
-    VifDelete(DeleteArgs),
+    VifDelete(DeleteArgs) = "vif.delete", Change;
     /// `vif.list`: every vif.
-    VifList,
+    VifList = "vif.list", Query;
     /// `vif.show`: one vif.
-    VifShow(NameArgs),
+    VifShow(NameArgs) = "vif.show", Query;
     /// `port.add`: creates a port.
-    PortAdd(PortAddArgs),
+    PortAdd(PortAddArgs) = "port.add", Change;
     /// `port.change`: changes some of a port's fields.
-    PortChange(PortChangeArgs),
+    PortChange(PortChangeArgs) = "port.change", Change;
     /// `port.delete`: deletes a port.
-    PortDelete(NameArgs),
+    PortDelete(NameArgs) = "port.delete", Change;
     /// `port.list`: every port.
-    PortList,
+    PortList = "port.list", Query;
     /// `port.show`: one port.
-    PortShow(NameArgs),
+    PortShow(NameArgs) = "port.show", Query;
     /// `tep.set`: creates or replaces the local TEP.
-    TepSet(LocalTep),
+    TepSet(LocalTep) = "tep.set", Change;
     /// `tep.clear`: removes the local TEP.
-    TepClear,
+    TepClear = "tep.clear", Change;
     /// `tep.show`: the local TEP, or `null`.
-    TepShow,
+    TepShow = "tep.show", Query;
     /// `remote_tep.add`: adds a TEP to a switch's flood list.
-    RemoteTepAdd(RemoteTepArgs),
+    RemoteTepAdd(RemoteTepArgs) = "remote_tep.add", Change;
     /// `remote_tep.delete`: removes a TEP from a switch's flood list (and,
     /// with cascade, the remote MACs behind it).
-    RemoteTepDelete(RemoteTepDeleteArgs),
+    RemoteTepDelete(RemoteTepDeleteArgs) = "remote_tep.delete", Change;
     /// `remote_mac.add`: adds a remote MAC to a switch.
-    RemoteMacAdd(RemoteMacAddArgs),
+    RemoteMacAdd(RemoteMacAddArgs) = "remote_mac.add", Change;
     /// `remote_mac.delete`: removes a remote MAC from a switch.
-    RemoteMacDelete(RemoteMacDeleteArgs),
+    RemoteMacDelete(RemoteMacDeleteArgs) = "remote_mac.delete", Change;
     /// `config.show`: the whole configuration, normalized.
-    ConfigShow,
+    ConfigShow = "config.show", Query;
+    /// `version`: the daemon's and the protocol's versions.
+    Version = "version", Daemon;
+    /// `transaction`: config ops run as one all-or-nothing change.
+    Transaction(TransactionArgs) = "transaction", Daemon;
+    /// `config.apply`: makes the running configuration equal to a whole
+    /// configuration.
+    ConfigApply(ConfigApplyArgs) = "config.apply", Daemon;
+    /// `stats.show`: the counters (of every port, or of one).
+    StatsShow(StatsShowArgs) = "stats.show", Daemon;
+    /// `stats.clear`: sets counters back to zero (of every object, or of one
+    /// port).
+    StatsClear(StatsClearArgs) = "stats.clear", Daemon;
+    /// `metrics.show`: the counters in the Prometheus text format.
+    MetricsShow = "metrics.show", Daemon;
 }
 
 impl Op {
-    /// Typed parse of a request's op and args (`null` args count as `{}`).
-    ///
-    /// An unknown op, or a daemon-level op (see [`DAEMON_OPS`]), gives
-    /// [`ErrorCode::UnknownOp`] naming it. Missing, unknown or mistyped
-    /// fields give [`ErrorCode::InvalidArgument`] naming the field, like
-    /// `port.add: args.vlan: invalid type: string "x", expected u16`.
-    pub fn from_request(op: &str, args: &Value) -> Result<Op, ErrorBody> {
-        let op = match op {
-            "switch.add" => Op::SwitchAdd(parse_args(op, args)?),
-            "switch.change" => Op::SwitchChange(parse_args(op, args)?),
-            "switch.delete" => Op::SwitchDelete(parse_args(op, args)?),
-            "switch.list" => no_args(op, args, Op::SwitchList)?,
-            "switch.show" => Op::SwitchShow(parse_args(op, args)?),
-            "vif.add" => Op::VifAdd(parse_args(op, args)?),
-            "vif.change" => Op::VifChange(parse_args(op, args)?),
-            "vif.delete" => Op::VifDelete(parse_args(op, args)?),
-            "vif.list" => no_args(op, args, Op::VifList)?,
-            "vif.show" => Op::VifShow(parse_args(op, args)?),
-            "port.add" => Op::PortAdd(parse_args(op, args)?),
-            "port.change" => Op::PortChange(parse_args(op, args)?),
-            "port.delete" => Op::PortDelete(parse_args(op, args)?),
-            "port.list" => no_args(op, args, Op::PortList)?,
-            "port.show" => Op::PortShow(parse_args(op, args)?),
-            "tep.set" => Op::TepSet(parse_args(op, args)?),
-            "tep.clear" => no_args(op, args, Op::TepClear)?,
-            "tep.show" => no_args(op, args, Op::TepShow)?,
-            "remote_tep.add" => Op::RemoteTepAdd(parse_args(op, args)?),
-            "remote_tep.delete" => Op::RemoteTepDelete(parse_args(op, args)?),
-            "remote_mac.add" => Op::RemoteMacAdd(parse_args(op, args)?),
-            "remote_mac.delete" => Op::RemoteMacDelete(parse_args(op, args)?),
-            "config.show" => no_args(op, args, Op::ConfigShow)?,
-            daemon if DAEMON_OPS.contains(&daemon) => {
-                return Err(ErrorBody::new(
-                    ErrorCode::UnknownOp,
-                    format!(
-                        "op {daemon:?} is served by the daemon itself, not the config op engine; \
-                         it cannot be part of a transaction"
-                    ),
-                ))
-            }
-            unknown => {
-                return Err(ErrorBody::new(
-                    ErrorCode::UnknownOp,
-                    format!("unknown op {unknown:?}"),
-                ))
-            }
-        };
-        Ok(op)
+    /// The names of every op, in the order of [`Op::ALL`].
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Op::ALL.iter().map(|(name, _)| *name)
     }
 
-    /// The op's protocol name, like `port.add`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Op::SwitchAdd(_) => "switch.add",
-            Op::SwitchChange(_) => "switch.change",
-            Op::SwitchDelete(_) => "switch.delete",
-            Op::SwitchList => "switch.list",
-            Op::SwitchShow(_) => "switch.show",
-            Op::VifAdd(_) => "vif.add",
-            Op::VifChange(_) => "vif.change",
-            Op::VifDelete(_) => "vif.delete",
-            Op::VifList => "vif.list",
-            Op::VifShow(_) => "vif.show",
-            Op::PortAdd(_) => "port.add",
-            Op::PortChange(_) => "port.change",
-            Op::PortDelete(_) => "port.delete",
-            Op::PortList => "port.list",
-            Op::PortShow(_) => "port.show",
-            Op::TepSet(_) => "tep.set",
-            Op::TepClear => "tep.clear",
-            Op::TepShow => "tep.show",
-            Op::RemoteTepAdd(_) => "remote_tep.add",
-            Op::RemoteTepDelete(_) => "remote_tep.delete",
-            Op::RemoteMacAdd(_) => "remote_mac.add",
-            Op::RemoteMacDelete(_) => "remote_mac.delete",
-            Op::ConfigShow => "config.show",
-        }
+    /// The names of the ops of one kind, in the order of [`Op::ALL`].
+    pub fn names_of(kind: OpKind) -> impl Iterator<Item = &'static str> {
+        Op::ALL
+            .iter()
+            .filter(move |(_, k)| *k == kind)
+            .map(|(name, _)| *name)
     }
 
-    /// True for the ops that only read: `*.list`, `*.show`, `config.show`.
+    /// True for the ops that only read the configuration: `*.list`,
+    /// `*.show`, `config.show`.
     pub fn is_query(&self) -> bool {
-        matches!(
-            self,
-            Op::SwitchList
-                | Op::SwitchShow(_)
-                | Op::VifList
-                | Op::VifShow(_)
-                | Op::PortList
-                | Op::PortShow(_)
-                | Op::TepShow
-                | Op::ConfigShow
-        )
+        self.kind() == OpKind::Query
+    }
+
+    /// True for the config ops, those a transaction may hold.
+    pub fn is_config_op(&self) -> bool {
+        self.kind() != OpKind::Daemon
     }
 }
 
-/// Parses the (empty) args of an op that takes none.
-fn no_args(op: &str, args: &Value, parsed: Op) -> Result<Op, ErrorBody> {
-    parse_args::<NoArgs>(op, args).map(|_| parsed)
+/// An op serializes as the `op` and `args` of a request (and of an element
+/// of a transaction's `ops`).
+impl Serialize for Op {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Op", 2)?;
+        s.serialize_field("op", self.name())?;
+        s.serialize_field("args", &self.args())?;
+        s.end()
+    }
+}
+
+/// The error of a daemon op found where only config ops may be.
+pub(crate) fn not_a_config_op(name: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::UnknownOp,
+        format!("op {name:?} is a daemon op; it cannot be part of a transaction"),
+    )
 }
 
 fn error(code: ErrorCode, message: String) -> ErrorBody {
@@ -370,9 +399,10 @@ fn delete_using_ports(
     Ok(())
 }
 
-/// Applies `op` to `config` in place and returns the op's result: `{}` for
-/// changes, the object(s) asked for by queries (normalized, see
-/// [`normalize`]).
+/// Applies the config op `op` to `config` in place and returns the op's
+/// result: `{}` for changes, the object(s) asked for by queries
+/// (normalized, see [`normalize`]). A daemon op is refused with
+/// [`ErrorCode::UnknownOp`]: it cannot be part of a transaction.
 ///
 /// Checks that named objects exist ([`ErrorCode::NotFound`]), that new
 /// ones do not ([`ErrorCode::AlreadyExists`]) and that deleted ones are not
@@ -579,6 +609,12 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
             switch.remote_macs.remove(i);
         }
         Op::ConfigShow => return to_json(&normalize(config)),
+        Op::Version
+        | Op::Transaction(_)
+        | Op::ConfigApply(_)
+        | Op::StatsShow(_)
+        | Op::StatsClear(_)
+        | Op::MetricsShow => return Err(not_a_config_op(op.name())),
     }
     Ok(empty())
 }
@@ -619,76 +655,4 @@ pub fn in_transaction(index: usize, op: &str, error: ErrorBody) -> ErrorBody {
     let own = format!("{op}: ");
     let message = error.message.strip_prefix(&own).unwrap_or(&error.message);
     ErrorBody::new(error.code, format!("ops[{index}] ({op}): {message}"))
-}
-
-/// Parses a `transaction` request's args, `{"ops": [{"op": ..., "args":
-/// ...}, ...]}`, into ops. A malformed element or op fails with its error
-/// prefixed by [`in_transaction`] (`ops[2] (port.add): args.vlan: ...`);
-/// daemon-level ops are refused there with [`ErrorCode::UnknownOp`].
-pub fn parse_transaction(args: &Value) -> Result<Vec<Op>, ErrorBody> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct TransactionArgs {
-        ops: Vec<Value>,
-    }
-    let parsed: TransactionArgs = parse_args("transaction", args)?;
-    let mut ops = Vec::with_capacity(parsed.ops.len());
-    for (i, element) in parsed.ops.iter().enumerate() {
-        let invalid = |what: String| {
-            error(
-                ErrorCode::InvalidArgument,
-                format!("transaction: args.ops[{i}]: {what}"),
-            )
-        };
-        let Value::Object(element) = element else {
-            return Err(invalid(format!(
-                "expected an object {{\"op\": ..., \"args\": ...}}, got {}",
-                json_kind(element)
-            )));
-        };
-        if let Some(unknown) = element.keys().find(|k| *k != "op" && *k != "args") {
-            return Err(invalid(format!(
-                "unknown field `{unknown}`, expected `op` or `args`"
-            )));
-        }
-        let name = match element.get("op") {
-            Some(Value::String(name)) => name,
-            Some(other) => {
-                return Err(invalid(format!(
-                    "`op` must be a string, got {}",
-                    json_kind(other)
-                )))
-            }
-            None => return Err(invalid("missing field `op`".into())),
-        };
-        let args = element.get("args").unwrap_or(&Value::Null);
-        ops.push(Op::from_request(name, args).map_err(|e| in_transaction(i, name, e))?);
-    }
-    Ok(ops)
-}
-
-/// [`execute`] with the error of a failing op prefixed by
-/// [`in_transaction`], and that of a failed final validation by
-/// `transaction: ` (the rule's text names the object at fault). The result is the new configuration
-/// and `{"results": [...]}`, the `transaction` op's result.
-pub fn run_transaction(config: &Config, ops: &[Op]) -> Result<(Config, Value), ErrorBody> {
-    match execute(config, ops) {
-        Ok((config, results)) => Ok((config, json!({ "results": results }))),
-        Err((i, e)) => Err(match ops.get(i) {
-            Some(op) => in_transaction(i, op.name(), e),
-            None => ErrorBody::new(e.code, format!("transaction: {}", e.message)),
-        }),
-    }
-}
-
-/// The work of the daemon-level op `config.apply`, short of committing:
-/// validates `desired` (its error becomes [`ErrorCode::InvalidArgument`]
-/// with the rule's text) and returns the changes from `current`, as
-/// [`diff`] lists them. Empty means applying would change nothing. The
-/// op's result is `{"changed": !changes.is_empty(), "changes": changes}`.
-pub fn plan_apply(current: &Config, desired: &Config) -> Result<Vec<String>, ErrorBody> {
-    desired
-        .validate()
-        .map_err(|e| error(ErrorCode::InvalidArgument, e.to_string()))?;
-    Ok(diff(current, desired))
 }

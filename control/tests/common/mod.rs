@@ -1,5 +1,7 @@
-//! The test fixture shared by the control crate's tests: a valid example
-//! configuration.
+//! The fixtures shared by the control crate's tests: valid example
+//! configurations, an in-memory backend of the control service ([`Fake`])
+//! and a socket loop around the service ([`serve`]), and temporary
+//! directories.
 
 #![allow(dead_code)]
 
@@ -120,88 +122,100 @@ pub fn zero_stats(config: &Config) -> control::stats::StatsReport {
     }
 }
 
-/// A reference server of the protocol, in process: what `xvswitchd` does
-/// with a request line, minus the datapath. Daemon-level ops included;
-/// `stats.show` and `metrics.show` report zero counters for the configured
-/// objects, `stats.clear` checks the port it names.
-pub fn handle(config: &mut Config, line: &[u8]) -> control::protocol::Response {
-    use control::ops::{
-        execute, parse_args, parse_transaction, plan_apply, run_transaction, ConfigApplyArgs,
-        NoArgs, Op, StatsClearArgs, StatsShowArgs,
-    };
-    use control::protocol::{
-        parse_request, ErrorBody, ErrorCode, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
-    };
-    use serde_json::{json, Value};
+/// An in-memory backend of the control service: the configuration in
+/// memory, commits that can be told to fail, zero counters for the
+/// configured objects ([`zero_stats`]), and a record of what was done.
+#[derive(Debug, Default)]
+pub struct Fake {
+    /// The running configuration.
+    pub config: Config,
+    /// When set, the next commits fail with this error's text, as
+    /// [`control::service::CommitError::Attach`] (`apply_failed`).
+    pub fail_commit: Option<String>,
+    /// Configurations committed, in order.
+    pub commits: Vec<Config>,
+    /// The `port` of every counter clear, in order.
+    pub cleared: Vec<Option<String>>,
+}
 
-    if line.len() > MAX_REQUEST_BYTES {
-        return Response::err(
-            Value::Null,
-            ErrorBody::new(
-                ErrorCode::RequestTooLarge,
-                format!("request longer than {MAX_REQUEST_BYTES} bytes"),
-            ),
-        );
-    }
-    let request = match parse_request(line) {
-        Ok(request) => request,
-        Err(response) => return response,
-    };
-    let args = &request.args;
-    let result = match request.op.as_str() {
-        "version" => parse_args::<control::ops::NoArgs>("version", args)
-            .map(|_| json!({"protocol": PROTOCOL_VERSION, "daemon": env!("CARGO_PKG_VERSION")})),
-        "stats.show" => parse_args::<StatsShowArgs>("stats.show", args).and_then(|a| {
-            let mut report = zero_stats(config);
-            if let Some(name) = &a.port {
-                report.ports.retain(|p, _| p == name);
-                if report.ports.is_empty() {
-                    return Err(ErrorBody::new(
-                        ErrorCode::NotFound,
-                        format!("port {name:?} not found"),
-                    ));
-                }
-            }
-            Ok(serde_json::to_value(report).unwrap())
-        }),
-        "stats.clear" => {
-            parse_args::<StatsClearArgs>("stats.clear", args).and_then(|a| match &a.port {
-                Some(name) if config.port(name).is_none() => Err(ErrorBody::new(
-                    ErrorCode::NotFound,
-                    format!("port {name:?} not found"),
-                )),
-                _ => Ok(json!({})),
-            })
+impl Fake {
+    pub fn new(config: Config) -> Fake {
+        Fake {
+            config,
+            ..Fake::default()
         }
-        "metrics.show" => parse_args::<NoArgs>("metrics.show", args)
-            .map(|_| Value::String(control::stats::prometheus(&zero_stats(config)))),
-        "config.apply" => parse_args::<ConfigApplyArgs>("config.apply", args).and_then(|a| {
-            let changes = plan_apply(config, &a.config)?;
-            if !a.dry_run {
-                *config = a.config;
-            }
-            // As xvswitchd does: `changed` is whether the config changed,
-            // false for a dry run.
-            Ok(json!({"changed": !changes.is_empty() && !a.dry_run, "changes": changes}))
-        }),
-        "transaction" => parse_transaction(args).and_then(|ops| {
-            let (next, result) = run_transaction(config, &ops)?;
-            *config = next;
-            Ok(result)
-        }),
-        name => Op::from_request(name, args).and_then(|op| {
-            let (next, mut results) =
-                execute(config, std::slice::from_ref(&op)).map_err(|(_, e)| e)?;
-            if !op.is_query() {
-                *config = next;
-            }
-            Ok(results.remove(0))
-        }),
-    };
-    match result {
-        Ok(value) => Response::ok(request.id, value),
-        Err(e) => Response::err(request.id, e),
     }
+}
+
+impl control::service::Backend for Fake {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn commit(&mut self, new: Config) -> Result<(), control::service::CommitError> {
+        if let Some(reason) = &self.fail_commit {
+            return Err(control::service::CommitError::Attach {
+                object: "vif \"fake\"".into(),
+                reason: reason.clone(),
+            });
+        }
+        // As xvswitchd does: the model is checked again before anything.
+        new.validate()?;
+        self.commits.push(new.clone());
+        self.config = new;
+        Ok(())
+    }
+
+    fn report(&self) -> control::stats::StatsReport {
+        zero_stats(&self.config)
+    }
+
+    fn clear_counters(&mut self, port: Option<&str>) -> Result<(), control::service::CommitError> {
+        self.cleared.push(port.map(str::to_string));
+        Ok(())
+    }
+}
+
+/// The control service over a [`Fake`] running `config`.
+pub fn service(config: Config) -> control::service::Service<Fake> {
+    control::service::Service::new(Fake::new(config))
+}
+
+/// A shared service, as [`serve`] runs it.
+pub type Shared = std::sync::Arc<std::sync::Mutex<control::service::Service<Fake>>>;
+
+/// Serves `service` on a Unix socket at `path` until the test process
+/// ends: a thread per connection reads lines and hands each to
+/// [`control::service::Service::handle_line`], the dispatcher xvswitchd
+/// runs. Only the framing is here.
+pub fn serve(path: &std::path::Path, service: control::service::Service<Fake>) -> Shared {
+    use std::io::{BufRead, BufReader, Write};
+
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(service));
+    let state = std::sync::Arc::clone(&shared);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let state = std::sync::Arc::clone(&state);
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    let response = state.lock().unwrap().handle_line(&line);
+                    if writer.write_all(response.to_line().as_bytes()).is_err() {
+                        return;
+                    }
+                    line.clear();
+                }
+            });
+        }
+    });
+    shared
 }
 
 /// A fresh directory for one test's socket and files, removed when the

@@ -12,9 +12,9 @@
 
 mod parse;
 
-pub use parse::{parse, vlan_tag, ParseError};
+pub use parse::{parse, parse_into, vlan_tag, ParseError};
 
-use crate::ids::{Endpoint, SwitchId};
+use crate::ids::{Endpoint, Mac, SwitchId};
 
 /// A frame in frame memory: `addr` is the offset of its first byte (inside
 /// one chunk), `len` its length.
@@ -71,6 +71,9 @@ pub enum Fragment {
 /// The parsed headers of an untagged Ethernet frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Headers {
+    /// Destination and source MAC.
+    pub dst_mac: Mac,
+    pub src_mac: Mac,
     pub cast: Cast,
     /// EtherType after the (stripped) tag.
     pub ethertype: u16,

@@ -11,7 +11,7 @@ use crate::{
     counters::{Cast, DropReason},
     frames::{chunk_offset, FrameMemory, FRAME_SIZE},
     ids::{Endpoint, VifId},
-    packet::{parse, vlan_tag, Dest, Frame, PacketCtx},
+    packet::{parse, parse_into, vlan_tag, Dest, Frame, Headers, PacketCtx},
     wire::VLAN_HLEN,
 };
 
@@ -77,21 +77,25 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 frame = self.strip_tag(frame);
             }
             let at_port = Endpoint::Port(port);
+            // Parse straight into the batch's next context.
+            batch.push(PacketCtx {
+                frame,
+                ingress: at_port,
+                switch: entry.switch,
+                vlan: vlan.unwrap_or(0),
+                hdr: Headers::default(),
+                dest: Dest::Unknown,
+            });
             let bytes = self.bytes(frame);
-            let parsed = parse(bytes);
-            counters
-                .port(port)
-                .rx_cast(frame.len as usize, Cast::of(bytes));
+            let parsed = parse_into(bytes, &mut batch.last_mut().hdr);
+            let port_counters = counters.port(port);
             match parsed {
-                Ok(hdr) => batch.push(PacketCtx {
-                    frame,
-                    ingress: at_port,
-                    switch: entry.switch,
-                    vlan: vlan.unwrap_or(0),
-                    hdr,
-                    dest: Dest::Unknown,
-                }),
-                Err(_) => self.drop_frame(at_port, frame, DropReason::Malformed),
+                Ok(()) => port_counters.rx_cast(frame.len as usize, batch.last_mut().hdr.cast),
+                Err(_) => {
+                    port_counters.rx_cast(frame.len as usize, Cast::of(bytes));
+                    batch.pop();
+                    self.drop_frame(at_port, frame, DropReason::Malformed);
+                }
             }
         }
     }

@@ -47,14 +47,20 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             let Some(entry) = tables.port(port) else {
                 return Ok(());
             };
-            check(&entry.guard, &ctx.hdr, p.bytes(ctx.frame)).map_err(|r| (ctx.ingress, r))
+            // Only ARP and neighbour discovery look into the frame's bytes.
+            let frame: &[u8] = match ctx.hdr.l3 {
+                L3::Arp | L3::Ipv6 => p.bytes(ctx.frame),
+                L3::Ipv4 | L3::Other => &[],
+            };
+            check(&entry.guard, &ctx.hdr, frame).map_err(|r| (ctx.ingress, r))
         });
     }
 }
 
 /// Whether a port may send `frame` (untagged), whose headers are `h`.
+/// `frame` is read only for ARP and IPv6 (it may be empty otherwise).
 pub fn check(g: &PortGuard, h: &Headers, frame: &[u8]) -> Result<(), DropReason> {
-    if g.spoofguard && frame[6..12] != g.mac {
+    if g.spoofguard && h.src_mac != g.mac {
         return Err(DropReason::SpoofguardMac);
     }
     match h.l3 {

@@ -6,7 +6,7 @@ use super::{Batch, Pipeline};
 use crate::{
     counters::{Cast, DropReason},
     frames::FrameMemory,
-    ids::{Endpoint, Mac},
+    ids::Endpoint,
     packet::Dest,
     tables::L2Dest,
 };
@@ -14,13 +14,12 @@ use crate::{
 impl<M: FrameMemory> Pipeline<'_, M> {
     pub(super) fn l2_lookup(&mut self, batch: &mut Batch) {
         let tables = self.tables;
-        self.retain(batch, |p, ctx| {
+        self.retain(batch, |_, ctx| {
             if ctx.hdr.cast != Cast::Unicast {
                 ctx.dest = Dest::Flood;
                 return Ok(());
             }
-            let dst: Mac = p.bytes(ctx.frame)[..6].try_into().expect("parsed frame");
-            ctx.dest = match tables.switch(ctx.switch).macs.get(&dst) {
+            ctx.dest = match tables.switch(ctx.switch).macs.get(&ctx.hdr.dst_mac) {
                 None => Dest::Flood,
                 // Hairpin to its own port, or a remote MAC from the uplink:
                 // never back where it came from.

@@ -139,41 +139,51 @@ impl Egress {
     }
 }
 
-/// A batch of frames with their contexts, in arrival order.
+/// A batch of frames with their contexts, in arrival order. Its storage
+/// is allocated once (by the worker) and reused for every batch.
+#[derive(Default)]
 pub struct Batch {
-    pkts: [PacketCtx; BATCH],
-    len: usize,
-}
-
-impl Default for Batch {
-    fn default() -> Self {
-        Batch {
-            pkts: [PacketCtx::default(); BATCH],
-            len: 0,
-        }
-    }
+    pkts: Vec<PacketCtx>,
 }
 
 impl Batch {
+    /// Room for one batch.
+    pub fn new() -> Batch {
+        Batch {
+            pkts: Vec::with_capacity(BATCH),
+        }
+    }
+
     #[inline]
     fn push(&mut self, ctx: PacketCtx) {
-        self.pkts[self.len] = ctx;
-        self.len += 1;
+        self.pkts.push(ctx);
+    }
+
+    /// The context pushed last (there is one: callers push first).
+    #[inline]
+    fn last_mut(&mut self) -> &mut PacketCtx {
+        let i = self.pkts.len() - 1;
+        &mut self.pkts[i]
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        self.pkts.pop();
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.pkts.len()
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.pkts.is_empty()
     }
 
     #[inline]
     pub fn as_slice(&self) -> &[PacketCtx] {
-        &self.pkts[..self.len]
+        &self.pkts
     }
 }
 
@@ -189,29 +199,35 @@ pub struct Pipeline<'a, M: FrameMemory> {
     pub pool: &'a mut Vec<u64>,
     pub counters: &'a WorkerCounters,
     pub egress: &'a mut Egress,
+    /// The batch's storage, reused (see [`Batch::new`]).
+    pub batch: &'a mut Batch,
 }
 
 impl<M: FrameMemory> Pipeline<'_, M> {
     /// The vif receive path, [`BATCH`] descriptors at a time.
     pub fn vif_input(&mut self, vif: VifId, rx: &[xdp_desc]) {
+        let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
-            let mut batch = Batch::default();
+            batch.pkts.clear();
             self.classify(vif, rx, &mut batch);
             self.guards(&mut batch);
             // [firewall out of the source port: the firewall issue]
             self.l2_lookup(&mut batch);
             self.output(&mut batch);
         }
+        *self.batch = batch;
     }
 
     /// The uplink receive path, [`BATCH`] descriptors at a time.
     pub fn uplink_input(&mut self, rx: &[xdp_desc]) {
+        let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
-            let mut batch = Batch::default();
+            batch.pkts.clear();
             self.decap(rx, &mut batch);
             self.l2_lookup(&mut batch);
             self.output(&mut batch);
         }
+        *self.batch = batch;
     }
 
     /// Keeps the frames of `batch` for which `stage` says Ok, in order;
@@ -222,18 +238,13 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         batch: &mut Batch,
         mut stage: impl FnMut(&mut Self, &mut PacketCtx) -> Result<(), (Endpoint, DropReason)>,
     ) {
-        let mut kept = 0;
-        for i in 0..batch.len {
-            let mut ctx = batch.pkts[i];
-            match stage(self, &mut ctx) {
-                Ok(()) => {
-                    batch.pkts[kept] = ctx;
-                    kept += 1;
-                }
-                Err((at, reason)) => self.drop_frame(at, ctx.frame, reason),
+        batch.pkts.retain_mut(|ctx| match stage(self, ctx) {
+            Ok(()) => true,
+            Err((at, reason)) => {
+                self.drop_frame(at, ctx.frame, reason);
+                false
             }
-        }
-        batch.len = kept;
+        });
     }
 
     /// The bytes of a frame the pipeline holds.

@@ -261,7 +261,7 @@ fn main() {
         .find(|p| p.name() == "xvs_sink")
         .expect("sink prog");
     in_netns(&nss.ns("sink"), || {
-        let idx = testbed_ifindex("eth0");
+        let idx = testbed::ifindex("eth0").expect("eth0") as i32;
         Xdp::new(prog.as_fd())
             .attach(idx, XdpFlags::DRV_MODE)
             .expect("attach sink");
@@ -372,10 +372,4 @@ fn main() {
         (s1 - s0) as f64 * outer as f64 * 8.0 / secs / 1e9
     );
     println!("  switch drops (totals since start): {drops}");
-}
-
-fn testbed_ifindex(name: &str) -> i32 {
-    let c = std::ffi::CString::new(name).expect("name");
-    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
-    unsafe { libc::if_nametoindex(c.as_ptr()) as i32 }
 }

@@ -3,7 +3,6 @@
 //! frame sender. Every loop is bounded in count and time.
 
 use std::{
-    ffi::CString,
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     process::ExitCode,
@@ -82,7 +81,12 @@ enum Cmd {
         dst_mac: control::MacAddr,
         /// raw (ethertype 0x88b5), ipv4 (UDP), arp (gratuitous reply), na
         /// (IPv6 neighbour advertisement), ra (IPv6 router advertisement),
-        /// dhcp-server (UDP 67 -> 68).
+        /// ra-dstopts (an RA behind a destination-options header),
+        /// ra-fragment (an RA in a first fragment), dhcp-server (UDP 67 ->
+        /// 68), dhcp6-server (UDP 547 -> 546); geneve-* (a Geneve packet
+        /// from --src-ip to --dst-ip with one flaw: oam (O bit), version 1,
+        /// critical (an unknown critical option), protocol (not Ethernet),
+        /// truncated (options past the packet)).
         #[arg(long, default_value = "raw")]
         kind: Kind,
         /// Frame lengths in bytes (without the tag), used in turn.
@@ -111,7 +115,15 @@ enum Kind {
     Arp,
     Na,
     Ra,
+    RaDstopts,
+    RaFragment,
     DhcpServer,
+    Dhcp6Server,
+    GeneveOam,
+    GeneveVersion,
+    GeneveCritical,
+    GeneveProtocol,
+    GeneveTruncated,
 }
 
 /// FNV-1a, 64-bit: the transfer checksum both ends compute.
@@ -316,11 +328,7 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&src.octets());
         ip.extend_from_slice(&c.dst_ip.octets());
-        let sum = !ip
-            .chunks(2)
-            .map(|w| u16::from_be_bytes([w[0], w[1]]) as u32)
-            .sum::<u32>();
-        let sum = ((sum >> 16) + (sum & 0xffff)) as u16;
+        let sum = geneve::ipv4_header_checksum(&ip);
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&sport.to_be_bytes());
@@ -328,11 +336,12 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
         f.extend_from_slice(&(total - 20).to_be_bytes());
         f.extend_from_slice(&[0, 0]);
     };
-    let icmp6 = |f: &mut Vec<u8>, icmp: &[u8]| {
+    // An IPv6 packet to ff02::1 whose first next header is `next`.
+    let ip6 = |f: &mut Vec<u8>, next: u8, payload: &[u8]| {
         f.extend_from_slice(&0x86ddu16.to_be_bytes());
         f.extend_from_slice(&[0x60, 0, 0, 0]);
-        f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-        f.extend_from_slice(&[58, 255]);
+        f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        f.extend_from_slice(&[next, 255]);
         f.extend_from_slice(&c.src_ip6.octets());
         f.extend_from_slice(
             &"ff02::1"
@@ -340,7 +349,43 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
                 .expect("ip")
                 .octets(),
         );
-        f.extend_from_slice(icmp);
+        f.extend_from_slice(payload);
+    };
+    let icmp6 = |f: &mut Vec<u8>, icmp: &[u8]| ip6(f, 58, icmp);
+    const RA: [u8; 16] = [134, 0, 0, 0, 64, 0, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0];
+    // IPv4 + UDP (checksum 0) + Geneve (VNI 5001) around a 60-byte inner
+    // broadcast, from --src-ip to --dst-ip, with one flaw.
+    let geneve = |f: &mut Vec<u8>, kind: Kind| {
+        let mut g = vec![0x00, 0x00, 0x65, 0x58, 0x00, 0x13, 0x89, 0x00];
+        match kind {
+            Kind::GeneveOam => g[1] |= 0x80,
+            Kind::GeneveVersion => g[0] |= 0x40,
+            Kind::GeneveProtocol => g[2..4].copy_from_slice(&[0x08, 0x00]),
+            Kind::GeneveCritical => {
+                g[0] |= 1; // 4 bytes of options
+                g[1] |= 0x40; // C: a critical option is present
+                g.extend_from_slice(&[0x01, 0x02, 0x85, 0x00]);
+            }
+            _ => g[0] |= 0x3f, // 252 bytes of options: past the packet
+        }
+        g.extend_from_slice(&[0xff; 6]);
+        g.extend_from_slice(&c.src);
+        g.extend_from_slice(&0x88b5u16.to_be_bytes());
+        g.resize(g.len() + 46, 0);
+        f.extend_from_slice(&0x0800u16.to_be_bytes());
+        let total = (20 + 8 + g.len()) as u16;
+        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&c.src_ip.octets());
+        ip.extend_from_slice(&c.dst_ip.octets());
+        let sum = geneve::ipv4_header_checksum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&50000u16.to_be_bytes());
+        f.extend_from_slice(&6081u16.to_be_bytes());
+        f.extend_from_slice(&(total - 20).to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(&g);
     };
     match c.kind {
         Kind::Raw => f.extend_from_slice(&0x88b5u16.to_be_bytes()),
@@ -361,7 +406,32 @@ fn craft(c: &Craft, len: usize) -> Vec<u8> {
             m.extend_from_slice(&c.src);
             icmp6(&mut f, &m);
         }
-        Kind::Ra => icmp6(&mut f, &[134, 0, 0, 0, 64, 0, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0]),
+        Kind::Ra => icmp6(&mut f, &RA),
+        Kind::RaDstopts => {
+            // Destination options (8 bytes: PadN) then the RA (RFC 7113).
+            let mut p = vec![58, 0, 1, 4, 0, 0, 0, 0];
+            p.extend_from_slice(&RA);
+            ip6(&mut f, 60, &p);
+        }
+        Kind::RaFragment => {
+            // A first fragment (offset 0, M set) holding the RA.
+            let mut p = vec![58, 0, 0, 1, 0, 0, 0x12, 0x34];
+            p.extend_from_slice(&RA);
+            ip6(&mut f, 44, &p);
+        }
+        Kind::Dhcp6Server => {
+            let mut u = Vec::new();
+            u.extend_from_slice(&547u16.to_be_bytes());
+            u.extend_from_slice(&546u16.to_be_bytes());
+            u.extend_from_slice(&12u16.to_be_bytes());
+            u.extend_from_slice(&[0, 0, 2, 0, 0, 1]); // ADVERTISE
+            ip6(&mut f, 17, &u);
+        }
+        Kind::GeneveOam
+        | Kind::GeneveVersion
+        | Kind::GeneveCritical
+        | Kind::GeneveProtocol
+        | Kind::GeneveTruncated => geneve(&mut f, c.kind),
     }
     if f.len() < len.max(60) {
         f.resize(len.max(60), 0x5a);
@@ -377,12 +447,7 @@ fn send_frames(
     sizes: &[usize],
     pps: u32,
 ) -> Result<(), String> {
-    let name = CString::new(iface).map_err(|_| "bad interface name")?;
-    // SAFETY: if_nametoindex reads a NUL-terminated string we own.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        return Err(format!("no interface {iface}"));
-    }
+    let ifindex = testbed::ifindex(iface)?;
     let sizes = if sizes.is_empty() { &[60][..] } else { sizes };
     let frames: Vec<Vec<u8>> = sizes
         .iter()

@@ -6,7 +6,7 @@
 //! The programs stay attached after this command exits (tc holds them);
 //! deleting the interfaces or the namespace removes them.
 
-use std::{ffi::CString, os::fd::AsFd, process::ExitCode};
+use std::{os::fd::AsFd, process::ExitCode};
 
 use clap::Parser;
 use libbpf_rs::{MapCore, MapFlags, ObjectBuilder, TcHookBuilder, TC_INGRESS};
@@ -36,16 +36,6 @@ fn parse_pod(s: &str) -> Result<(String, u32), String> {
     Ok((name.to_string(), vlan))
 }
 
-fn ifindex(name: &str) -> Result<u32, String> {
-    let c = CString::new(name).map_err(|_| format!("bad interface name {name:?}"))?;
-    // SAFETY: if_nametoindex reads the NUL-terminated string we own.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        return Err(format!("no interface {name:?} in this namespace"));
-    }
-    Ok(i)
-}
-
 fn run(args: Args) -> Result<(), String> {
     let obj = ObjectBuilder::default()
         .open_memory(OBJECT)
@@ -61,7 +51,7 @@ fn run(args: Args) -> Result<(), String> {
             .find(|p| p.name() == name)
             .ok_or_else(|| format!("program {name} missing"))
     };
-    let vnic = ifindex(&args.vnic)?;
+    let vnic = testbed::ifindex(&args.vnic)?;
     let upd = |m: &str, k: u32, v: u32| -> Result<(), String> {
         map(m)?
             .update(&k.to_ne_bytes(), &v.to_ne_bytes(), MapFlags::ANY)
@@ -83,7 +73,7 @@ fn run(args: Args) -> Result<(), String> {
         Ok(())
     };
     for (name, vlan) in &args.pods {
-        let pod = ifindex(name)?;
+        let pod = testbed::ifindex(name)?;
         upd("vlan_of_pod", pod, *vlan)?;
         upd("pod_of_vlan", *vlan, pod)?;
         attach(pod, "from_pod")?;

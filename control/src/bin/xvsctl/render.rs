@@ -1,0 +1,559 @@
+//! Rendering results for people: tables and detail views of switches,
+//! vifs, ports, the TEP, counters and `apply`'s changes (`--json` prints
+//! any result as JSON instead).
+
+use std::fmt::Write as _;
+
+use control::client::ClientError;
+use control::stats::{Counters, PortStats, StatsReport};
+use control::{LocalTep, LogicalPort, LogicalSwitch, Vif};
+use serde_json::Value;
+
+use crate::cli::SortKey;
+use crate::Failure;
+
+/// How a call's result is shown without `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Nothing (a change that succeeded).
+    Silent,
+    /// Pretty JSON, `--json` or not.
+    Json,
+    Version,
+    SwitchTable,
+    SwitchDetail,
+    VifTable,
+    VifDetail,
+    PortTable,
+    PortDetail,
+    Tep,
+    Changes,
+    /// The stats tables, the ports sorted by the key.
+    Stats(SortKey),
+    /// One port's counters, one per line.
+    StatsPort,
+    /// `cleared`.
+    Cleared,
+    /// A string result, printed as it is.
+    Text,
+}
+
+pub fn pretty(value: &Value) -> String {
+    // A Value always serializes.
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// Reads a result into the type a table is made of.
+fn typed<T: serde::de::DeserializeOwned>(result: &Value) -> Result<T, Failure> {
+    T::deserialize(result).map_err(|e| {
+        Failure::Call(ClientError::Protocol(format!(
+            "unexpected result {result}: {e}"
+        )))
+    })
+}
+
+/// Renders a result for people; `None` for nothing to print.
+pub fn render(output: Output, result: &Value) -> Result<Option<String>, Failure> {
+    let text = match output {
+        Output::Silent => return Ok(None),
+        Output::Json => pretty(result),
+        Output::Version => {
+            let daemon = result["daemon"].as_str().unwrap_or("?");
+            let protocol = result["protocol"].to_string();
+            let rows = vec![
+                vec!["xvsctl".to_string(), env!("CARGO_PKG_VERSION").to_string()],
+                vec!["xvswitchd".to_string(), daemon.to_string()],
+                vec!["protocol".to_string(), protocol],
+            ];
+            table(None, &[], &rows)
+        }
+        Output::SwitchTable => switch_table(&typed::<Vec<LogicalSwitch>>(result)?),
+        Output::SwitchDetail => switch_detail(&typed(result)?),
+        Output::VifTable => vif_table(&typed::<Vec<Vif>>(result)?),
+        Output::VifDetail => vif_table(&[typed(result)?]),
+        Output::PortTable => port_table(&typed::<Vec<LogicalPort>>(result)?),
+        Output::PortDetail => port_table(&[typed(result)?]),
+        Output::Tep => match typed::<Option<LocalTep>>(result)? {
+            None => "no local TEP".to_string(),
+            Some(tep) => table(
+                Some(&["UPLINK", "IP", "MTU"]),
+                &[],
+                &[vec![
+                    tep.uplink,
+                    tep.ip.to_string(),
+                    tep.mtu.map_or_else(|| "default".into(), |m| m.to_string()),
+                ]],
+            ),
+        },
+        Output::Changes => {
+            // A dry run reports its changes with `changed` false: print the
+            // lines whenever there are some.
+            let changes: Vec<String> = typed(&result["changes"])?;
+            if changes.is_empty() {
+                "no changes".to_string()
+            } else {
+                changes.join("\n")
+            }
+        }
+        Output::Stats(key) => stats_table(&typed(result)?, key),
+        Output::StatsPort => stats_detail(&typed(result)?),
+        Output::Cleared => "cleared".to_string(),
+        Output::Text => {
+            let text: String = typed(result)?;
+            // Printed with a newline of its own: leave out the text's last.
+            match text.strip_suffix('\n') {
+                Some(text) => text.to_string(),
+                None => text,
+            }
+        }
+    };
+    Ok(Some(text))
+}
+
+/// Aligned columns, two spaces apart, with an optional header; the columns
+/// in `right` are right-aligned.
+fn table(header: Option<&[&str]>, right: &[usize], rows: &[Vec<String>]) -> String {
+    let mut all: Vec<Vec<String>> = Vec::new();
+    if let Some(header) = header {
+        all.push(header.iter().map(|h| h.to_string()).collect());
+    }
+    all.extend(rows.iter().cloned());
+    let columns = all.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            all.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &all {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths[c].saturating_sub(cell.chars().count());
+            if right.contains(&c) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+fn dash_if_empty(s: String) -> String {
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s
+    }
+}
+
+fn joined<T: ToString>(items: &[T]) -> String {
+    dash_if_empty(
+        items
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+fn switch_table(switches: &[LogicalSwitch]) -> String {
+    let rows: Vec<Vec<String>> = switches
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.vni.to_string(),
+                joined(&s.remote_teps),
+                s.remote_macs.len().to_string(),
+            ]
+        })
+        .collect();
+    table(
+        Some(&["NAME", "VNI", "REMOTE_TEPS", "REMOTE_MACS"]),
+        &[1, 3],
+        &rows,
+    )
+}
+
+fn switch_detail(s: &LogicalSwitch) -> String {
+    let mut rows = vec![
+        vec!["name".to_string(), s.name.clone()],
+        vec!["vni".to_string(), s.vni.to_string()],
+        vec!["remote_teps".to_string(), joined(&s.remote_teps)],
+    ];
+    if s.remote_macs.is_empty() {
+        rows.push(vec!["remote_macs".into(), "-".into()]);
+    }
+    for (i, m) in s.remote_macs.iter().enumerate() {
+        let label = if i == 0 { "remote_macs" } else { "" };
+        rows.push(vec![label.into(), format!("{} via {}", m.mac, m.tep)]);
+    }
+    table(None, &[], &rows)
+}
+
+fn vif_table(vifs: &[Vif]) -> String {
+    let rows: Vec<Vec<String>> = vifs
+        .iter()
+        .map(|v| vec![v.name.clone(), v.interface.clone()])
+        .collect();
+    table(Some(&["NAME", "INTERFACE"]), &[], &rows)
+}
+
+fn port_table(ports: &[LogicalPort]) -> String {
+    let rows: Vec<Vec<String>> = ports
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.vif.clone(),
+                p.vlan.map_or_else(|| "-".into(), |v| v.to_string()),
+                p.switch.clone(),
+                p.mac.to_string(),
+                joined(&p.ips),
+                guards(p),
+            ]
+        })
+        .collect();
+    table(
+        Some(&["NAME", "VIF", "VLAN", "SWITCH", "MAC", "IPS", "GUARDS"]),
+        &[2],
+        &rows,
+    )
+}
+
+/// The guards that are on: `sg,dhcp,ra`, some of them, or `-`.
+fn guards(p: &LogicalPort) -> String {
+    let on: Vec<&str> = [
+        (p.spoofguard, "sg"),
+        (p.dhcp_guard, "dhcp"),
+        (p.ra_guard, "ra"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    joined(&on)
+}
+
+/// The columns of the stats tables after the object's two.
+const COUNTER_COLUMNS: [&str; 7] = [
+    "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "RX_BCAST", "RX_MCAST", "DROPS",
+];
+
+/// `reason=n` pairs, by reason; empty without drops.
+fn drop_reasons(c: &Counters) -> String {
+    let each: Vec<String> = c.drops.iter().map(|(r, n)| format!("{r}={n}")).collect();
+    each.join(",")
+}
+
+/// A row of a stats table: the object's columns, the counters, the drop
+/// total and the drop reasons.
+fn counters_row(first: [&str; 2], c: &Counters) -> Vec<String> {
+    let mut row: Vec<String> = first.iter().map(|s| s.to_string()).collect();
+    for n in [
+        c.rx_packets,
+        c.rx_bytes,
+        c.tx_packets,
+        c.tx_bytes,
+        c.rx_broadcast,
+        c.rx_multicast,
+        c.total_drops(),
+    ] {
+        row.push(n.to_string());
+    }
+    row.push(drop_reasons(c));
+    row
+}
+
+/// The ports of a report in the order of `key`: counters largest first,
+/// name and switch in alphabetical order; ties by name.
+fn sorted_ports(report: &StatsReport, key: SortKey) -> Vec<(&str, &PortStats)> {
+    let mut ports: Vec<(&str, &PortStats)> = report
+        .ports
+        .iter()
+        .map(|(name, p)| (name.as_str(), p))
+        .collect();
+    let number = |p: &PortStats| -> u64 {
+        let c = &p.counters;
+        match key {
+            SortKey::Name | SortKey::Switch => 0,
+            SortKey::RxPackets => c.rx_packets,
+            SortKey::RxBytes => c.rx_bytes,
+            SortKey::TxPackets => c.tx_packets,
+            SortKey::TxBytes => c.tx_bytes,
+            SortKey::Drops => c.total_drops(),
+        }
+    };
+    ports.sort_by(|(a_name, a), (b_name, b)| {
+        let first = match key {
+            SortKey::Name => std::cmp::Ordering::Equal,
+            SortKey::Switch => a.switch.cmp(&b.switch),
+            _ => number(b).cmp(&number(a)),
+        };
+        first.then_with(|| a_name.cmp(b_name))
+    });
+    ports
+}
+
+/// The stats report as tables: the ports (in the order of `key`), then
+/// the vifs and the uplink.
+fn stats_table(report: &StatsReport, key: SortKey) -> String {
+    let right = [2, 3, 4, 5, 6, 7, 8];
+    let mut header = vec!["NAME", "SWITCH"];
+    header.extend(COUNTER_COLUMNS);
+    let rows: Vec<Vec<String>> = sorted_ports(report, key)
+        .into_iter()
+        .map(|(name, p)| counters_row([name, &p.switch], &p.counters))
+        .collect();
+    let mut out = table(Some(&header), &right, &rows);
+    let mut others: Vec<Vec<String>> = report
+        .vifs
+        .iter()
+        .map(|(name, c)| counters_row(["vif", name], c))
+        .collect();
+    if let Some(uplink) = &report.uplink {
+        others.push(counters_row(["uplink", "-"], uplink));
+    }
+    if !others.is_empty() {
+        let mut header = vec!["KIND", "NAME"];
+        header.extend(COUNTER_COLUMNS);
+        let _ = write!(out, "\n\n{}", table(Some(&header), &right, &others));
+    }
+    out
+}
+
+/// The ports of a report (`stats port NAME`: one) with every counter on a
+/// line of its own, then the drops: the total and each reason.
+fn stats_detail(report: &StatsReport) -> String {
+    let blocks: Vec<String> = report
+        .ports
+        .iter()
+        .map(|(name, p)| {
+            let c = &p.counters;
+            let mut rows = vec![
+                vec!["port".to_string(), name.clone()],
+                vec!["switch".to_string(), p.switch.clone()],
+                vec!["vif".to_string(), p.vif.clone()],
+                vec![
+                    "vlan".to_string(),
+                    p.vlan.map_or_else(|| "untagged".into(), |v| v.to_string()),
+                ],
+            ];
+            for (field, _, _, n) in c.fields() {
+                rows.push(vec![field.to_string(), n.to_string()]);
+            }
+            rows.push(vec!["drops".to_string(), c.total_drops().to_string()]);
+            for (reason, n) in &c.drops {
+                rows.push(vec![format!("  {reason}"), n.to_string()]);
+            }
+            table(None, &[], &rows)
+        })
+        .collect();
+    blocks.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cleared_and_text() {
+        assert_eq!(
+            render(Output::Cleared, &json!({})).unwrap().unwrap(),
+            "cleared"
+        );
+        // The exposition is printed as it is, not as a JSON string.
+        let text = "# TYPE xvswitch_port_rx_packets_total counter\n\
+                    xvswitch_port_rx_packets_total{port=\"pod1a\",switch=\"blue\"} 5\n";
+        assert_eq!(
+            format!("{}\n", render(Output::Text, &json!(text)).unwrap().unwrap()),
+            text
+        );
+        assert!(render(Output::Text, &json!({})).is_err());
+    }
+
+    #[test]
+    fn version_table() {
+        let out = render(Output::Version, &json!({"protocol": 1, "daemon": "9.9.9"}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "xvsctl     {}\nxvswitchd  9.9.9\nprotocol   1",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+
+    fn report() -> StatsReport {
+        serde_json::from_value(json!({
+            "ports": {
+                "a": {"switch": "green", "vif": "vm1", "vlan": 10, "rx_packets": 5,
+                      "rx_bytes": 900, "tx_packets": 1, "tx_bytes": 70,
+                      "drops": {"spoofguard_ip": 1}},
+                "b": {"switch": "blue", "vif": "vm1", "vlan": 11, "rx_packets": 7,
+                      "rx_bytes": 500, "tx_packets": 3, "tx_bytes": 300,
+                      "drops": {"dhcp_guard": 2, "ra_guard": 3}},
+                "c": {"switch": "blue", "vif": "vm2", "vlan": null, "rx_packets": 7,
+                      "rx_bytes": 600, "tx_bytes": 10},
+                "d": {"switch": "amber", "vif": "vm2", "vlan": 12}
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn stats_sort() {
+        let report = report();
+        let order = |key| -> Vec<&str> {
+            sorted_ports(&report, key)
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        assert_eq!(order(SortKey::Name), ["a", "b", "c", "d"]);
+        // Names ascending; ties by name.
+        assert_eq!(order(SortKey::Switch), ["d", "b", "c", "a"]);
+        // Counters descending; ties by name; missing counters are 0.
+        assert_eq!(order(SortKey::RxPackets), ["b", "c", "a", "d"]);
+        assert_eq!(order(SortKey::RxBytes), ["a", "c", "b", "d"]);
+        assert_eq!(order(SortKey::TxPackets), ["b", "a", "c", "d"]);
+        assert_eq!(order(SortKey::TxBytes), ["b", "a", "c", "d"]);
+        assert_eq!(order(SortKey::Drops), ["b", "a", "c", "d"]);
+    }
+
+    #[test]
+    fn port_table_aligns_columns() {
+        let ports: Vec<LogicalPort> = serde_json::from_value(json!([
+            {"name": "node1", "vif": "vm1", "vlan": null, "switch": "nodes",
+             "mac": "02:00:00:77:00:01", "ips": []},
+            {"name": "pod1a", "vif": "vm1", "vlan": 10, "switch": "blue",
+             "mac": "02:00:00:77:00:0b", "ips": ["10.77.0.11", "fd00::b"]}
+        ]))
+        .unwrap();
+        assert_eq!(
+            port_table(&ports),
+            "NAME   VIF  VLAN  SWITCH  MAC                IPS                 GUARDS\n\
+             node1  vm1     -  nodes   02:00:00:77:00:01  -                   sg,dhcp,ra\n\
+             pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11,fd00::b  sg,dhcp,ra"
+        );
+        let mut port = ports[1].clone();
+        port.spoofguard = false;
+        assert_eq!(guards(&port), "dhcp,ra");
+        port.dhcp_guard = false;
+        assert_eq!(guards(&port), "ra");
+        port.ra_guard = false;
+        assert_eq!(guards(&port), "-");
+        port.dhcp_guard = true;
+        assert_eq!(guards(&port), "dhcp");
+    }
+
+    #[test]
+    fn stats_table_shows_ports_then_vifs() {
+        let report: StatsReport = serde_json::from_value(json!({
+            "ports": {"pod1a": {"switch": "blue", "vif": "vm1", "vlan": 10,
+                                "rx_packets": 5, "rx_bytes": 500, "tx_packets": 4,
+                                "tx_bytes": 400, "rx_broadcast": 1, "rx_multicast": 2,
+                                "drops": {"tx_ring_full": 2, "spoofguard_mac": 1}},
+                      "pod1b": {"switch": "blue", "vif": "vm1", "vlan": 11,
+                                "rx_packets": 12, "drops": {}}},
+            "vifs": {"vm1": {"rx_packets": 6, "rx_bytes": 600, "tx_packets": 4,
+                             "tx_bytes": 400, "drops": {}}},
+            "uplink": null,
+            "sockets": []
+        }))
+        .unwrap();
+        assert_eq!(
+            stats_table(&report, SortKey::Name),
+            "NAME   SWITCH  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             pod1a  blue          5       500        4       400         1         2      3  \
+             spoofguard_mac=1,tx_ring_full=2\n\
+             pod1b  blue         12         0        0         0         0         0      0\n\
+             \n\
+             KIND  NAME  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             vif   vm1         6       600        4       400         0         0      0"
+        );
+        let sorted = stats_table(&report, SortKey::RxPackets);
+        assert!(
+            sorted.lines().nth(1).unwrap().starts_with("pod1b"),
+            "{sorted}"
+        );
+        // The uplink, and no vifs.
+        let report: StatsReport =
+            serde_json::from_value(json!({"ports": {}, "uplink": {"tx_packets": 9}})).unwrap();
+        assert_eq!(
+            stats_table(&report, SortKey::Name),
+            "NAME  SWITCH  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             \n\
+             KIND    NAME  RX_PKTS  RX_BYTES  TX_PKTS  TX_BYTES  RX_BCAST  RX_MCAST  DROPS\n\
+             uplink  -           0         0        9         0         0         0      0"
+        );
+    }
+
+    #[test]
+    fn stats_port_shows_every_counter() {
+        let mut report = report();
+        report.ports.retain(|name, _| name == "b");
+        report.ports.get_mut("b").unwrap().counters.tx_multicast = 4;
+        assert_eq!(
+            render(Output::StatsPort, &serde_json::to_value(&report).unwrap())
+                .unwrap()
+                .unwrap(),
+            "port          b\n\
+             switch        blue\n\
+             vif           vm1\n\
+             vlan          11\n\
+             rx_packets    7\n\
+             rx_bytes      500\n\
+             tx_packets    3\n\
+             tx_bytes      300\n\
+             rx_broadcast  0\n\
+             rx_multicast  0\n\
+             tx_broadcast  0\n\
+             tx_multicast  4\n\
+             drops         5\n  \
+             dhcp_guard  2\n  \
+             ra_guard    3"
+        );
+    }
+
+    #[test]
+    fn apply_result_lines() {
+        let changed =
+            json!({"changed": true, "changes": ["add switch \"red\"", "delete vif \"vm3\""]});
+        assert_eq!(
+            render(Output::Changes, &changed).unwrap().unwrap(),
+            "add switch \"red\"\ndelete vif \"vm3\""
+        );
+        let dry = json!({"changed": false, "changes": ["add switch \"red\""]});
+        assert_eq!(
+            render(Output::Changes, &dry).unwrap().unwrap(),
+            "add switch \"red\""
+        );
+        let same = json!({"changed": false, "changes": []});
+        assert_eq!(
+            render(Output::Changes, &same).unwrap().unwrap(),
+            "no changes"
+        );
+        assert_eq!(
+            render(Output::Tep, &Value::Null).unwrap().unwrap(),
+            "no local TEP"
+        );
+        assert!(render(Output::Silent, &json!({})).unwrap().is_none());
+    }
+}

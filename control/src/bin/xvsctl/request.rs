@@ -1,0 +1,824 @@
+//! Request building: a parsed command line becomes the typed op it sends
+//! (from the one op schema, `control::ops::Op`) and the way its result is
+//! shown. `raw` alone sends an op name and args unchecked.
+
+use std::path::Path;
+
+use control::ops::{
+    ConfigApplyArgs, DeleteArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs,
+    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs,
+    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, TransactionArgs, VifArgs,
+};
+use control::{Config, LocalTep};
+use serde_json::{json, Map, Value};
+
+use crate::cli::{
+    Command, OnOff, PortCmd, RemoteMacCmd, RemoteTepCmd, ShowCmd, StatsClearCmd, StatsCmd,
+    SwitchCmd, TepCmd, VifCmd,
+};
+use crate::render::Output;
+use crate::Failure;
+
+/// What a command sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// A typed op.
+    Op(Op),
+    /// `xvsctl raw`: any op name with any args, for the daemon to judge.
+    Raw {
+        /// The op's name.
+        op: String,
+        /// The args.
+        args: Value,
+    },
+}
+
+/// One request to make and how to show its result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// What to send.
+    pub target: Target,
+    /// How to show the result without `--json`.
+    pub output: Output,
+}
+
+fn call(op: Op, output: Output) -> Result<Call, Failure> {
+    Ok(Call {
+        target: Target::Op(op),
+        output,
+    })
+}
+
+fn name(name: &str) -> NameArgs {
+    NameArgs {
+        name: name.to_string(),
+    }
+}
+
+/// The request a command line makes. `read` reads the file of `apply` and
+/// `transaction` (`-`: standard input); the file is checked here, so a
+/// mistake in it is a usage error naming the file and the place.
+pub fn build(
+    command: &Command,
+    read: &dyn Fn(&Path) -> Result<String, Failure>,
+) -> Result<Call, Failure> {
+    use Output::*;
+    match command {
+        Command::Version => call(Op::Version, Version),
+        Command::Switch(cmd) => match cmd {
+            SwitchCmd::Add {
+                name,
+                vni,
+                remote_teps,
+            } => call(
+                Op::SwitchAdd(SwitchAddArgs {
+                    name: name.clone(),
+                    vni: *vni,
+                    remote_teps: remote_teps.clone(),
+                    remote_macs: vec![],
+                }),
+                Silent,
+            ),
+            SwitchCmd::Change { name, vni } => call(
+                Op::SwitchChange(SwitchChangeArgs {
+                    name: name.clone(),
+                    vni: *vni,
+                }),
+                Silent,
+            ),
+            SwitchCmd::Delete { name, cascade } => call(
+                Op::SwitchDelete(DeleteArgs {
+                    name: name.clone(),
+                    cascade: *cascade,
+                }),
+                Silent,
+            ),
+            SwitchCmd::List => call(Op::SwitchList, SwitchTable),
+            SwitchCmd::Show { name: n } => call(Op::SwitchShow(name(n)), SwitchDetail),
+        },
+        Command::Vif(cmd) => match cmd {
+            VifCmd::Add { name, interface } => call(
+                Op::VifAdd(VifArgs {
+                    name: name.clone(),
+                    interface: interface.clone(),
+                }),
+                Silent,
+            ),
+            VifCmd::Change { name, interface } => call(
+                Op::VifChange(VifArgs {
+                    name: name.clone(),
+                    interface: interface.clone(),
+                }),
+                Silent,
+            ),
+            VifCmd::Delete { name, cascade } => call(
+                Op::VifDelete(DeleteArgs {
+                    name: name.clone(),
+                    cascade: *cascade,
+                }),
+                Silent,
+            ),
+            VifCmd::List => call(Op::VifList, VifTable),
+            VifCmd::Show { name: n } => call(Op::VifShow(name(n)), VifDetail),
+        },
+        Command::Port(cmd) => match cmd {
+            PortCmd::Add {
+                name,
+                vif,
+                vlan,
+                switch,
+                mac,
+                ips,
+                spoofguard,
+                dhcp_guard,
+                ra_guard,
+            } => call(
+                Op::PortAdd(PortAddArgs {
+                    name: name.clone(),
+                    vif: vif.clone(),
+                    vlan: *vlan,
+                    switch: switch.clone(),
+                    mac: *mac,
+                    ips: ips.clone(),
+                    spoofguard: spoofguard.on(),
+                    dhcp_guard: dhcp_guard.on(),
+                    ra_guard: ra_guard.on(),
+                }),
+                Silent,
+            ),
+            PortCmd::Change {
+                name,
+                vif,
+                vlan,
+                untagged,
+                switch,
+                mac,
+                ips,
+                no_ips,
+                spoofguard,
+                dhcp_guard,
+                ra_guard,
+            } => call(
+                Op::PortChange(PortChangeArgs {
+                    name: name.clone(),
+                    vif: vif.clone(),
+                    vlan: if *untagged {
+                        Some(None)
+                    } else {
+                        vlan.map(Some)
+                    },
+                    switch: switch.clone(),
+                    mac: *mac,
+                    ips: if *no_ips || !ips.is_empty() {
+                        Some(ips.clone())
+                    } else {
+                        None
+                    },
+                    spoofguard: spoofguard.map(OnOff::on),
+                    dhcp_guard: dhcp_guard.map(OnOff::on),
+                    ra_guard: ra_guard.map(OnOff::on),
+                }),
+                Silent,
+            ),
+            PortCmd::Delete { name: n } => call(Op::PortDelete(name(n)), Silent),
+            PortCmd::List => call(Op::PortList, PortTable),
+            PortCmd::Show { name: n } => call(Op::PortShow(name(n)), PortDetail),
+        },
+        Command::Tep(cmd) => match cmd {
+            TepCmd::Set { uplink, ip, mtu } => call(
+                Op::TepSet(LocalTep {
+                    uplink: uplink.clone(),
+                    ip: *ip,
+                    mtu: *mtu,
+                }),
+                Silent,
+            ),
+            TepCmd::Clear => call(Op::TepClear, Silent),
+            TepCmd::Show => call(Op::TepShow, Tep),
+        },
+        Command::RemoteTep(cmd) => match cmd {
+            RemoteTepCmd::Add { switch, ip } => call(
+                Op::RemoteTepAdd(RemoteTepArgs {
+                    switch: switch.clone(),
+                    ip: *ip,
+                }),
+                Silent,
+            ),
+            RemoteTepCmd::Delete {
+                switch,
+                ip,
+                cascade,
+            } => call(
+                Op::RemoteTepDelete(RemoteTepDeleteArgs {
+                    switch: switch.clone(),
+                    ip: *ip,
+                    cascade: *cascade,
+                }),
+                Silent,
+            ),
+        },
+        Command::RemoteMac(cmd) => match cmd {
+            RemoteMacCmd::Add { switch, mac, tep } => call(
+                Op::RemoteMacAdd(RemoteMacAddArgs {
+                    switch: switch.clone(),
+                    mac: *mac,
+                    tep: *tep,
+                }),
+                Silent,
+            ),
+            RemoteMacCmd::Delete { switch, mac } => call(
+                Op::RemoteMacDelete(RemoteMacDeleteArgs {
+                    switch: switch.clone(),
+                    mac: *mac,
+                }),
+                Silent,
+            ),
+        },
+        Command::Show(ShowCmd::Config) => call(Op::ConfigShow, Json),
+        Command::Apply { file, dry_run } => {
+            let text = read(file)?;
+            // Parsed here: a mistake in the file is reported with its line
+            // and column.
+            let config: Config = serde_json::from_str(&text)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            call(
+                Op::ConfigApply(ConfigApplyArgs {
+                    config,
+                    dry_run: *dry_run,
+                }),
+                Changes,
+            )
+        }
+        Command::Transaction { file } => {
+            let text = read(file)?;
+            let ops: Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            if !ops.is_array() {
+                return Err(Failure::Usage(format!(
+                    "{}: expected a JSON array of {{\"op\": ..., \"args\": ...}} objects",
+                    file.display()
+                )));
+            }
+            // The same parse the daemon does: an unknown op, a daemon op or
+            // bad args are reported naming the element.
+            let args = TransactionArgs::parse("transaction", &json!({ "ops": ops }))
+                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            call(Op::Transaction(args), Json)
+        }
+        Command::Stats { sort, target } => match target {
+            None => call(Op::StatsShow(StatsShowArgs::default()), Stats(*sort)),
+            Some(StatsCmd::Port { name }) => call(
+                Op::StatsShow(StatsShowArgs {
+                    port: Some(name.clone()),
+                }),
+                StatsPort,
+            ),
+            Some(StatsCmd::Clear { target }) => call(
+                Op::StatsClear(StatsClearArgs {
+                    port: target
+                        .as_ref()
+                        .map(|StatsClearCmd::Port { name }| name.clone()),
+                }),
+                Cleared,
+            ),
+        },
+        Command::Metrics => call(Op::MetricsShow, Text),
+        Command::Raw { op, args } => {
+            let args = match args {
+                None => Value::Object(Map::new()),
+                Some(text) => serde_json::from_str(text)
+                    .map_err(|e| Failure::Usage(format!("ARGS_JSON: {e}")))?,
+            };
+            Ok(Call {
+                target: Target::Raw {
+                    op: op.clone(),
+                    args,
+                },
+                output: Json,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::Parser;
+    use control::MacAddr;
+
+    use super::*;
+    use crate::cli::{Cli, SortKey};
+
+    /// The files the tests' commands read.
+    fn read(path: &Path) -> Result<String, Failure> {
+        let text = match path.to_str() {
+            Some("hv.json") => r#"{"switches": [{"name": "blue", "vni": 5001}]}"#,
+            Some("ops.json") => {
+                r#"[{"op": "switch.add", "args": {"name": "red", "vni": 5003}},
+                    {"op": "port.change", "args": {"name": "pod2b", "switch": "red"}},
+                    {"op": "tep.show"}]"#
+            }
+            Some("bad.json") => r#"{"switches": [}"#,
+            Some("object.json") => r#"{"op": "switch.list"}"#,
+            Some("daemon-op.json") => r#"[{"op": "switch.list"}, {"op": "version"}]"#,
+            Some("bad-args.json") => r#"[{"op": "port.add", "args": {"name": "p", "vlan": "x"}}]"#,
+            _ => return Err(Failure::Usage(format!("cannot read {}", path.display()))),
+        };
+        Ok(text.to_string())
+    }
+
+    fn build_argv(argv: &[&str]) -> Result<Call, Failure> {
+        let cli = Cli::try_parse_from(std::iter::once("xvsctl").chain(argv.iter().copied()))
+            .unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        build(&cli.command, &read)
+    }
+
+    fn built(argv: &[&str]) -> Call {
+        build_argv(argv).unwrap_or_else(|e| panic!("{argv:?}: {e:?}"))
+    }
+
+    fn usage_error(argv: &[&str]) -> String {
+        match build_argv(argv) {
+            Err(Failure::Usage(message)) => message,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    fn mac(s: &str) -> MacAddr {
+        s.parse().unwrap()
+    }
+
+    fn named(n: &str) -> NameArgs {
+        name(n)
+    }
+
+    fn port_add(name: &str) -> PortAddArgs {
+        PortAddArgs {
+            name: name.into(),
+            vif: "vm1".into(),
+            vlan: None,
+            switch: "nodes".into(),
+            mac: mac("02:00:00:77:00:01"),
+            ips: vec![],
+            spoofguard: true,
+            dhcp_guard: true,
+            ra_guard: true,
+        }
+    }
+
+    fn port_change(name: &str) -> PortChangeArgs {
+        PortChangeArgs {
+            name: name.into(),
+            vif: None,
+            vlan: None,
+            switch: None,
+            mac: None,
+            ips: None,
+            spoofguard: None,
+            dhcp_guard: None,
+            ra_guard: None,
+        }
+    }
+
+    /// Every command: its argv, the op it sends and how it shows the
+    /// result.
+    fn table() -> Vec<(&'static str, Op, Output)> {
+        use Output::*;
+        let blue = || "blue".to_string();
+        let tep2 = || "198.18.0.2".parse().unwrap();
+        vec![
+            ("version", Op::Version, Version),
+            (
+                "switch add blue --vni 5001 --remote-tep 198.18.0.2",
+                Op::SwitchAdd(SwitchAddArgs {
+                    name: blue(),
+                    vni: 5001,
+                    remote_teps: vec![tep2()],
+                    remote_macs: vec![],
+                }),
+                Silent,
+            ),
+            (
+                "switch add blue --vni 5001",
+                Op::SwitchAdd(SwitchAddArgs {
+                    name: blue(),
+                    vni: 5001,
+                    remote_teps: vec![],
+                    remote_macs: vec![],
+                }),
+                Silent,
+            ),
+            (
+                "switch change blue --vni 5003",
+                Op::SwitchChange(SwitchChangeArgs {
+                    name: blue(),
+                    vni: 5003,
+                }),
+                Silent,
+            ),
+            (
+                "switch delete blue --cascade",
+                Op::SwitchDelete(DeleteArgs {
+                    name: blue(),
+                    cascade: true,
+                }),
+                Silent,
+            ),
+            (
+                "switch delete blue",
+                Op::SwitchDelete(DeleteArgs {
+                    name: blue(),
+                    cascade: false,
+                }),
+                Silent,
+            ),
+            ("switch list", Op::SwitchList, SwitchTable),
+            (
+                "switch show blue",
+                Op::SwitchShow(named("blue")),
+                SwitchDetail,
+            ),
+            (
+                "vif add vm3 --interface tap3",
+                Op::VifAdd(VifArgs {
+                    name: "vm3".into(),
+                    interface: "tap3".into(),
+                }),
+                Silent,
+            ),
+            (
+                "vif change vm3 --interface tap4",
+                Op::VifChange(VifArgs {
+                    name: "vm3".into(),
+                    interface: "tap4".into(),
+                }),
+                Silent,
+            ),
+            (
+                "vif delete vm3 --cascade",
+                Op::VifDelete(DeleteArgs {
+                    name: "vm3".into(),
+                    cascade: true,
+                }),
+                Silent,
+            ),
+            ("vif list", Op::VifList, VifTable),
+            ("vif show vm1", Op::VifShow(named("vm1")), VifDetail),
+            (
+                "port add pod1a --vif vm1 --vlan 10 --switch blue --mac 02:00:00:77:00:0B \
+                 --ip 10.77.0.11 --ip fd00::b",
+                Op::PortAdd(PortAddArgs {
+                    vlan: Some(10),
+                    switch: blue(),
+                    mac: mac("02:00:00:77:00:0b"),
+                    ips: vec!["10.77.0.11".parse().unwrap(), "fd00::b".parse().unwrap()],
+                    ..port_add("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port add node1 --vif vm1 --switch nodes --mac 02:00:00:77:00:01",
+                Op::PortAdd(port_add("node1")),
+                Silent,
+            ),
+            (
+                "port add node1 --vif vm1 --switch nodes --mac 02:00:00:77:00:01 \
+                 --spoofguard off --dhcp-guard on --ra-guard off",
+                Op::PortAdd(PortAddArgs {
+                    spoofguard: false,
+                    ra_guard: false,
+                    ..port_add("node1")
+                }),
+                Silent,
+            ),
+            (
+                "port add node1 --vif vm1 --switch nodes --mac 02:00:00:77:00:01 \
+                 --dhcp-guard off --spoofguard on",
+                Op::PortAdd(PortAddArgs {
+                    dhcp_guard: false,
+                    ..port_add("node1")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a",
+                Op::PortChange(port_change("pod1a")),
+                Silent,
+            ),
+            (
+                "port change pod1a --vlan 12",
+                Op::PortChange(PortChangeArgs {
+                    vlan: Some(Some(12)),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --untagged",
+                Op::PortChange(PortChangeArgs {
+                    vlan: Some(None),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --vif vm2 --switch green --mac 02:00:00:77:00:0d",
+                Op::PortChange(PortChangeArgs {
+                    vif: Some("vm2".into()),
+                    switch: Some("green".into()),
+                    mac: Some(mac("02:00:00:77:00:0d")),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --ip 10.77.0.11 --ip 10.77.0.12",
+                Op::PortChange(PortChangeArgs {
+                    ips: Some(vec![
+                        "10.77.0.11".parse().unwrap(),
+                        "10.77.0.12".parse().unwrap(),
+                    ]),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --no-ips",
+                Op::PortChange(PortChangeArgs {
+                    ips: Some(vec![]),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --spoofguard off --dhcp-guard on --ra-guard off",
+                Op::PortChange(PortChangeArgs {
+                    spoofguard: Some(false),
+                    dhcp_guard: Some(true),
+                    ra_guard: Some(false),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            ("port delete pod1a", Op::PortDelete(named("pod1a")), Silent),
+            ("port list", Op::PortList, PortTable),
+            ("port show pod1a", Op::PortShow(named("pod1a")), PortDetail),
+            (
+                "tep set --uplink uplink --ip 198.18.0.1 --mtu 1600",
+                Op::TepSet(LocalTep {
+                    uplink: "uplink".into(),
+                    ip: "198.18.0.1".parse().unwrap(),
+                    mtu: Some(1600),
+                }),
+                Silent,
+            ),
+            (
+                "tep set --uplink uplink --ip 198.18.0.1",
+                Op::TepSet(LocalTep {
+                    uplink: "uplink".into(),
+                    ip: "198.18.0.1".parse().unwrap(),
+                    mtu: None,
+                }),
+                Silent,
+            ),
+            ("tep clear", Op::TepClear, Silent),
+            ("tep show", Op::TepShow, Tep),
+            (
+                "remote-tep add blue 198.18.0.2",
+                Op::RemoteTepAdd(RemoteTepArgs {
+                    switch: blue(),
+                    ip: tep2(),
+                }),
+                Silent,
+            ),
+            (
+                "remote-tep delete blue 198.18.0.2 --cascade",
+                Op::RemoteTepDelete(RemoteTepDeleteArgs {
+                    switch: blue(),
+                    ip: tep2(),
+                    cascade: true,
+                }),
+                Silent,
+            ),
+            (
+                "remote-mac add blue 02:00:00:77:00:1f --tep 198.18.0.2",
+                Op::RemoteMacAdd(RemoteMacAddArgs {
+                    switch: blue(),
+                    mac: mac("02:00:00:77:00:1f"),
+                    tep: tep2(),
+                }),
+                Silent,
+            ),
+            (
+                "remote-mac delete blue 02:00:00:77:00:1f",
+                Op::RemoteMacDelete(RemoteMacDeleteArgs {
+                    switch: blue(),
+                    mac: mac("02:00:00:77:00:1f"),
+                }),
+                Silent,
+            ),
+            ("show config", Op::ConfigShow, Json),
+            (
+                "apply -f hv.json",
+                Op::ConfigApply(ConfigApplyArgs {
+                    config: serde_json::from_str(&read(Path::new("hv.json")).unwrap()).unwrap(),
+                    dry_run: false,
+                }),
+                Changes,
+            ),
+            (
+                "apply --dry-run -f hv.json",
+                Op::ConfigApply(ConfigApplyArgs {
+                    config: serde_json::from_str(&read(Path::new("hv.json")).unwrap()).unwrap(),
+                    dry_run: true,
+                }),
+                Changes,
+            ),
+            (
+                "transaction -f ops.json",
+                Op::Transaction(TransactionArgs {
+                    ops: vec![
+                        Op::SwitchAdd(SwitchAddArgs {
+                            name: "red".into(),
+                            vni: 5003,
+                            remote_teps: vec![],
+                            remote_macs: vec![],
+                        }),
+                        Op::PortChange(PortChangeArgs {
+                            switch: Some("red".into()),
+                            ..port_change("pod2b")
+                        }),
+                        Op::TepShow,
+                    ],
+                }),
+                Json,
+            ),
+            (
+                "stats",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::Name),
+            ),
+            (
+                "stats --sort drops",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::Drops),
+            ),
+            (
+                "stats --sort switch",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::Switch),
+            ),
+            (
+                "stats --sort rx_packets",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::RxPackets),
+            ),
+            (
+                "stats --sort rx_bytes",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::RxBytes),
+            ),
+            (
+                "stats --sort tx_packets",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::TxPackets),
+            ),
+            (
+                "stats --sort tx_bytes",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::TxBytes),
+            ),
+            (
+                "stats --sort name",
+                Op::StatsShow(StatsShowArgs { port: None }),
+                Stats(SortKey::Name),
+            ),
+            (
+                "stats port pod1a",
+                Op::StatsShow(StatsShowArgs {
+                    port: Some("pod1a".into()),
+                }),
+                StatsPort,
+            ),
+            (
+                "stats clear",
+                Op::StatsClear(StatsClearArgs { port: None }),
+                Cleared,
+            ),
+            (
+                "stats clear port pod1a",
+                Op::StatsClear(StatsClearArgs {
+                    port: Some("pod1a".into()),
+                }),
+                Cleared,
+            ),
+            ("metrics", Op::MetricsShow, Text),
+        ]
+    }
+
+    #[test]
+    fn every_command_builds_its_op() {
+        let mut covered = BTreeSet::new();
+        for (line, want, output) in table() {
+            let argv: Vec<&str> = line.split_whitespace().collect();
+            let call = built(&argv);
+            assert_eq!(call.target, Target::Op(want.clone()), "xvsctl {line}");
+            assert_eq!(call.output, output, "xvsctl {line}");
+            // What goes on the wire parses back to the same op, as the
+            // daemon parses it.
+            let back = Op::from_request(want.name(), &want.args())
+                .unwrap_or_else(|e| panic!("xvsctl {line}: {e}"));
+            assert_eq!(back, want, "xvsctl {line}: {}", want.args());
+            covered.insert(want.name());
+        }
+        // Every op of the schema has a command.
+        for op in Op::names() {
+            assert!(covered.contains(op), "no command sends {op}");
+        }
+    }
+
+    #[test]
+    fn wire_args_of_some_commands() {
+        let args = |line: &str| match built(&line.split_whitespace().collect::<Vec<_>>()).target {
+            Target::Op(op) => op.args(),
+            other => panic!("{other:?}"),
+        };
+        // Guards are on unless turned off; only those turned off are sent.
+        assert_eq!(
+            args(
+                "port add node1 --vif vm1 --switch nodes --mac 02:00:00:77:00:01 --dhcp-guard off"
+            ),
+            json!({"name": "node1", "vif": "vm1", "switch": "nodes", "mac": "02:00:00:77:00:01",
+                   "dhcp_guard": false})
+        );
+        // Absent, null and a number for port.change's vlan.
+        assert_eq!(args("port change p"), json!({"name": "p"}));
+        assert_eq!(
+            args("port change p --untagged"),
+            json!({"name": "p", "vlan": null})
+        );
+        assert_eq!(
+            args("port change p --vlan 12"),
+            json!({"name": "p", "vlan": 12})
+        );
+        assert_eq!(args("switch delete blue"), json!({"name": "blue"}));
+        assert_eq!(args("tep show"), json!({}));
+        assert_eq!(
+            args("transaction -f ops.json"),
+            json!({"ops": [
+                {"op": "switch.add", "args": {"name": "red", "vni": 5003}},
+                {"op": "port.change", "args": {"name": "pod2b", "switch": "red"}},
+                {"op": "tep.show", "args": {}}
+            ]})
+        );
+    }
+
+    #[test]
+    fn raw_sends_anything() {
+        let call = built(&["raw", "port.show", "{\"name\": \"pod1a\"}"]);
+        assert_eq!(
+            call.target,
+            Target::Raw {
+                op: "port.show".into(),
+                args: json!({"name": "pod1a"})
+            }
+        );
+        assert_eq!(call.output, Output::Json);
+        let call = built(&["raw", "port.frobnicate"]);
+        assert_eq!(
+            call.target,
+            Target::Raw {
+                op: "port.frobnicate".into(),
+                args: json!({})
+            }
+        );
+        assert!(usage_error(&["raw", "port.show", "{"]).starts_with("ARGS_JSON: "));
+    }
+
+    #[test]
+    fn bad_files_are_usage_errors_naming_the_file() {
+        let m = usage_error(&["apply", "-f", "bad.json"]);
+        assert!(
+            m.starts_with("bad.json: ") && m.contains("line 1 column"),
+            "{m}"
+        );
+        let m = usage_error(&["apply", "-f", "missing.json"]);
+        assert_eq!(m, "cannot read missing.json");
+        let m = usage_error(&["transaction", "-f", "object.json"]);
+        assert!(m.contains("expected a JSON array"), "{m}");
+        let m = usage_error(&["transaction", "-f", "daemon-op.json"]);
+        assert_eq!(
+            m,
+            "daemon-op.json: unknown_op: ops[1] (version): op \"version\" is a daemon op; \
+             it cannot be part of a transaction"
+        );
+        let m = usage_error(&["transaction", "-f", "bad-args.json"]);
+        assert!(
+            m.starts_with(
+                "bad-args.json: invalid_argument: ops[0] (port.add): args.vlan: invalid type"
+            ),
+            "{m}"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The one dispatcher of the control protocol: [`Service`] reads a request
+//! line, builds the typed [`Op`] from the one schema in [`crate::ops`], runs
+//! it against a [`Backend`] and answers with a [`Response`].
+//!
+//! Every op is served here, the daemon ops included (`version`,
+//! `stats.show`, `stats.clear`, `metrics.show`, `config.apply`,
+//! `transaction`). A backend only keeps the running configuration, commits
+//! a new one whole or not at all ([`Backend::commit`]), reports its counters
+//! and clears them. `xvswitchd`'s daemon is a backend; the control crate's
+//! tests use an in-memory one. Socket I/O (framing, limits, idle clients)
+//! is the caller's: hand [`Service::handle_line`] one line without its
+//! newline.
+//!
+//! Errors of a commit are typed ([`CommitError`]) and become protocol
+//! errors in one place, [`error_body`].
+
+use std::io;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+use crate::model::{Config, ValidationError};
+use crate::ops::{self, diff, in_transaction, normalize, Op, OpKind};
+use crate::protocol::{
+    parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
+};
+use crate::stats::{prometheus, StatsReport};
+
+/// Why a backend could not commit a configuration (or clear counters).
+/// Whatever the variant, nothing changed: the running configuration, the
+/// saved one and the datapath are as before.
+#[derive(Debug, Error)]
+pub enum CommitError {
+    /// The configuration breaks a rule of the model, capacity limits
+    /// included; the error names the object and field.
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    /// The datapath has no room left for an object: `vif "vm9": too many
+    /// vifs: at most 256 are supported`.
+    #[error("{object}: too many {kind}: at most {limit} are supported")]
+    Capacity {
+        /// The object that found no room, like `vif "vm9"`.
+        object: String,
+        /// What there are too many of, like `vifs`.
+        kind: &'static str,
+        /// How many the datapath holds.
+        limit: usize,
+    },
+    /// An interface could not be attached to the datapath: `vif "vm9":
+    /// interface: no such device`.
+    #[error("{object}: {reason}")]
+    Attach {
+        /// The object whose interface it is, like `vif "vm9"` or
+        /// `local_tep`.
+        object: String,
+        /// The field and what went wrong.
+        reason: String,
+    },
+    /// The state file could not be written.
+    #[error("saving the state file {}: {source}", path.display())]
+    Persist {
+        /// The state file.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// The request names an object the backend does not have:
+    /// `port "pod9" not found`.
+    #[error("{object} not found")]
+    NotFound {
+        /// The object, like `port "pod9"`.
+        object: String,
+    },
+    /// The backend itself failed (a worker that does not answer, ...).
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The protocol error of a commit error: the one place where a
+/// [`CommitError`] becomes an [`ErrorCode`]. A broken rule is
+/// `invalid_argument`; a valid configuration the datapath cannot take
+/// (capacity, an interface that cannot be attached) is `apply_failed`; a
+/// missing object `not_found`; the state file and anything else
+/// `internal`. The message is the error's text.
+pub fn error_body(error: &CommitError) -> ErrorBody {
+    let code = match error {
+        CommitError::Invalid(_) => ErrorCode::InvalidArgument,
+        CommitError::Capacity { .. } | CommitError::Attach { .. } => ErrorCode::ApplyFailed,
+        CommitError::NotFound { .. } => ErrorCode::NotFound,
+        CommitError::Persist { .. } | CommitError::Internal(_) => ErrorCode::Internal,
+    };
+    ErrorBody::new(code, error.to_string())
+}
+
+/// What the service needs of whatever runs the configuration.
+pub trait Backend {
+    /// The running configuration.
+    fn config(&self) -> &Config;
+
+    /// Makes `new` (valid: the service has checked it) the running
+    /// configuration, whole or not at all: on error the running
+    /// configuration, the saved one and the datapath must be as before.
+    fn commit(&mut self, new: Config) -> Result<(), CommitError>;
+
+    /// Every counter now.
+    fn report(&self) -> StatsReport;
+
+    /// Sets counters back to zero: one port's (the service has checked the
+    /// running configuration has it), or all of them.
+    fn clear_counters(&mut self, port: Option<&str>) -> Result<(), CommitError>;
+
+    /// The daemon's version, `version` answers it.
+    fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+}
+
+/// The control protocol served over a [`Backend`].
+#[derive(Debug)]
+pub struct Service<B> {
+    backend: B,
+}
+
+impl<B: Backend> Service<B> {
+    /// Serves `backend`.
+    pub fn new(backend: B) -> Self {
+        Service { backend }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The backend, to change it outside the protocol (tests).
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    /// Gives the backend back.
+    pub fn into_backend(self) -> B {
+        self.backend
+    }
+
+    /// Answers one request line (without its newline): a line over
+    /// [`MAX_REQUEST_BYTES`] gets `request_too_large`, a line that is not a
+    /// request the error [`parse_request`] gives, a request the result or
+    /// error of its op.
+    pub fn handle_line(&mut self, line: &[u8]) -> Response {
+        if line.len() > MAX_REQUEST_BYTES {
+            return Response::too_large();
+        }
+        match parse_request(line) {
+            Ok(request) => self.handle(request),
+            Err(response) => response,
+        }
+    }
+
+    /// Answers one parsed request.
+    pub fn handle(&mut self, request: Request) -> Response {
+        let result = Op::from_request(&request.op, &request.args).and_then(|op| self.run(&op));
+        match result {
+            Ok(value) => Response::ok(request.id, value),
+            Err(error) => Response::err(request.id, error),
+        }
+    }
+
+    /// Runs one op and returns its result.
+    ///
+    /// A config op is a transaction of one: it is applied to a copy of the
+    /// running configuration, the result validated, and, if the op changes
+    /// anything, committed. `transaction` does the same with several ops;
+    /// its errors name the failing op (`ops[1] (port.add): ...`) or start
+    /// with `transaction: ` when the end state is refused.
+    pub fn run(&mut self, op: &Op) -> Result<Value, ErrorBody> {
+        match op {
+            Op::Version => Ok(json!({
+                "protocol": PROTOCOL_VERSION,
+                "daemon": self.backend.version(),
+            })),
+            Op::StatsShow(args) => {
+                let mut report = self.backend.report();
+                if let Some(name) = &args.port {
+                    report.ports.retain(|port, _| port == name);
+                    if report.ports.is_empty() {
+                        return Err(port_not_found(name));
+                    }
+                }
+                to_json(&report)
+            }
+            Op::StatsClear(args) => {
+                if let Some(name) = &args.port {
+                    if self.backend.config().port(name).is_none() {
+                        return Err(port_not_found(name));
+                    }
+                }
+                self.backend
+                    .clear_counters(args.port.as_deref())
+                    .map_err(|e| error_body(&e))?;
+                Ok(Value::Object(Map::new()))
+            }
+            Op::MetricsShow => Ok(Value::String(prometheus(&self.backend.report()))),
+            Op::ConfigApply(args) => {
+                args.config.validate().map_err(|e| {
+                    ErrorBody::new(
+                        ErrorCode::InvalidArgument,
+                        format!("config.apply: args.config: {e}"),
+                    )
+                })?;
+                let changes = diff(self.backend.config(), &args.config);
+                let changed = !changes.is_empty() && !args.dry_run;
+                if changed {
+                    self.backend
+                        .commit(normalize(&args.config))
+                        .map_err(|e| error_body(&e))?;
+                }
+                Ok(json!({ "changed": changed, "changes": changes }))
+            }
+            Op::Transaction(args) => match self.change(&args.ops) {
+                Ok(results) => Ok(json!({ "results": results })),
+                Err((i, e)) => Err(match args.ops.get(i) {
+                    Some(op) => in_transaction(i, op.name(), e),
+                    None => ErrorBody::new(e.code, format!("transaction: {}", e.message)),
+                }),
+            },
+            config_op => self
+                .change(std::slice::from_ref(config_op))
+                .map(|mut results| results.pop().unwrap_or(Value::Null))
+                .map_err(|(_, e)| e),
+        }
+    }
+
+    /// Runs config ops as one transaction ([`ops::execute`]) and commits
+    /// the new configuration if any of them is a change. On error returns
+    /// the index of the failing op, or `ops.len()` when the end state was
+    /// refused (by validation or by the backend).
+    fn change(&mut self, ops: &[Op]) -> Result<Vec<Value>, (usize, ErrorBody)> {
+        let (new, results) = ops::execute(self.backend.config(), ops)?;
+        if ops.iter().any(|op| op.kind() == OpKind::Change) {
+            self.backend
+                .commit(new)
+                .map_err(|e| (ops.len(), error_body(&e)))?;
+        }
+        Ok(results)
+    }
+}
+
+fn port_not_found(name: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::NotFound, format!("port {name:?} not found"))
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, ErrorBody> {
+    serde_json::to_value(value).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::Internal,
+            format!("cannot serialize the result: {e}"),
+        )
+    })
+}
