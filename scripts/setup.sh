@@ -35,3 +35,16 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install a Rust toolchain (rustup) first" >&2
   exit 1
 fi
+# The fuzz smoke run (scripts/fuzz-smoke.sh, in the test command) drives
+# the fuzz/ targets with cargo-fuzz, libFuzzer's cargo front end; it is
+# built from crates.io with the default toolchain. The targets build with
+# rustup's nightly toolchain (cargo-fuzz passes the sanitizer and coverage
+# flags only nightly takes); a toolchain can't be fetched here, so setup
+# only says when it's missing (and fuzz-smoke.sh fails naming it).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "setup: no nightly toolchain ('cargo +nightly'): scripts/fuzz-smoke.sh will fail" >&2
+fi

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 cargo build --release --workspace --bins
 . scripts/target-dir.sh
 "$BIN/xvs-testbed" down --all >/dev/null
-# Unit, property and doc tests of every crate; then the end-to-end tests on
-# the netns testbed last (their summary line closes the run).
+# Unit, property and doc tests of every crate, the fuzz smoke run; then the
+# end-to-end tests on the netns testbed last (their summary line closes the
+# run).
 cargo test --release --workspace --exclude testbed
 # The datapath's pipeline, parser and guard tests need no privileges: run
 # them again as nobody with every capability dropped, so that stays true.
@@ -23,6 +24,8 @@ chmod 0755 "$unprivileged"
 (cd "$unprivileged" && setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
   --bounding-set=-all ./datapath-tests --quiet)
 rm -rf "$unprivileged"
+# A few seconds of each fuzz target over its seed corpus (fuzz/).
+./scripts/fuzz-smoke.sh
 cargo test --release -p testbed --lib --bins
 cargo test --release -p testbed --test control_plane
 cargo test --release -p testbed --test port_security

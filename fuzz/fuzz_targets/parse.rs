@@ -1,0 +1,4 @@
+//! See `xvswitch_fuzz::check_parse`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| xvswitch_fuzz::check_parse(data));
