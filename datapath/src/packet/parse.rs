@@ -175,10 +175,16 @@ fn parse_ipv4(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
         return later_fragment(h.proto, offset);
     }
     if h.proto == IPPROTO_AUTH {
-        if l4.len() < 8 {
+        if l4.len() < 12 {
             return Err(ParseError::Ipv4("authentication header truncated"));
         }
+        // RFC 4302: at least the 12-byte fixed part (payload length >= 1).
         let len = (usize::from(l4[1]) + 2) * 4;
+        if len < 12 {
+            return Err(ParseError::Ipv4(
+                "authentication header shorter than 12 bytes",
+            ));
+        }
         if len > l4.len() {
             return Err(ParseError::Ipv4("authentication header past the packet"));
         }
