@@ -107,7 +107,7 @@ pub struct Worker {
 impl Worker {
     /// Takes ownership of the UMEM and binds its anchor socket to `lo`.
     pub fn new(mut umem: Umem, shared: WorkerShared) -> Result<Worker, XskError> {
-        let anchor = umem.socket("lo", 0)?;
+        let anchor = socket_when_free(&mut umem, "lo", 0)?;
         let pool: Vec<u64> = (0..umem.frames() as u64)
             .rev()
             .map(|i| i * crate::xsk::FRAME_SIZE as u64)
@@ -153,21 +153,8 @@ impl Worker {
         }
         let mut sockets = Vec::new();
         for q in 0..device.rx_queues {
-            // A socket just closed on this queue is released by the kernel a
-            // moment later (EBUSY until then).
-            let deadline = Instant::now() + Duration::from_secs(2);
-            let sock = loop {
-                match self.umem.socket(&device.name, q) {
-                    Ok(s) => break s,
-                    Err(XskError::SocketCreate { source, .. })
-                        if source.raw_os_error() == Some(libc::EBUSY)
-                            && Instant::now() < deadline =>
-                    {
-                        thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(e) => return Err(e.to_string()),
-                }
-            };
+            let sock =
+                socket_when_free(&mut self.umem, &device.name, q).map_err(|e| e.to_string())?;
             sockets.push(sock);
         }
         let refs = sockets
@@ -411,6 +398,23 @@ impl Worker {
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, IDLE_POLL_MS) };
         if fds.last().is_some_and(|f| f.revents & libc::POLLIN != 0) {
             self.shared.wake.drain();
+        }
+    }
+}
+
+/// Opens a socket on (`interface`, `queue`). A socket just closed there
+/// (by a detach, or by a daemon that just exited) is released by the kernel
+/// a moment later, EBUSY until then: retried for up to 2 s.
+fn socket_when_free(umem: &mut Umem, interface: &str, queue: u32) -> Result<XskSocket, XskError> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match umem.socket(interface, queue) {
+            Err(XskError::SocketCreate { source, .. })
+                if source.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+            {
+                thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
         }
     }
 }
