@@ -13,7 +13,7 @@ use crate::{
     ids::{Endpoint, Mac, PortId, VifId},
     pipeline::{Batch, Egress, Pipeline, TxMeta},
     tables::{LocalTep, Slots, Tables},
-    wire::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETHERTYPE_VLAN},
+    wire::*,
 };
 
 /// An Ethernet frame.
@@ -176,6 +176,438 @@ pub const REMOTE_TEP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 pub const UPLINK_MAC: Mac = [2, 0, 0, 0, 0xff, 1];
 pub const REMOTE_NEXT_HOP: Mac = [2, 0, 0, 0, 0xff, 2];
 pub const BROADCAST: Mac = [0xff; 6];
+
+// ---- the frame catalogue ------------------------------------------------
+
+/// Where a malformed frame enters and where its drop is counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Raw bytes on vif vm1 (tag included, or not): counted on the vif.
+    Vif,
+    /// Untagged bytes from port a (tag added): counted on port a.
+    PortA,
+    /// An inner frame in valid Geneve: counted on the uplink.
+    Uplink,
+}
+
+/// An IPv4 frame from port a to port c.
+pub fn v4(proto: u8, l4: &[u8]) -> Vec<u8> {
+    eth(
+        mac('c'),
+        mac('a'),
+        ETHERTYPE_IPV4,
+        &ipv4(ip4('a'), ip4('c'), proto, l4),
+    )
+}
+
+/// An IPv4 fragment from port a to port c.
+pub fn v4_frag(proto: u8, offset: u16, more: bool, l4: &[u8]) -> Vec<u8> {
+    eth(
+        mac('c'),
+        mac('a'),
+        ETHERTYPE_IPV4,
+        &ipv4_frag(ip4('a'), ip4('c'), proto, offset, more, l4),
+    )
+}
+
+/// An IPv6 frame from port a to port c (`rest`: after the fixed header).
+pub fn v6(next: u8, rest: &[u8]) -> Vec<u8> {
+    ipv6_frame(mac('c'), mac('a'), ip6('a'), ip6('c'), next, rest)
+}
+
+/// `f` edited by `edit`.
+pub fn with(mut f: Vec<u8>, edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    edit(&mut f);
+    f
+}
+
+/// The parts, concatenated.
+pub fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// The malformed classes of the pipeline tests (and fuzz seeds): name,
+/// bytes, where they enter.
+pub fn malformed_classes() -> Vec<(&'static str, Vec<u8>, Via)> {
+    let good_udp = udp4_frame(mac('c'), mac('a'), ip4('a'), ip4('c'), b"payload!");
+    let l3 = 14;
+    let tcp_ok = tcp(1000, 80, 0x02, &[]);
+    let udp_ok = udp(1000, 2000, b"abcd");
+    vec![
+        ("empty frame", vec![], Via::Vif),
+        ("13 bytes", vec![2; 13], Via::Vif),
+        (
+            "802.1Q tag truncated",
+            tagged(&good_udp, 10)[..16].to_vec(),
+            Via::Vif,
+        ),
+        (
+            "QinQ outer tag",
+            with(tagged(&good_udp, 10), |f| {
+                f[12..14].copy_from_slice(&[0x88, 0xa8])
+            }),
+            Via::Vif,
+        ),
+        (
+            "802.1Q inside 802.1Q",
+            tagged(&tagged(&good_udp, 10), 10),
+            Via::Vif,
+        ),
+        (
+            "IPv4 total length cuts the UDP header",
+            with(good_udp.clone(), |f| {
+                f[l3 + 2..l3 + 4].copy_from_slice(&[0, 24])
+            }),
+            Via::PortA,
+        ),
+        (
+            "IPv4 header truncated",
+            good_udp[..l3 + 12].to_vec(),
+            Via::PortA,
+        ),
+        (
+            "IPv4 IHL below 5",
+            with(good_udp.clone(), |f| f[l3] = 0x44),
+            Via::PortA,
+        ),
+        (
+            "IPv4 version 6 under EtherType IPv4",
+            with(good_udp.clone(), |f| f[l3] = 0x65),
+            Via::PortA,
+        ),
+        (
+            "IPv4 total length below the header",
+            with(good_udp.clone(), |f| {
+                f[l3 + 2..l3 + 4].copy_from_slice(&[0, 19])
+            }),
+            Via::PortA,
+        ),
+        (
+            "IPv4 total length past the frame",
+            with(good_udp.clone(), |f| {
+                f[l3 + 2..l3 + 4].copy_from_slice(&[5, 0])
+            }),
+            Via::PortA,
+        ),
+        (
+            "IPv4 options past the frame",
+            with(good_udp[..l3 + 24].to_vec(), |f| f[l3] = 0x4f),
+            Via::PortA,
+        ),
+        (
+            "IPv6 version 4 under EtherType IPv6",
+            with(v6(IPPROTO_UDP, &udp_ok), |f| f[l3] = 0x40),
+            Via::PortA,
+        ),
+        (
+            "IPv6 header truncated",
+            v6(IPPROTO_UDP, &udp_ok)[..l3 + 30].to_vec(),
+            Via::PortA,
+        ),
+        (
+            "IPv6 payload length past the frame",
+            with(v6(IPPROTO_UDP, &udp_ok), |f| {
+                f[l3 + 4..l3 + 6].copy_from_slice(&[1, 0])
+            }),
+            Via::PortA,
+        ),
+        (
+            "IPv6 zero payload length (jumbogram)",
+            with(v6(IPPROTO_UDP, &udp_ok), |f| {
+                f[l3 + 4..l3 + 6].copy_from_slice(&[0, 0])
+            }),
+            Via::PortA,
+        ),
+        (
+            "IPv6 destination options past the packet",
+            v6(60, &[IPPROTO_UDP, 2, 0, 0, 0, 0, 0, 0]),
+            Via::PortA,
+        ),
+        (
+            "IPv6 hop-by-hop not first",
+            v6(60, &cat(&[&ipv6_ext8(0), &ipv6_ext8(IPPROTO_UDP), &udp_ok])),
+            Via::PortA,
+        ),
+        (
+            "IPv6 17 extension headers",
+            v6(
+                60,
+                &cat(&[&ipv6_ext8(60).repeat(16), &ipv6_ext8(IPPROTO_UDP), &udp_ok]),
+            ),
+            Via::PortA,
+        ),
+        (
+            "IPv6 two fragment headers",
+            v6(
+                44,
+                &cat(&[
+                    &ipv6_frag_header(44, 0, true),
+                    &ipv6_frag_header(IPPROTO_UDP, 0, true),
+                    &udp_ok,
+                ]),
+            ),
+            Via::PortA,
+        ),
+        (
+            "IPv6 authentication header past the packet",
+            v6(51, &[IPPROTO_UDP, 4, 0, 0, 0, 0, 0, 0]),
+            Via::PortA,
+        ),
+        (
+            "IPv6 routing header truncated",
+            v6(43, &[IPPROTO_UDP]),
+            Via::PortA,
+        ),
+        (
+            "TCP header truncated",
+            v4(IPPROTO_TCP, &tcp_ok[..12]),
+            Via::PortA,
+        ),
+        (
+            "TCP data offset below 5",
+            v4(IPPROTO_TCP, &with(tcp_ok.clone(), |t| t[12] = 0x40)),
+            Via::PortA,
+        ),
+        (
+            "TCP options past the packet",
+            v4(IPPROTO_TCP, &with(tcp_ok.clone(), |t| t[12] = 0xf0)),
+            Via::PortA,
+        ),
+        (
+            "TCP over IPv6 truncated",
+            v6(IPPROTO_TCP, &tcp_ok[..19]),
+            Via::PortA,
+        ),
+        (
+            "UDP header truncated",
+            v4(IPPROTO_UDP, &udp_ok[..6]),
+            Via::PortA,
+        ),
+        (
+            "UDP length below 8",
+            v4(
+                IPPROTO_UDP,
+                &with(udp_ok.clone(), |u| u[4..6].copy_from_slice(&[0, 7])),
+            ),
+            Via::PortA,
+        ),
+        (
+            "UDP length past the payload",
+            v4(
+                IPPROTO_UDP,
+                &with(udp_ok.clone(), |u| u[4..6].copy_from_slice(&[0, 13])),
+            ),
+            Via::PortA,
+        ),
+        (
+            "UDP length zero",
+            v4(
+                IPPROTO_UDP,
+                &with(udp_ok.clone(), |u| u[4..6].copy_from_slice(&[0, 0])),
+            ),
+            Via::PortA,
+        ),
+        (
+            "UDP over IPv6 truncated",
+            v6(IPPROTO_UDP, &udp_ok[..7]),
+            Via::PortA,
+        ),
+        (
+            "ICMP truncated",
+            v4(IPPROTO_ICMP, &[8, 0, 0, 0, 0]),
+            Via::PortA,
+        ),
+        (
+            "ICMPv6 truncated",
+            v6(IPPROTO_ICMPV6, &[128, 0, 0, 0]),
+            Via::PortA,
+        ),
+        (
+            "IPv4 first fragment without the whole TCP header",
+            v4_frag(IPPROTO_TCP, 0, true, &tcp_ok[..16]),
+            Via::PortA,
+        ),
+        (
+            "IPv4 first fragment without the whole UDP header",
+            v4_frag(IPPROTO_UDP, 0, true, &udp_ok[..4]),
+            Via::PortA,
+        ),
+        (
+            "IPv4 first fragment without the whole ICMP header",
+            v4_frag(IPPROTO_ICMP, 0, true, &[8, 0, 0, 0]),
+            Via::PortA,
+        ),
+        (
+            "IPv4 tiny fragment: TCP at offset 8 (RFC 1858)",
+            v4_frag(IPPROTO_TCP, 1, false, &[0; 16]),
+            Via::PortA,
+        ),
+        (
+            "IPv4 overlapping fragment: TCP at offset 16",
+            v4_frag(IPPROTO_TCP, 2, true, &[0; 16]),
+            Via::PortA,
+        ),
+        (
+            "IPv6 first fragment without the upper-layer header",
+            v6(
+                44,
+                &cat(&[
+                    &ipv6_frag_header(60, 0, true),
+                    &[IPPROTO_TCP, 3, 0, 0, 0, 0, 0, 0],
+                ]),
+            ),
+            Via::PortA,
+        ),
+        (
+            "IPv6 first fragment with a truncated TCP header",
+            v6(
+                44,
+                &cat(&[&ipv6_frag_header(IPPROTO_TCP, 0, true), &tcp_ok[..10]]),
+            ),
+            Via::PortA,
+        ),
+        (
+            "IPv6 tiny later fragment of TCP",
+            v6(
+                44,
+                &cat(&[&ipv6_frag_header(IPPROTO_TCP, 1, true), &[0; 16]]),
+            ),
+            Via::PortA,
+        ),
+        (
+            "IPv6 fragment header truncated",
+            v6(44, &[IPPROTO_UDP, 0, 0]),
+            Via::PortA,
+        ),
+        (
+            "ARP truncated",
+            eth(
+                BROADCAST,
+                mac('a'),
+                ETHERTYPE_ARP,
+                &arp(1, mac('a'), ip4('a'), ip4('c'))[..20],
+            ),
+            Via::PortA,
+        ),
+        (
+            "ARP address lengths past the packet",
+            eth(
+                BROADCAST,
+                mac('a'),
+                ETHERTYPE_ARP,
+                &with(arp(1, mac('a'), ip4('a'), ip4('c')), |a| a[4] = 32),
+            ),
+            Via::PortA,
+        ),
+        (
+            "Geneve inner: IPv4 header absent",
+            eth(mac('a'), mac('r'), ETHERTYPE_IPV4, &[]),
+            Via::Uplink,
+        ),
+        (
+            "Geneve inner: IPv4 truncated",
+            udp4_frame(mac('a'), mac('r'), ip4('r'), ip4('a'), b"x")[..30].to_vec(),
+            Via::Uplink,
+        ),
+        (
+            "Geneve inner: 802.1Q tagged",
+            tagged(
+                &udp4_frame(mac('a'), mac('r'), ip4('r'), ip4('a'), b"x"),
+                10,
+            ),
+            Via::Uplink,
+        ),
+        (
+            "Geneve inner: TCP data offset below 5",
+            eth(
+                mac('a'),
+                mac('r'),
+                ETHERTYPE_IPV4,
+                &ipv4(
+                    ip4('r'),
+                    ip4('a'),
+                    IPPROTO_TCP,
+                    &with(tcp_ok.clone(), |t| t[12] = 0x10),
+                ),
+            ),
+            Via::Uplink,
+        ),
+        (
+            "Geneve inner: IPv6 extension chain past the packet",
+            ipv6_frame(
+                mac('a'),
+                mac('r'),
+                ip6('c'),
+                ip6('a'),
+                60,
+                &[IPPROTO_UDP, 9, 0, 0],
+            ),
+            Via::Uplink,
+        ),
+    ]
+}
+
+/// Valid edge cases a port may send (untagged, a → c): the pipeline must
+/// forward each.
+pub fn valid_edge_cases() -> Vec<(&'static str, Vec<u8>)> {
+    let tcp_ok = tcp(1000, 80, 0x02, &[]);
+    vec![
+        (
+            "Ethernet padding after a short IPv4 packet",
+            with(
+                udp4_frame(mac('c'), mac('a'), ip4('a'), ip4('c'), b"hello"),
+                |f| f.extend_from_slice(&[0; 10]),
+            ),
+        ),
+        ("IPv4 with options", {
+            let mut ip = ipv4(ip4('a'), ip4('c'), IPPROTO_UDP, &udp(1, 2, b"x"));
+            ip.splice(20..20, [1, 1, 1, 0]);
+            ip[0] = 0x46;
+            let total = ip.len() as u16;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
+            eth(mac('c'), mac('a'), ETHERTYPE_IPV4, &ip)
+        }),
+        (
+            "IPv4 first fragment with the whole TCP header",
+            v4_frag(IPPROTO_TCP, 0, true, &cat(&[&tcp_ok, &[0; 8]])),
+        ),
+        (
+            "IPv4 later fragment of TCP at offset 24",
+            v4_frag(IPPROTO_TCP, 3, false, &[0; 16]),
+        ),
+        (
+            "IPv6 with destination options then UDP",
+            v6(60, &cat(&[&ipv6_ext8(IPPROTO_UDP), &udp(1, 2, b"x")])),
+        ),
+        (
+            "IPv6 first fragment holding TCP",
+            v6(
+                44,
+                &cat(&[&ipv6_frag_header(IPPROTO_TCP, 0, true), &tcp_ok]),
+            ),
+        ),
+        (
+            "IPv6 later fragment",
+            v6(
+                44,
+                &cat(&[&ipv6_frag_header(IPPROTO_TCP, 8, false), &[0; 24]]),
+            ),
+        ),
+        (
+            "IPv6 atomic fragment",
+            v6(
+                44,
+                &cat(&[&ipv6_frag_header(IPPROTO_UDP, 0, false), &udp(1, 2, b"x")]),
+            ),
+        ),
+        ("IPv6 no next header", v6(59, &[])),
+        (
+            "unknown EtherType",
+            eth(mac('c'), mac('a'), 0x88b5, &[1, 2, 3]),
+        ),
+        ("SCTP over IPv4", v4(132, &[0; 12])),
+    ]
+}
 
 /// The rig's configuration: vif `vm1` with ports `a` (VLAN 10, blue), `b`
 /// (VLAN 11, blue) and `g` (VLAN 12, green); vif `vm2` with the untagged
