@@ -10,7 +10,7 @@
 pub mod pipeline;
 
 use datapath::{
-    packet::{parse, parse_into, vlan_tag, Cast, Fragment, Headers, L3},
+    packet::{parse, parse_into, parse_tagged_into, vlan_tag, Cast, Fragment, Headers, L3},
     pipeline::guards,
     tables::{link_local, PortGuard},
     wire::{
@@ -58,11 +58,18 @@ pub fn check_parse(data: &[u8]) {
         padded.extend_from_slice(&[0xa5; 19]);
         assert_eq!(parse(&padded), Ok(h), "padding changed the parse");
     }
-    // What classify does with a tagged frame: strip the tag, parse the rest.
+    // What classify does with a tagged frame: parse it as it arrived into
+    // reused storage, then strip the tag; the result must be the parse of
+    // the untagged frame, field for field (offsets into the untagged frame).
     if let Ok(Some(_)) = tag {
         let mut untagged = data[..12].to_vec();
         untagged.extend_from_slice(&data[16..]);
-        if let Ok(h) = parse(&untagged) {
+        let mut reused = stale_headers();
+        let tagged = parse_tagged_into(data, &mut reused);
+        let plain = parse(&untagged);
+        assert_eq!(tagged, plain.map(|_| ()), "tagged and untagged parse disagree");
+        if let Ok(h) = plain {
+            assert_eq!(reused, h, "the tagged parse differs from the untagged one");
             check_headers(&untagged, &h);
         }
     }

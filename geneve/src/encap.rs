@@ -182,7 +182,16 @@ pub fn encapsulate_with_source_port(
         d2,
         d3,
     ];
-    let [c0, c1] = checksum::ipv4_header_checksum(&ip_hdr).to_be_bytes();
+    let [c0, c1] = checksum::ipv4_header_checksum_of(
+        0,
+        ip_total,
+        IPV4_DF,
+        params.ttl,
+        IPPROTO_UDP,
+        params.src_ip,
+        params.dst_ip,
+    )
+    .to_be_bytes();
     ip_hdr[10] = c0;
     ip_hdr[11] = c1;
     ip.copy_from_slice(&ip_hdr);

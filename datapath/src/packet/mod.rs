@@ -12,7 +12,7 @@
 
 mod parse;
 
-pub use parse::{parse, parse_into, vlan_tag, ParseError};
+pub use parse::{parse, parse_into, parse_tagged_into, vlan_tag, ParseError};
 
 use crate::ids::{Endpoint, Mac, SwitchId};
 

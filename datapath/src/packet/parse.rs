@@ -96,22 +96,81 @@ pub fn parse(frame: &[u8]) -> Result<Headers, ParseError> {
 /// batch's context: no copy of the headers).
 #[inline]
 pub fn parse_into(frame: &[u8], h: &mut Headers) -> Result<(), ParseError> {
-    if frame.len() < ETH_HLEN {
-        return Err(ParseError::EthernetTruncated);
+    parse_at(frame, 0, h)
+}
+
+/// [`parse_into`] of a frame that carries one 802.1Q tag (as [`vlan_tag`]
+/// found it), giving the headers of the frame once the tag is stripped:
+/// every offset in `h` is an offset into the untagged frame, and every
+/// field is what [`parse`] of the untagged frame gives. The pipeline
+/// parses a frame as it arrived and strips the tag afterwards, so the
+/// parser never reads the bytes the strip has just moved.
+#[inline]
+pub fn parse_tagged_into(frame: &[u8], h: &mut Headers) -> Result<(), ParseError> {
+    parse_at(frame, VLAN_HLEN, h)
+}
+
+/// Parses a frame with `tag` bytes of 802.1Q tag (0 or [`VLAN_HLEN`])
+/// between the MACs and the EtherType.
+#[inline]
+fn parse_at(frame: &[u8], tag: usize, h: &mut Headers) -> Result<(), ParseError> {
+    if frame.len() < ETH_HLEN + tag {
+        return Err(if tag == 0 {
+            ParseError::EthernetTruncated
+        } else {
+            ParseError::VlanTruncated
+        });
     }
-    let ethertype = be16(frame, 12);
-    *h = Headers {
-        dst_mac: frame[..6].try_into().expect("checked length"),
-        src_mac: frame[6..12].try_into().expect("checked length"),
-        cast: Cast::of(frame),
-        ethertype,
-        l3_off: ETH_HLEN as u16,
-        ..Headers::default()
-    };
-    let l3 = &frame[ETH_HLEN..];
+    // Offsets into `origin` are offsets into the untagged frame: past the
+    // MACs, the untagged frame is `frame` shifted by the tag.
+    let origin = &frame[tag..];
+    let ethertype = be16(origin, 12);
+    // Every field is written here, one by one (the destructuring names
+    // them all, so a new field cannot be forgotten): `h` may hold a stale
+    // context, and a whole-struct store followed by narrow field stores
+    // and a wide copy of the context later stalls on store forwarding.
+    let Headers {
+        dst_mac,
+        src_mac,
+        cast,
+        ethertype: ethertype_field,
+        l3,
+        frag,
+        l3_off,
+        l4_off,
+        l4_len,
+        proto,
+        tcp_flags,
+        icmp_type,
+        icmp_code,
+        src_ip,
+        dst_ip,
+        sport,
+        dport,
+        hash,
+    } = h;
+    *dst_mac = frame[..6].try_into().expect("checked length");
+    *src_mac = frame[6..12].try_into().expect("checked length");
+    *cast = Cast::of(frame);
+    *ethertype_field = ethertype;
+    *l3 = L3::Other;
+    *frag = Fragment::Whole;
+    *l3_off = ETH_HLEN as u16;
+    *l4_off = 0;
+    *l4_len = 0;
+    *proto = 0;
+    *tcp_flags = 0;
+    *icmp_type = 0;
+    *icmp_code = 0;
+    *src_ip = [0; 16];
+    *dst_ip = [0; 16];
+    *sport = 0;
+    *dport = 0;
+    *hash = 0;
+    let l3 = &origin[ETH_HLEN..];
     match ethertype {
-        ETHERTYPE_IPV4 => parse_ipv4(frame, l3, h)?,
-        ETHERTYPE_IPV6 => parse_ipv6(frame, l3, h)?,
+        ETHERTYPE_IPV4 => parse_ipv4(origin, l3, h)?,
+        ETHERTYPE_IPV6 => parse_ipv6(origin, l3, h)?,
         ETHERTYPE_ARP => {
             // htype, ptype, hlen, plen, op, then two (hw, proto) pairs.
             if l3.len() < 8 {
@@ -126,7 +185,7 @@ pub fn parse_into(frame: &[u8], h: &mut Headers) -> Result<(), ParseError> {
         ETHERTYPE_VLAN | ETHERTYPE_QINQ => return Err(ParseError::Tagged),
         _ => {}
     }
-    h.hash = flow_hash(frame, h);
+    h.hash = flow_hash(frame, origin, h);
     Ok(())
 }
 
@@ -140,6 +199,7 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
 /// `Ipv4Slice` cost 15 ns of the pipeline's budget here (measured with
 /// xvs-bench-pipeline); the checks are the same (version, IHL ≥ 5, total
 /// length within [IHL×4, frame], an authentication header walked).
+#[inline]
 fn parse_ipv4(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError> {
     if l3.len() < IPV4_MIN_HLEN {
         return Err(ParseError::Ipv4("truncated"));
@@ -307,6 +367,7 @@ fn parse_ipv6(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
 }
 
 /// TCP, UDP and ICMP(v6) headers; other protocols are not looked into.
+#[inline]
 fn parse_l4(frame: &[u8], l4: &[u8], h: &mut Headers) -> Result<(), ParseError> {
     let first = h.frag == Fragment::First;
     let short = |need: usize| l4.len() < need;
@@ -377,32 +438,44 @@ fn mix(h: u64, v: u64) -> u64 {
 /// The flow hash: addresses, protocol and ports for IP (all fragments of a
 /// datagram hash alike: ports only when not fragmented), MACs and EtherType
 /// otherwise. The same for both directions of a flow is not needed (a
-/// Geneve source port per direction is fine).
+/// Geneve source port per direction is fine). `frame` is the frame as
+/// parsed, `origin` the untagged view `h`'s offsets point into.
 #[inline]
-fn flow_hash(frame: &[u8], h: &Headers) -> u32 {
-    // Addresses are read from the frame, not from `h`: `h`'s address bytes
-    // were just written piecewise, and reading them back as wide words
-    // would stall on store forwarding.
-    let word = |at: usize| -> u64 {
-        let b: [u8; 8] = frame[at..at + 8].try_into().expect("validated header");
+fn flow_hash(frame: &[u8], origin: &[u8], h: &Headers) -> u32 {
+    // Addresses and ports are read from the frame, not from `h`: `h`'s
+    // fields were just written piecewise, and reading them back as wide
+    // words would stall on store forwarding.
+    let word = |bytes: &[u8], at: usize| -> u64 {
+        let b: [u8; 8] = bytes[at..at + 8].try_into().expect("validated header");
         u64::from_ne_bytes(b)
     };
     let l3 = usize::from(h.l3_off);
     let x = match h.l3 {
-        L3::Ipv4 => mix(0x2545_f491_4f6c_dd1d, word(l3 + 12)),
+        L3::Ipv4 => mix(0x2545_f491_4f6c_dd1d, word(origin, l3 + 12)),
         L3::Ipv6 => {
-            let mut x = mix(0x2545_f491_4f6c_dd1d, word(l3 + 8) ^ word(l3 + 16));
-            x = mix(x, word(l3 + 24) ^ word(l3 + 32));
+            let mut x = mix(
+                0x2545_f491_4f6c_dd1d,
+                word(origin, l3 + 8) ^ word(origin, l3 + 16),
+            );
+            x = mix(x, word(origin, l3 + 24) ^ word(origin, l3 + 32));
             x
         }
         _ => {
-            // Both MACs and the EtherType: bytes 0..8 and 6..14.
-            let x = mix(0x2545_f491_4f6c_dd1d, word(0));
-            return fold(mix(x, word(6)));
+            // Both MACs (bytes 0..8 and 4..12, the same tagged or not),
+            // then the EtherType.
+            let x = mix(0x2545_f491_4f6c_dd1d, word(frame, 0));
+            let x = mix(x, word(frame, 4));
+            return fold(mix(x, u64::from(h.ethertype)));
         }
     };
-    let ports = if h.frag == Fragment::Whole {
-        (u64::from(h.sport) << 16) | u64::from(h.dport)
+    let ports = if h.frag == Fragment::Whole
+        && matches!(h.proto, IPPROTO_TCP | IPPROTO_UDP)
+        && h.has_l4()
+    {
+        let at = usize::from(h.l4_off);
+        u64::from(u32::from_be_bytes(
+            origin[at..at + 4].try_into().expect("validated header"),
+        ))
     } else {
         0
     };

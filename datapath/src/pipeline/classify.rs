@@ -11,7 +11,7 @@ use crate::{
     counters::{Cast, DropReason},
     frames::{chunk_offset, FrameMemory, FRAME_SIZE},
     ids::{Endpoint, VifId},
-    packet::{parse, parse_into, vlan_tag, Dest, Frame, Headers, PacketCtx},
+    packet::{parse_into, parse_tagged_into, vlan_tag, Dest, Frame},
     wire::VLAN_HLEN,
 };
 
@@ -73,30 +73,36 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 self.drop_frame(at_vif, frame, DropReason::UnknownVlan);
                 continue;
             };
-            if vlan.is_some() {
+            // The frame is parsed as it arrived, into the batch's next slot,
+            // and its tag stripped afterwards: the parser never reads bytes
+            // the strip has just moved (a stall on store forwarding).
+            let tagged = vlan.is_some();
+            let untagged_len = frame.len as usize - if tagged { VLAN_HLEN } else { 0 };
+            let at_port = Endpoint::Port(port);
+            let port_counters = counters.port(port);
+            let bytes = self.bytes(frame);
+            let ctx = batch.next_slot();
+            let parsed = if tagged {
+                parse_tagged_into(bytes, &mut ctx.hdr)
+            } else {
+                parse_into(bytes, &mut ctx.hdr)
+            };
+            if parsed.is_err() {
+                port_counters.rx_cast(untagged_len, Cast::of(bytes));
+                self.drop_frame(at_port, frame, DropReason::Malformed);
+                continue;
+            }
+            port_counters.rx_cast(untagged_len, ctx.hdr.cast);
+            if tagged {
                 frame = self.strip_tag(frame);
             }
-            let at_port = Endpoint::Port(port);
-            // Parse straight into the batch's next context.
-            batch.push(PacketCtx {
-                frame,
-                ingress: at_port,
-                switch: entry.switch,
-                vlan: vlan.unwrap_or(0),
-                hdr: Headers::default(),
-                dest: Dest::Unknown,
-            });
-            let bytes = self.bytes(frame);
-            let parsed = parse_into(bytes, &mut batch.last_mut().hdr);
-            let port_counters = counters.port(port);
-            match parsed {
-                Ok(()) => port_counters.rx_cast(frame.len as usize, batch.last_mut().hdr.cast),
-                Err(_) => {
-                    port_counters.rx_cast(frame.len as usize, Cast::of(bytes));
-                    batch.pop();
-                    self.drop_frame(at_port, frame, DropReason::Malformed);
-                }
-            }
+            let ctx = batch.next_slot();
+            ctx.frame = frame;
+            ctx.ingress = at_port;
+            ctx.switch = entry.switch;
+            ctx.vlan = vlan.unwrap_or(0);
+            ctx.dest = Dest::Unknown;
+            batch.keep_next();
         }
     }
 
@@ -132,16 +138,17 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 addr: frame.addr + decapped.inner_offset as u64,
                 len: decapped.inner_len as u32,
             };
-            // The overlay carries untagged frames only; `parse` refuses tags.
-            match parse(self.bytes(inner)) {
-                Ok(hdr) => batch.push(PacketCtx {
-                    frame: inner,
-                    ingress: Endpoint::Uplink,
-                    switch,
-                    vlan: 0,
-                    hdr,
-                    dest: Dest::Unknown,
-                }),
+            // The overlay carries untagged frames only; the parser refuses
+            // tags.
+            let bytes = self.bytes(inner);
+            let ctx = batch.next_slot();
+            ctx.frame = inner;
+            ctx.ingress = Endpoint::Uplink;
+            ctx.switch = switch;
+            ctx.vlan = 0;
+            ctx.dest = Dest::Unknown;
+            match parse_into(bytes, &mut ctx.hdr) {
+                Ok(()) => batch.keep_next(),
                 Err(_) => self.drop_frame(Endpoint::Uplink, frame, DropReason::Malformed),
             }
         }

@@ -60,6 +60,7 @@ pub struct TxQueue {
 }
 
 impl TxQueue {
+    #[inline]
     fn push(&mut self, frame: Frame, meta: TxMeta) {
         self.descs.push(xdp_desc {
             addr: frame.addr,
@@ -139,51 +140,88 @@ impl Egress {
     }
 }
 
-/// A batch of frames with their contexts, in arrival order. Its storage
-/// is allocated once (by the worker) and reused for every batch.
-#[derive(Default)]
+/// A batch of frames with their contexts, in arrival order. Its slots are
+/// allocated once (by the worker) and reused for every batch: the first
+/// stage writes each context in place, field by field, and a context is
+/// copied only when a stage drops a frame ahead of it.
 pub struct Batch {
-    pkts: Vec<PacketCtx>,
+    /// [`BATCH`] slots (none in a `Batch::default()`, until first used);
+    /// the first `len` hold the batch, the rest stale contexts.
+    slots: Box<[PacketCtx]>,
+    len: usize,
+}
+
+impl Default for Batch {
+    /// An empty batch without slots (no allocation): a placeholder.
+    fn default() -> Batch {
+        Batch {
+            slots: Box::default(),
+            len: 0,
+        }
+    }
 }
 
 impl Batch {
     /// Room for one batch.
     pub fn new() -> Batch {
         Batch {
-            pkts: Vec::with_capacity(BATCH),
+            slots: vec![PacketCtx::default(); BATCH].into_boxed_slice(),
+            len: 0,
         }
     }
 
+    /// Empties the batch, making sure it has its slots.
     #[inline]
-    fn push(&mut self, ctx: PacketCtx) {
-        self.pkts.push(ctx);
+    fn reset(&mut self) {
+        if self.slots.len() < BATCH {
+            *self = Batch::new();
+        }
+        self.len = 0;
     }
 
-    /// The context pushed last (there is one: callers push first).
+    /// The slot after the batch's last context, holding a stale context
+    /// the caller overwrites; [`Batch::keep_next`] adds it to the batch.
+    /// There is one: a batch holds at most [`BATCH`] of the frames a
+    /// stage takes `BATCH` at a time.
     #[inline]
-    fn last_mut(&mut self) -> &mut PacketCtx {
-        let i = self.pkts.len() - 1;
-        &mut self.pkts[i]
+    fn next_slot(&mut self) -> &mut PacketCtx {
+        &mut self.slots[self.len]
     }
 
+    /// Adds the slot [`Batch::next_slot`] filled to the batch.
     #[inline]
-    fn pop(&mut self) {
-        self.pkts.pop();
+    fn keep_next(&mut self) {
+        self.len += 1;
+    }
+
+    /// Keeps the contexts for which `keep` says true, in order.
+    #[inline]
+    fn retain_mut(&mut self, mut keep: impl FnMut(&mut PacketCtx) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            if keep(&mut self.slots[i]) {
+                if kept != i {
+                    self.slots[kept] = self.slots[i];
+                }
+                kept += 1;
+            }
+        }
+        self.len = kept;
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.pkts.len()
+        self.len
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.pkts.is_empty()
+        self.len == 0
     }
 
     #[inline]
     pub fn as_slice(&self) -> &[PacketCtx] {
-        &self.pkts
+        &self.slots[..self.len]
     }
 }
 
@@ -208,7 +246,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     pub fn vif_input(&mut self, vif: VifId, rx: &[xdp_desc]) {
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
-            batch.pkts.clear();
+            batch.reset();
             self.classify(vif, rx, &mut batch);
             self.guards(&mut batch);
             // [firewall out of the source port: the firewall issue]
@@ -222,7 +260,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     pub fn uplink_input(&mut self, rx: &[xdp_desc]) {
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
-            batch.pkts.clear();
+            batch.reset();
             self.decap(rx, &mut batch);
             self.l2_lookup(&mut batch);
             self.output(&mut batch);
@@ -238,7 +276,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         batch: &mut Batch,
         mut stage: impl FnMut(&mut Self, &mut PacketCtx) -> Result<(), (Endpoint, DropReason)>,
     ) {
-        batch.pkts.retain_mut(|ctx| match stage(self, ctx) {
+        batch.retain_mut(|ctx| match stage(self, ctx) {
             Ok(()) => true,
             Err((at, reason)) => {
                 self.drop_frame(at, ctx.frame, reason);

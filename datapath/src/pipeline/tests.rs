@@ -835,3 +835,34 @@ fn parser_fills_the_context() {
     );
     let _ = (PortId(0), TepId(0));
 }
+
+#[test]
+fn a_tagged_frame_parses_as_its_untagged_self() {
+    // The pipeline parses a frame as it arrived and strips its tag after:
+    // the headers (offsets into the untagged frame, hash, every field) and
+    // every refusal must be those of the untagged frame.
+    let frames = valid_edge_cases()
+        .into_iter()
+        .chain(malformed_classes().into_iter().map(|(n, b, _)| (n, b)))
+        .chain([
+            ("arp", arp(1, mac('a'), ip4('a'), ip4('c'))),
+            ("non-IP", eth(mac('c'), mac('a'), 0x88b5, &[0; 46])),
+        ]);
+    let mut checked = 0;
+    for (name, untagged) in frames {
+        if crate::packet::vlan_tag(&untagged) != Ok(None) {
+            continue;
+        }
+        let mut stale = parse(&v4(IPPROTO_TCP, &tcp(9, 9, 0x10, b"stale"))).unwrap();
+        let got = crate::packet::parse_tagged_into(&tagged(&untagged, 10), &mut stale);
+        match parse(&untagged) {
+            Ok(h) => {
+                assert_eq!(got, Ok(()), "{name}");
+                assert_eq!(stale, h, "{name}");
+            }
+            Err(e) => assert_eq!(got, Err(e), "{name}"),
+        }
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} frames checked");
+}
