@@ -59,6 +59,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
 /// Whether a port may send `frame` (untagged), whose headers are `h`.
 /// `frame` is read only for ARP and IPv6 (it may be empty otherwise).
+#[inline]
 pub fn check(g: &PortGuard, h: &Headers, frame: &[u8]) -> Result<(), DropReason> {
     if g.spoofguard && h.src_mac != g.mac {
         return Err(DropReason::SpoofguardMac);
@@ -75,6 +76,7 @@ fn udp_ports(h: &Headers) -> Option<(u16, u16)> {
     (h.proto == IPPROTO_UDP && h.has_l4()).then_some((h.sport, h.dport))
 }
 
+#[inline]
 fn check_ipv4(g: &PortGuard, h: &Headers) -> Result<(), DropReason> {
     let udp = udp_ports(h);
     if g.dhcp_guard && udp.is_some_and(|(sport, _)| sport == DHCPV4_SERVER_PORT) {
