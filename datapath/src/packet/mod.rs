@@ -11,6 +11,7 @@
 //! start (tag strip).
 
 mod parse;
+pub mod reject;
 
 pub use parse::{parse, parse_into, parse_tagged_into, vlan_tag, ParseError};
 
