@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod fwstats;
 pub mod model;
 pub mod ops;
 pub mod protocol;
@@ -29,6 +30,7 @@ pub mod service;
 pub mod stats;
 
 pub use model::{
-    Config, ConfigError, LocalTep, LogicalPort, LogicalSwitch, MacAddr, MacParseError, RemoteMac,
-    ValidationError, Vif,
+    Action, AddrMatch, Cidr, CidrError, Config, ConfigError, DefaultAction, Direction,
+    FirewallSettings, Group, LocalTep, LogicalPort, LogicalSwitch, MacAddr, MacParseError,
+    PortRange, Protocol, RemoteMac, Rule, Section, Service, Target, Timeouts, ValidationError, Vif,
 };

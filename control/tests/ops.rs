@@ -335,6 +335,9 @@ fn port_change_vlan_absent_null_and_number() {
         spoofguard: None,
         dhcp_guard: None,
         ra_guard: None,
+        tags: None,
+        default_action: None,
+        liberal: None,
     };
     assert_eq!(
         serde_json::to_value(args(None)).unwrap(),
@@ -470,6 +473,9 @@ fn port_ops() {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         })
     );
     // Untagged, no IPs: the optional fields default.
@@ -513,6 +519,9 @@ fn port_ops() {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         })
     );
     let (c, _) = ok(&base, "port.change", json!({"name": "pod-a"}));

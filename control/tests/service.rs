@@ -53,6 +53,9 @@ fn many_port(i: usize) -> Op {
         spoofguard: true,
         dhcp_guard: true,
         ra_guard: true,
+        tags: Default::default(),
+        default_action: None,
+        liberal: None,
     })
 }
 

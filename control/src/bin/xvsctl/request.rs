@@ -4,17 +4,21 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use control::ops::{
-    ConfigApplyArgs, DeleteArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs,
-    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs,
-    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, TransactionArgs, VifArgs,
+    ConfigApplyArgs, ConntrackFlushArgs, ConntrackListArgs, DeleteArgs, FirewallSetArgs,
+    GroupChangeArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs, PortTagArgs,
+    PortUntagArgs, RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs,
+    RuleChangeArgs, RuleIdArgs, RuleListArgs, StatsClearArgs, StatsShowArgs, SwitchAddArgs,
+    SwitchChangeArgs, TimeoutChanges, TransactionArgs, VifArgs,
 };
-use control::{Config, LocalTep};
+use control::{Config, Group, LocalTep, Rule, Section, Service};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
-    Command, OnOff, PortCmd, RemoteMacCmd, RemoteTepCmd, ShowCmd, StatsClearCmd, StatsCmd,
-    SwitchCmd, TepCmd, VifCmd,
+    Command, ConntrackCmd, FirewallCmd, GroupCmd, OnOff, PortCmd, RemoteMacCmd, RemoteTepCmd,
+    RuleCmd, SectionCmd, ServiceArgs, ShowCmd, StatsClearCmd, StatsCmd, SwitchCmd, TepCmd, VifCmd,
 };
 use crate::render::Output;
 use crate::Failure;
@@ -53,6 +57,47 @@ fn name(name: &str) -> NameArgs {
     NameArgs {
         name: name.to_string(),
     }
+}
+
+fn rule_id(id: &str) -> RuleIdArgs {
+    RuleIdArgs { id: id.to_string() }
+}
+
+fn tag_map(tags: &[(String, String)]) -> BTreeMap<String, String> {
+    tags.iter().cloned().collect()
+}
+
+/// A list flag that replaces a list: the values given, `[]` with its
+/// `--no-...` flag, else unchanged (`None`).
+fn replacing<T: Clone>(values: &[T], clear: bool) -> Option<Vec<T>> {
+    (clear || !values.is_empty()).then(|| values.to_vec())
+}
+
+/// The service of `rule add` and `rule change`: `None` when no service
+/// flag is given. The flags make a whole service, so the protocol is
+/// needed with ports or an ICMP type or code.
+fn service(args: &ServiceArgs) -> Result<Option<Service>, Failure> {
+    let ServiceArgs {
+        protocol,
+        dst_ports,
+        icmp_type,
+        icmp_code,
+    } = args;
+    let Some(protocol) = protocol else {
+        if dst_ports.is_empty() && icmp_type.is_none() && icmp_code.is_none() {
+            return Ok(None);
+        }
+        return Err(Failure::Usage(
+            "--dport, --icmp-type and --icmp-code need --proto (they make the rule's whole service)"
+                .into(),
+        ));
+    };
+    Ok(Some(Service {
+        protocol: *protocol,
+        dst_ports: dst_ports.clone(),
+        icmp_type: *icmp_type,
+        icmp_code: *icmp_code,
+    }))
 }
 
 /// The request a command line makes. `read` reads the file of `apply` and
@@ -132,6 +177,9 @@ pub fn build(
                 spoofguard,
                 dhcp_guard,
                 ra_guard,
+                tags,
+                default_action,
+                liberal,
             } => call(
                 Op::PortAdd(PortAddArgs {
                     name: name.clone(),
@@ -143,6 +191,9 @@ pub fn build(
                     spoofguard: spoofguard.on(),
                     dhcp_guard: dhcp_guard.on(),
                     ra_guard: ra_guard.on(),
+                    tags: tag_map(tags),
+                    default_action: *default_action,
+                    liberal: liberal.map(OnOff::on),
                 }),
                 Silent,
             ),
@@ -158,6 +209,10 @@ pub fn build(
                 spoofguard,
                 dhcp_guard,
                 ra_guard,
+                tags,
+                no_tags,
+                default_action,
+                liberal,
             } => call(
                 Op::PortChange(PortChangeArgs {
                     name: name.clone(),
@@ -177,6 +232,23 @@ pub fn build(
                     spoofguard: spoofguard.map(OnOff::on),
                     dhcp_guard: dhcp_guard.map(OnOff::on),
                     ra_guard: ra_guard.map(OnOff::on),
+                    tags: replacing(tags, *no_tags).map(|t| tag_map(&t)),
+                    default_action: default_action.map(|d| d.value()),
+                    liberal: liberal.map(|l| l.value()),
+                }),
+                Silent,
+            ),
+            PortCmd::Tag { name, tags } => call(
+                Op::PortTag(PortTagArgs {
+                    name: name.clone(),
+                    tags: tag_map(tags),
+                }),
+                Silent,
+            ),
+            PortCmd::Untag { name, keys } => call(
+                Op::PortUntag(PortUntagArgs {
+                    name: name.clone(),
+                    keys: keys.clone(),
                 }),
                 Silent,
             ),
@@ -233,6 +305,182 @@ pub fn build(
                 }),
                 Silent,
             ),
+        },
+        Command::Group(cmd) => match cmd {
+            GroupCmd::Add {
+                name,
+                match_tags,
+                ports,
+                cidrs,
+            } => call(
+                Op::GroupAdd(Group {
+                    name: name.clone(),
+                    match_tags: tag_map(match_tags),
+                    ports: ports.clone(),
+                    cidrs: cidrs.clone(),
+                }),
+                Silent,
+            ),
+            GroupCmd::Change {
+                name,
+                match_tags,
+                no_match,
+                ports,
+                no_ports,
+                cidrs,
+                no_cidrs,
+            } => call(
+                Op::GroupChange(GroupChangeArgs {
+                    name: name.clone(),
+                    match_tags: replacing(match_tags, *no_match).map(|t| tag_map(&t)),
+                    ports: replacing(ports, *no_ports),
+                    cidrs: replacing(cidrs, *no_cidrs),
+                }),
+                Silent,
+            ),
+            GroupCmd::Delete { name: n } => call(Op::GroupDelete(name(n)), Silent),
+            GroupCmd::List => call(Op::GroupList, GroupTable),
+            GroupCmd::Show { name: n } => call(Op::GroupShow(name(n)), GroupDetail),
+        },
+        Command::Section(cmd) => match cmd {
+            SectionCmd::Add { name, position } => call(
+                Op::SectionAdd(Section {
+                    name: name.clone(),
+                    position: *position,
+                }),
+                Silent,
+            ),
+            SectionCmd::Change { name, position } => call(
+                Op::SectionChange(Section {
+                    name: name.clone(),
+                    position: *position,
+                }),
+                Silent,
+            ),
+            SectionCmd::Delete { name, cascade } => call(
+                Op::SectionDelete(DeleteArgs {
+                    name: name.clone(),
+                    cascade: *cascade,
+                }),
+                Silent,
+            ),
+            SectionCmd::List => call(Op::SectionList, SectionTable),
+            SectionCmd::Show { name: n } => call(Op::SectionShow(name(n)), SectionDetail),
+        },
+        Command::Rule(cmd) => match cmd {
+            RuleCmd::Add {
+                id,
+                section,
+                priority,
+                applied_to,
+                direction,
+                sources,
+                destinations,
+                service: service_args,
+                action,
+                log,
+                stateless,
+            } => call(
+                Op::RuleAdd(Rule {
+                    id: id.clone(),
+                    section: section.clone(),
+                    priority: *priority,
+                    applied_to: applied_to.clone(),
+                    direction: *direction,
+                    sources: sources.clone(),
+                    destinations: destinations.clone(),
+                    service: service(service_args)?.unwrap_or_default(),
+                    action: *action,
+                    log: *log,
+                    stateless: *stateless,
+                }),
+                Silent,
+            ),
+            RuleCmd::Change {
+                id,
+                section,
+                priority,
+                applied_to,
+                all_ports,
+                direction,
+                sources,
+                any_src,
+                destinations,
+                any_dst,
+                service: service_args,
+                action,
+                log,
+                stateless,
+            } => call(
+                Op::RuleChange(RuleChangeArgs {
+                    id: id.clone(),
+                    section: section.clone(),
+                    priority: *priority,
+                    applied_to: replacing(applied_to, *all_ports),
+                    direction: *direction,
+                    sources: replacing(sources, *any_src),
+                    destinations: replacing(destinations, *any_dst),
+                    service: service(service_args)?,
+                    action: *action,
+                    log: log.map(OnOff::on),
+                    stateless: stateless.map(OnOff::on),
+                }),
+                Silent,
+            ),
+            RuleCmd::Delete { id } => call(Op::RuleDelete(rule_id(id)), Silent),
+            RuleCmd::List { section } => call(
+                Op::RuleList(RuleListArgs {
+                    section: section.clone(),
+                }),
+                RuleTable,
+            ),
+            RuleCmd::Show { id } => call(Op::RuleShow(rule_id(id)), RuleDetail),
+        },
+        Command::Firewall(cmd) => match cmd {
+            FirewallCmd::Show => call(Op::FirewallShow, Firewall),
+            FirewallCmd::Set {
+                default_action,
+                strict,
+                liberal,
+                max_connections,
+                max_connections_per_port,
+                timeouts,
+                log_rate_per_sec,
+            } => call(
+                Op::FirewallSet(FirewallSetArgs {
+                    default_action: *default_action,
+                    strict: strict.map(OnOff::on),
+                    liberal: liberal.map(OnOff::on),
+                    max_connections: *max_connections,
+                    max_connections_per_port: *max_connections_per_port,
+                    timeouts: TimeoutChanges(timeouts.iter().cloned().collect()),
+                    log_rate_per_sec: *log_rate_per_sec,
+                }),
+                Silent,
+            ),
+        },
+        Command::Conntrack(cmd) => match cmd {
+            ConntrackCmd::List {
+                port,
+                address,
+                protocol,
+                state,
+                limit,
+            } => call(
+                Op::ConntrackList(ConntrackListArgs {
+                    port: port.clone(),
+                    address: *address,
+                    protocol: *protocol,
+                    state: *state,
+                    limit: *limit,
+                }),
+                ConntrackTable,
+            ),
+            ConntrackCmd::Flush { port } => call(
+                Op::ConntrackFlush(ConntrackFlushArgs { port: port.clone() }),
+                Flushed,
+            ),
+            ConntrackCmd::Stats => call(Op::ConntrackStats, ConntrackStats),
         },
         Command::Show(ShowCmd::Config) => call(Op::ConfigShow, Json),
         Command::Apply { file, dry_run } => {
@@ -364,6 +612,9 @@ mod tests {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         }
     }
 
@@ -375,6 +626,9 @@ mod tests {
             switch: None,
             mac: None,
             ips: None,
+            tags: None,
+            default_action: None,
+            liberal: None,
             spoofguard: None,
             dhcp_guard: None,
             ra_guard: None,
