@@ -236,15 +236,15 @@ fn xvsctl_end_to_end() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "NAME   VIF  VLAN  SWITCH  MAC                IPS         GUARDS"
+        "NAME   VIF  VLAN  SWITCH  MAC                IPS         GUARDS      TAGS  FIREWALL"
     );
     assert_eq!(
         lines[1],
-        "pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11  sg,dhcp,ra"
+        "pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11  sg,dhcp,ra  -     -"
     );
     assert_eq!(
         lines[3],
-        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13  sg,ra"
+        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13  sg,ra       -     -"
     );
     assert_eq!(lines.len(), 6);
     succeeds(

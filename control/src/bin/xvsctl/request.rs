@@ -553,7 +553,11 @@ mod tests {
     use std::collections::BTreeSet;
 
     use clap::Parser;
-    use control::MacAddr;
+    use control::fwstats::ConnState;
+    use control::{
+        Action, AddrMatch, DefaultAction, Direction, MacAddr, PortRange, Protocol,
+        Target as RuleTarget,
+    };
 
     use super::*;
     use crate::cli::{Cli, SortKey};
@@ -968,7 +972,323 @@ mod tests {
                 Cleared,
             ),
             ("metrics", Op::MetricsShow, Text),
+            (
+                "port add node1 --vif vm1 --switch nodes --mac 02:00:00:77:00:01 \
+                 --tag app=web --tag tier= --default-action drop --liberal on",
+                Op::PortAdd(PortAddArgs {
+                    tags: tags(&[("app", "web"), ("tier", "")]),
+                    default_action: Some(DefaultAction::Drop),
+                    liberal: Some(true),
+                    ..port_add("node1")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --tag app=db --default-action default --liberal off",
+                Op::PortChange(PortChangeArgs {
+                    tags: Some(tags(&[("app", "db")])),
+                    default_action: Some(None),
+                    liberal: Some(Some(false)),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --no-tags --default-action allow --liberal default",
+                Op::PortChange(PortChangeArgs {
+                    tags: Some(BTreeMap::new()),
+                    default_action: Some(Some(DefaultAction::Allow)),
+                    liberal: Some(None),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port tag pod1a app=web tier=db",
+                Op::PortTag(PortTagArgs {
+                    name: "pod1a".into(),
+                    tags: tags(&[("app", "web"), ("tier", "db")]),
+                }),
+                Silent,
+            ),
+            (
+                "port untag pod1a tier app",
+                Op::PortUntag(PortUntagArgs {
+                    name: "pod1a".into(),
+                    keys: vec!["tier".into(), "app".into()],
+                }),
+                Silent,
+            ),
+            (
+                "group add web --match app=web --port pod1a --cidr 10.0.0.0/24 --cidr fd00::7",
+                Op::GroupAdd(Group {
+                    name: "web".into(),
+                    match_tags: tags(&[("app", "web")]),
+                    ports: vec!["pod1a".into()],
+                    cidrs: vec!["10.0.0.0/24".parse().unwrap(), "fd00::7/128".parse().unwrap()],
+                }),
+                Silent,
+            ),
+            (
+                "group change web --no-match --port a --port b --no-cidrs",
+                Op::GroupChange(GroupChangeArgs {
+                    name: "web".into(),
+                    match_tags: Some(BTreeMap::new()),
+                    ports: Some(vec!["a".into(), "b".into()]),
+                    cidrs: Some(vec![]),
+                }),
+                Silent,
+            ),
+            (
+                "group change web --match env=prod",
+                Op::GroupChange(GroupChangeArgs {
+                    name: "web".into(),
+                    match_tags: Some(tags(&[("env", "prod")])),
+                    ..GroupChangeArgs::default()
+                }),
+                Silent,
+            ),
+            ("group delete web", Op::GroupDelete(named("web")), Silent),
+            ("group list", Op::GroupList, GroupTable),
+            ("group show web", Op::GroupShow(named("web")), GroupDetail),
+            (
+                "section add apps --position 100",
+                Op::SectionAdd(Section {
+                    name: "apps".into(),
+                    position: 100,
+                }),
+                Silent,
+            ),
+            (
+                "section change apps --position 200",
+                Op::SectionChange(Section {
+                    name: "apps".into(),
+                    position: 200,
+                }),
+                Silent,
+            ),
+            (
+                "section delete apps --cascade",
+                Op::SectionDelete(DeleteArgs {
+                    name: "apps".into(),
+                    cascade: true,
+                }),
+                Silent,
+            ),
+            ("section list", Op::SectionList, SectionTable),
+            (
+                "section show apps",
+                Op::SectionShow(named("apps")),
+                SectionDetail,
+            ),
+            (
+                "rule add web-in --section apps --priority 10 --applied-to group:web \
+                 --applied-to port:pod1a --direction in --src 10.0.0.0/8 --src group:infra \
+                 --dst any --proto tcp --dport 80 --dport 8000-8080 --action allow --log \
+                 --stateless",
+                Op::RuleAdd(Rule {
+                    id: "web-in".into(),
+                    section: "apps".into(),
+                    priority: 10,
+                    applied_to: vec![
+                        RuleTarget::Group("web".into()),
+                        RuleTarget::Port("pod1a".into()),
+                    ],
+                    direction: Direction::In,
+                    sources: vec![
+                        AddrMatch::Cidr("10.0.0.0/8".parse().unwrap()),
+                        AddrMatch::Group("infra".into()),
+                    ],
+                    destinations: vec![AddrMatch::Any],
+                    service: Service {
+                        protocol: Protocol::Tcp,
+                        dst_ports: vec![PortRange::one(80), "8000-8080".parse().unwrap()],
+                        icmp_type: None,
+                        icmp_code: None,
+                    },
+                    action: Action::Allow,
+                    log: true,
+                    stateless: true,
+                }),
+                Silent,
+            ),
+            (
+                "rule add deny --section apps --priority 99 --action drop",
+                Op::RuleAdd(minimal_rule()),
+                Silent,
+            ),
+            (
+                "rule add ping --section apps --priority 5 --proto icmp --icmp-type 8 \
+                 --icmp-code 0 --action allow",
+                Op::RuleAdd(Rule {
+                    id: "ping".into(),
+                    priority: 5,
+                    service: Service {
+                        protocol: Protocol::Icmp,
+                        dst_ports: vec![],
+                        icmp_type: Some(8),
+                        icmp_code: Some(0),
+                    },
+                    action: Action::Allow,
+                    ..minimal_rule()
+                }),
+                Silent,
+            ),
+            (
+                "rule change deny",
+                Op::RuleChange(RuleChangeArgs {
+                    id: "deny".into(),
+                    ..RuleChangeArgs::default()
+                }),
+                Silent,
+            ),
+            (
+                "rule change deny --section other --priority 7 --all-ports --direction out \
+                 --any-src --dst group:web --proto 47 --action reject --log on --stateless off",
+                Op::RuleChange(RuleChangeArgs {
+                    id: "deny".into(),
+                    section: Some("other".into()),
+                    priority: Some(7),
+                    applied_to: Some(vec![]),
+                    direction: Some(Direction::Out),
+                    sources: Some(vec![]),
+                    destinations: Some(vec![AddrMatch::Group("web".into())]),
+                    service: Some(Service {
+                        protocol: Protocol::Number(47),
+                        ..Service::default()
+                    }),
+                    action: Some(Action::Reject),
+                    log: Some(true),
+                    stateless: Some(false),
+                }),
+                Silent,
+            ),
+            (
+                "rule change deny --applied-to switch:blue --src 10.1.0.0/16 --any-dst",
+                Op::RuleChange(RuleChangeArgs {
+                    id: "deny".into(),
+                    applied_to: Some(vec![RuleTarget::Switch("blue".into())]),
+                    sources: Some(vec![AddrMatch::Cidr("10.1.0.0/16".parse().unwrap())]),
+                    destinations: Some(vec![]),
+                    ..RuleChangeArgs::default()
+                }),
+                Silent,
+            ),
+            (
+                "rule delete deny",
+                Op::RuleDelete(RuleIdArgs { id: "deny".into() }),
+                Silent,
+            ),
+            (
+                "rule list",
+                Op::RuleList(RuleListArgs::default()),
+                RuleTable,
+            ),
+            (
+                "rule list --section apps",
+                Op::RuleList(RuleListArgs {
+                    section: Some("apps".into()),
+                }),
+                RuleTable,
+            ),
+            (
+                "rule show web-in",
+                Op::RuleShow(RuleIdArgs {
+                    id: "web-in".into(),
+                }),
+                RuleDetail,
+            ),
+            ("firewall show", Op::FirewallShow, Firewall),
+            (
+                "firewall set",
+                Op::FirewallSet(FirewallSetArgs::default()),
+                Silent,
+            ),
+            (
+                "firewall set --default-action drop --strict on --liberal off \
+                 --max-connections 2000 --max-connections-per-port 100 \
+                 --timeout tcp_established=3600 --timeout udp=60 --log-rate 0",
+                Op::FirewallSet(FirewallSetArgs {
+                    default_action: Some(DefaultAction::Drop),
+                    strict: Some(true),
+                    liberal: Some(false),
+                    max_connections: Some(2000),
+                    max_connections_per_port: Some(100),
+                    timeouts: TimeoutChanges(
+                        [("tcp_established".to_string(), 3600), ("udp".to_string(), 60)]
+                            .into_iter()
+                            .collect(),
+                    ),
+                    log_rate_per_sec: Some(0),
+                }),
+                Silent,
+            ),
+            (
+                "conntrack list",
+                Op::ConntrackList(ConntrackListArgs::default()),
+                ConntrackTable,
+            ),
+            (
+                "conntrack list --port pod1a --address fd00::b --proto tcp --state established \
+                 --limit 10",
+                Op::ConntrackList(ConntrackListArgs {
+                    port: Some("pod1a".into()),
+                    address: Some("fd00::b".parse().unwrap()),
+                    protocol: Some(Protocol::Tcp),
+                    state: Some(ConnState::Established),
+                    limit: Some(10),
+                }),
+                ConntrackTable,
+            ),
+            (
+                "conntrack flush",
+                Op::ConntrackFlush(ConntrackFlushArgs { port: None }),
+                Flushed,
+            ),
+            (
+                "conntrack flush --port pod1a",
+                Op::ConntrackFlush(ConntrackFlushArgs {
+                    port: Some("pod1a".into()),
+                }),
+                Flushed,
+            ),
+            ("conntrack stats", Op::ConntrackStats, ConntrackStats),
         ]
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn minimal_rule() -> Rule {
+        Rule {
+            id: "deny".into(),
+            section: "apps".into(),
+            priority: 99,
+            applied_to: vec![],
+            direction: Direction::Both,
+            sources: vec![],
+            destinations: vec![],
+            service: Service::default(),
+            action: Action::Drop,
+            log: false,
+            stateless: false,
+        }
+    }
+
+    #[test]
+    fn service_flags_need_the_protocol() {
+        for line in [
+            "rule change r --dport 80",
+            "rule change r --icmp-type 8",
+            "rule add r --section s --priority 1 --action allow --icmp-code 1",
+        ] {
+            let m = usage_error(&line.split_whitespace().collect::<Vec<_>>());
+            assert!(m.contains("need --proto"), "{line}: {m}");
+        }
     }
 
     #[test]
