@@ -127,7 +127,9 @@ pub enum Target {
 }
 
 /// Which traffic of a port a rule sees, relative to the port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Toward the port (to the pod).
@@ -304,7 +306,9 @@ impl<'de> Deserialize<'de> for Protocol {
             type Value = Protocol;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"any\", \"tcp\", \"udp\", \"icmp\", \"icmpv6\" or a protocol number 0-255")
+                f.write_str(
+                    "\"any\", \"tcp\", \"udp\", \"icmp\", \"icmpv6\" or a protocol number 0-255",
+                )
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Protocol, E> {
@@ -478,9 +482,9 @@ impl FromStr for AddrMatch {
             return Ok(AddrMatch::Group(name.into()));
         }
         let cidr = s.strip_prefix("cidr:").unwrap_or(s);
-        cidr.parse::<Cidr>().map(AddrMatch::Cidr).map_err(|e| {
-            format!("{e} (an address is any, a CIDR like 10.0.0.0/24, or group:NAME)")
-        })
+        cidr.parse::<Cidr>()
+            .map(AddrMatch::Cidr)
+            .map_err(|e| format!("{e} (an address is any, a CIDR like 10.0.0.0/24, or group:NAME)"))
     }
 }
 

@@ -24,8 +24,8 @@ pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ValidationError};
 pub use firewall::{
     Action, AddrMatch, DefaultAction, Direction, FirewallSettings, Group, PortRange, Protocol,
-    Rule, Section, Service, Target, Timeouts, MAX_CONNECTIONS, MAX_GROUPS, MAX_LIST_LEN,
-    MAX_RULES, MAX_SECTIONS, MAX_TAGS, MAX_TIMEOUT,
+    Rule, Section, Service, Target, Timeouts, MAX_CONNECTIONS, MAX_GROUPS, MAX_LIST_LEN, MAX_RULES,
+    MAX_SECTIONS, MAX_TAGS, MAX_TIMEOUT,
 };
 pub use mac::{MacAddr, MacParseError};
 

@@ -283,7 +283,12 @@ fn check_remote(
 /// Checks that a list of the configuration holds at most `limit` objects:
 /// `config: ports: too many logical ports (4111): at most 4096 are
 /// supported`.
-pub(super) fn check_capacity(list: &str, what: &str, len: usize, limit: usize) -> Result<(), ValidationError> {
+pub(super) fn check_capacity(
+    list: &str,
+    what: &str,
+    len: usize,
+    limit: usize,
+) -> Result<(), ValidationError> {
     if len > limit {
         return Err(ValidationError::new(
             "config",

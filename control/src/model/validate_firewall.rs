@@ -261,7 +261,10 @@ fn check_rule(config: &Config, rule: &Rule) -> Result<(), (String, String)> {
     for (i, target) in rule.applied_to.iter().enumerate() {
         let field = format!("applied_to[{i}]");
         let missing = match target {
-            Target::Port(name) => config.port(name).is_none().then(|| format!("port {name:?}")),
+            Target::Port(name) => config
+                .port(name)
+                .is_none()
+                .then(|| format!("port {name:?}")),
             Target::Switch(name) => config
                 .switch(name)
                 .is_none()
@@ -340,13 +343,14 @@ fn check_service(service: &Service) -> Result<(), (String, String)> {
             return Err((field, format!("{range}: port 0 is not a destination port")));
         }
         if range.first > range.last {
-            return Err((
-                field,
-                format!("{range}: the first port is after the last"),
-            ));
+            return Err((field, format!("{range}: the first port is after the last")));
         }
         if !seen.insert(*range) {
-            let first = service.dst_ports.iter().position(|r| r == range).unwrap_or(0);
+            let first = service
+                .dst_ports
+                .iter()
+                .position(|r| r == range)
+                .unwrap_or(0);
             return Err((
                 field,
                 format!("{range} is already listed as service.dst_ports[{first}]"),
@@ -361,7 +365,9 @@ fn check_service(service: &Service) -> Result<(), (String, String)> {
         };
         return Err((
             field.into(),
-            format!("protocol {protocol} is not ICMP (icmp_type and icmp_code need icmp or icmpv6)"),
+            format!(
+                "protocol {protocol} is not ICMP (icmp_type and icmp_code need icmp or icmpv6)"
+            ),
         ));
     }
     if service.icmp_code.is_some() && service.icmp_type.is_none() {

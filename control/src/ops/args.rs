@@ -387,7 +387,11 @@ impl<'de> Deserialize<'de> for TimeoutChanges {
         let map = BTreeMap::<String, u32>::deserialize(deserializer)?;
         let mut probe = Timeouts::default();
         if let Some(unknown) = map.keys().find(|k| probe.field_mut(k).is_none()) {
-            let names: Vec<&str> = Timeouts::default().fields().iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = Timeouts::default()
+                .fields()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
             return Err(de::Error::custom(format!(
                 "unknown timeout `{unknown}`, expected one of {}",
                 names.join(", ")

@@ -301,7 +301,8 @@ fn diff_port(a: &LogicalPort, b: &LogicalPort, out: &mut Vec<String>) {
         on_off(b.ra_guard),
     );
     field(&mut changes, "tags", tags_text(&a.tags), tags_text(&b.tags));
-    let inherit = |d: Option<DefaultAction>| d.map_or_else(|| "default".to_string(), |d| d.to_string());
+    let inherit =
+        |d: Option<DefaultAction>| d.map_or_else(|| "default".to_string(), |d| d.to_string());
     field(
         &mut changes,
         "default_action",
@@ -309,7 +310,12 @@ fn diff_port(a: &LogicalPort, b: &LogicalPort, out: &mut Vec<String>) {
         inherit(b.default_action),
     );
     let liberal = |l: Option<bool>| l.map_or("default", on_off);
-    field(&mut changes, "liberal", liberal(a.liberal), liberal(b.liberal));
+    field(
+        &mut changes,
+        "liberal",
+        liberal(a.liberal),
+        liberal(b.liberal),
+    );
     if !changes.is_empty() {
         out.push(format!("change port {:?}: {}", a.name, changes.join(", ")));
     }
@@ -329,10 +335,25 @@ fn list_text<T: Display>(items: &[T]) -> String {
 
 fn diff_firewall(a: &FirewallSettings, b: &FirewallSettings, out: &mut Vec<String>) {
     let mut changes = Vec::new();
-    field(&mut changes, "default_action", a.default_action, b.default_action);
+    field(
+        &mut changes,
+        "default_action",
+        a.default_action,
+        b.default_action,
+    );
     field(&mut changes, "strict", on_off(a.strict), on_off(b.strict));
-    field(&mut changes, "liberal", on_off(a.liberal), on_off(b.liberal));
-    field(&mut changes, "max_connections", a.max_connections, b.max_connections);
+    field(
+        &mut changes,
+        "liberal",
+        on_off(a.liberal),
+        on_off(b.liberal),
+    );
+    field(
+        &mut changes,
+        "max_connections",
+        a.max_connections,
+        b.max_connections,
+    );
     field(
         &mut changes,
         "max_connections_per_port",
@@ -342,7 +363,12 @@ fn diff_firewall(a: &FirewallSettings, b: &FirewallSettings, out: &mut Vec<Strin
     for ((name, old), (_, new)) in a.timeouts.fields().into_iter().zip(b.timeouts.fields()) {
         field(&mut changes, &format!("timeouts.{name}"), old, new);
     }
-    field(&mut changes, "log_rate_per_sec", a.log_rate_per_sec, b.log_rate_per_sec);
+    field(
+        &mut changes,
+        "log_rate_per_sec",
+        a.log_rate_per_sec,
+        b.log_rate_per_sec,
+    );
     if !changes.is_empty() {
         out.push(format!("change firewall: {}", changes.join(", ")));
     }
@@ -356,8 +382,18 @@ fn diff_group(a: &Group, b: &Group, out: &mut Vec<String>) {
         tags_text(&a.match_tags),
         tags_text(&b.match_tags),
     );
-    field(&mut changes, "ports", list_text(&a.ports), list_text(&b.ports));
-    field(&mut changes, "cidrs", list_text(&a.cidrs), list_text(&b.cidrs));
+    field(
+        &mut changes,
+        "ports",
+        list_text(&a.ports),
+        list_text(&b.ports),
+    );
+    field(
+        &mut changes,
+        "cidrs",
+        list_text(&a.cidrs),
+        list_text(&b.cidrs),
+    );
     if !changes.is_empty() {
         out.push(format!("change group {:?}: {}", a.name, changes.join(", ")));
     }
@@ -374,7 +410,12 @@ fn diff_section(a: &Section, b: &Section, out: &mut Vec<String>) {
 
 fn diff_rule(a: &Rule, b: &Rule, out: &mut Vec<String>) {
     let mut changes = Vec::new();
-    field(&mut changes, "section", quoted(&a.section), quoted(&b.section));
+    field(
+        &mut changes,
+        "section",
+        quoted(&a.section),
+        quoted(&b.section),
+    );
     field(&mut changes, "priority", a.priority, b.priority);
     field(
         &mut changes,
@@ -383,7 +424,12 @@ fn diff_rule(a: &Rule, b: &Rule, out: &mut Vec<String>) {
         list_text(&b.applied_to),
     );
     field(&mut changes, "direction", a.direction, b.direction);
-    field(&mut changes, "sources", list_text(&a.sources), list_text(&b.sources));
+    field(
+        &mut changes,
+        "sources",
+        list_text(&a.sources),
+        list_text(&b.sources),
+    );
     field(
         &mut changes,
         "destinations",
@@ -393,7 +439,12 @@ fn diff_rule(a: &Rule, b: &Rule, out: &mut Vec<String>) {
     field(&mut changes, "service", &a.service, &b.service);
     field(&mut changes, "action", a.action, b.action);
     field(&mut changes, "log", on_off(a.log), on_off(b.log));
-    field(&mut changes, "stateless", on_off(a.stateless), on_off(b.stateless));
+    field(
+        &mut changes,
+        "stateless",
+        on_off(a.stateless),
+        on_off(b.stateless),
+    );
     if !changes.is_empty() {
         out.push(format!("change rule {:?}: {}", a.id, changes.join(", ")));
     }

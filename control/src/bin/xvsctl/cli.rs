@@ -355,8 +355,10 @@ pub enum PortCmd {
         liberal: Option<Inherit<bool>>,
     },
     /// Add tags to a port, or set their values; its other tags stay.
-    #[command(after_help = "Groups that select by tags follow at once; rules are untouched.\n\n\
-                            Example:\n  xvsctl port tag pod1a app=web tier=front")]
+    #[command(
+        after_help = "Groups that select by tags follow at once; rules are untouched.\n\n\
+                            Example:\n  xvsctl port tag pod1a app=web tier=front"
+    )]
     Tag {
         /// The port's name.
         name: String,
@@ -467,11 +469,13 @@ pub enum RemoteMacCmd {
 #[derive(Subcommand, Debug)]
 pub enum GroupCmd {
     /// Create a group.
-    #[command(after_help = "A port is a member if its tags contain every --match pair, or \
+    #[command(
+        after_help = "A port is a member if its tags contain every --match pair, or \
                             if it is named with --port. The group's addresses are its CIDRs \
                             and its members' IPs.\n\n\
                             Examples:\n  xvsctl group add web --match app=web\n  \
-                            xvsctl group add infra --port node1 --cidr 10.77.0.0/24")]
+                            xvsctl group add infra --port node1 --cidr 10.77.0.0/24"
+    )]
     Add {
         /// The group's name.
         name: String,
@@ -486,8 +490,10 @@ pub enum GroupCmd {
         cidrs: Vec<Cidr>,
     },
     /// Replace some of a group's fields; the others stay.
-    #[command(after_help = "Examples:\n  xvsctl group change web --match app=web --match env=prod\n  \
-                            xvsctl group change infra --no-cidrs")]
+    #[command(
+        after_help = "Examples:\n  xvsctl group change web --match app=web --match env=prod\n  \
+                            xvsctl group change infra --no-cidrs"
+    )]
     Change {
         /// The group's name.
         name: String,
@@ -589,14 +595,16 @@ pub struct ServiceArgs {
 #[derive(Subcommand, Debug)]
 pub enum RuleCmd {
     /// Create a rule.
-    #[command(after_help = "Targets (--applied-to) are port:NAME, switch:NAME or group:NAME; \
+    #[command(
+        after_help = "Targets (--applied-to) are port:NAME, switch:NAME or group:NAME; \
                             none = every port. Addresses (--src, --dst) are any, a CIDR or an \
                             address, or group:NAME; none = any. Directions are relative to the \
                             port: in = toward the pod, out = from the pod. Actions: allow, drop, \
                             reject, pass (go on with the next section).\n\n\
                             Example:\n  xvsctl rule add web-in --section apps --priority 10 \
                             --applied-to group:web --direction in --src 10.77.0.0/16 \
-                            --proto tcp --dport 80 --dport 8000-8080 --action allow --log")]
+                            --proto tcp --dport 80 --dport 8000-8080 --action allow --log"
+    )]
     Add {
         /// The rule's id (a unique name).
         id: String,
@@ -631,12 +639,14 @@ pub enum RuleCmd {
         stateless: bool,
     },
     /// Change some of a rule's fields; the others stay.
-    #[command(after_help = "Targets, sources and destinations given replace the old ones. \
+    #[command(
+        after_help = "Targets, sources and destinations given replace the old ones. \
                             The service flags (--proto, --dport, --icmp-type, --icmp-code) \
                             replace the rule's whole service, so --proto is needed with them.\n\n\
                             Examples:\n  xvsctl rule change web-in --priority 20 --action drop\n  \
                             xvsctl rule change web-in --proto tcp --dport 443\n  \
-                            xvsctl rule change web-in --any-src --log off")]
+                            xvsctl rule change web-in --any-src --log off"
+    )]
     Change {
         /// The rule's id.
         id: String,
@@ -647,7 +657,11 @@ pub enum RuleCmd {
         #[arg(long)]
         priority: Option<u32>,
         /// The targets, replacing the old ones (repeatable).
-        #[arg(long = "applied-to", value_name = "KIND:NAME", conflicts_with = "all_ports")]
+        #[arg(
+            long = "applied-to",
+            value_name = "KIND:NAME",
+            conflicts_with = "all_ports"
+        )]
         applied_to: Vec<Target>,
         /// Apply the rule to every port.
         #[arg(long)]
@@ -706,8 +720,10 @@ pub enum FirewallCmd {
     #[command(after_help = "Example:\n  xvsctl firewall show")]
     Show,
     /// Change some of the firewall's settings; the others stay.
-    #[command(after_help = "Examples:\n  xvsctl firewall set --default-action drop --strict on\n  \
-                            xvsctl firewall set --timeout tcp_established=3600 --timeout udp=60")]
+    #[command(
+        after_help = "Examples:\n  xvsctl firewall set --default-action drop --strict on\n  \
+                            xvsctl firewall set --timeout tcp_established=3600 --timeout udp=60"
+    )]
     Set {
         /// The action for packets no rule decides, on ports without their
         /// own (allow|drop).
@@ -758,7 +774,9 @@ pub enum ConntrackCmd {
         limit: Option<u32>,
     },
     /// Forget tracked connections: one port's, or all of them.
-    #[command(after_help = "Examples:\n  xvsctl conntrack flush\n  xvsctl conntrack flush --port pod1a")]
+    #[command(
+        after_help = "Examples:\n  xvsctl conntrack flush\n  xvsctl conntrack flush --port pod1a"
+    )]
     Flush {
         /// Only the connections of this port.
         #[arg(long)]
@@ -815,14 +833,21 @@ fn parse_tag(s: &str) -> Result<(String, String), String> {
 /// `NAME=SECONDS`, NAME a field of the firewall's timeouts.
 fn parse_timeout(s: &str) -> Result<(String, u32), String> {
     let names = || {
-        let names: Vec<&str> = Timeouts::default().fields().iter().map(|(n, _)| *n).collect();
+        let names: Vec<&str> = Timeouts::default()
+            .fields()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
         names.join(", ")
     };
     let Some((name, secs)) = s.split_once('=') else {
         return Err(format!("invalid timeout {s:?}: expected NAME=SECONDS"));
     };
     if Timeouts::default().field_mut(name).is_none() {
-        return Err(format!("unknown timeout {name:?}: expected one of {}", names()));
+        return Err(format!(
+            "unknown timeout {name:?}: expected one of {}",
+            names()
+        ));
     }
     let secs = secs
         .parse()

@@ -415,8 +415,19 @@ fn rule_table(rules: &[RuleView]) -> String {
         .collect();
     table(
         Some(&[
-            "SECTION", "PRIO", "ID", "DIR", "APPLIED_TO", "SOURCES", "DESTINATIONS", "SERVICE",
-            "ACTION", "FLAGS", "PACKETS", "BYTES", "CONNS",
+            "SECTION",
+            "PRIO",
+            "ID",
+            "DIR",
+            "APPLIED_TO",
+            "SOURCES",
+            "DESTINATIONS",
+            "SERVICE",
+            "ACTION",
+            "FLAGS",
+            "PACKETS",
+            "BYTES",
+            "CONNS",
         ]),
         &[1, 10, 11, 12],
         &rows,
@@ -462,7 +473,10 @@ fn firewall_detail(fw: &FirewallSettings) -> String {
         vec!["default_action".to_string(), fw.default_action.to_string()],
         vec!["strict".to_string(), on_off(fw.strict).into()],
         vec!["liberal".to_string(), on_off(fw.liberal).into()],
-        vec!["max_connections".to_string(), fw.max_connections.to_string()],
+        vec![
+            "max_connections".to_string(),
+            fw.max_connections.to_string(),
+        ],
         vec![
             "max_connections_per_port".to_string(),
             fw.max_connections_per_port.to_string(),
@@ -505,7 +519,14 @@ fn conntrack_table(list: &ConntrackList) -> String {
     let rows: Vec<Vec<String>> = list.entries.iter().map(conntrack_row).collect();
     let mut out = table(
         Some(&[
-            "PORT", "PROTO", "SOURCE", "DESTINATION", "STATE", "RULE", "EXPIRES", "PACKETS",
+            "PORT",
+            "PROTO",
+            "SOURCE",
+            "DESTINATION",
+            "STATE",
+            "RULE",
+            "EXPIRES",
+            "PACKETS",
             "BYTES",
         ]),
         &[6, 7, 8],

@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use control::ops::{
     ConfigApplyArgs, ConntrackFlushArgs, ConntrackListArgs, DeleteArgs, FirewallSetArgs,
-    GroupChangeArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs, PortTagArgs,
-    PortUntagArgs, RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs,
-    RuleChangeArgs, RuleIdArgs, RuleListArgs, StatsClearArgs, StatsShowArgs, SwitchAddArgs,
-    SwitchChangeArgs, TimeoutChanges, TransactionArgs, VifArgs,
+    GroupChangeArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs, PortTagArgs, PortUntagArgs,
+    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, RuleChangeArgs,
+    RuleIdArgs, RuleListArgs, StatsClearArgs, StatsShowArgs, SwitchAddArgs, SwitchChangeArgs,
+    TimeoutChanges, TransactionArgs, VifArgs,
 };
 use control::{Config, Group, LocalTep, Rule, Section, Service};
 use serde_json::{json, Map, Value};
@@ -1025,7 +1025,10 @@ mod tests {
                     name: "web".into(),
                     match_tags: tags(&[("app", "web")]),
                     ports: vec!["pod1a".into()],
-                    cidrs: vec!["10.0.0.0/24".parse().unwrap(), "fd00::7/128".parse().unwrap()],
+                    cidrs: vec![
+                        "10.0.0.0/24".parse().unwrap(),
+                        "fd00::7/128".parse().unwrap(),
+                    ],
                 }),
                 Silent,
             ),
@@ -1215,9 +1218,12 @@ mod tests {
                     max_connections: Some(2000),
                     max_connections_per_port: Some(100),
                     timeouts: TimeoutChanges(
-                        [("tcp_established".to_string(), 3600), ("udp".to_string(), 60)]
-                            .into_iter()
-                            .collect(),
+                        [
+                            ("tcp_established".to_string(), 3600),
+                            ("udp".to_string(), 60),
+                        ]
+                        .into_iter()
+                        .collect(),
                     ),
                     log_rate_per_sec: Some(0),
                 }),
