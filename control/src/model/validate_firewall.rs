@@ -44,8 +44,10 @@ fn label_problem(s: &str, what: &str) -> Option<String> {
             "{what} {s:?} contains {c:?} (only letters, digits, '-', '_' and '.' are allowed)"
         ));
     }
-    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
-    if !s.is_empty() && !(alnum(s.chars().next()) && alnum(s.chars().last())) {
+    let alnum = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
+    // Empty passes: a value may be empty (a key name is checked for that
+    // before).
+    if !(alnum(s.chars().next()) && alnum(s.chars().last())) {
         return Some(format!(
             "{what} {s:?} must start and end with a letter or digit"
         ));
