@@ -409,6 +409,10 @@ fn xvsctl_socket_from_the_environment() {
     assert_eq!(stdout(&output), "NAME  INTERFACE\nvm1   vm1\nvm2   vm2\n");
 }
 
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 /// The firewall through `xvsctl`: `apply -f` of a configuration with all
 /// of it, the tables, tags moving group members, the conntrack commands,
 /// and refusals that leave the running configuration alone.
@@ -464,43 +468,35 @@ fn xvsctl_firewall_end_to_end() {
     assert_eq!(config().rules, rules);
     let out = succeeds(&socket, &["group", "list"]);
     assert!(
-        out.lines()
-            .any(|l| l == "web       app=web           -      -                 3"),
+        out.lines().any(|l| words(l) == words("web app=web - - 3")),
         "{out}"
     );
 
     let out = succeeds(&socket, &["rule", "list", "--section", "apps"]);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
-        lines[0].split_whitespace().collect::<Vec<_>>(),
-        [
-            "SECTION", "PRIO", "ID", "DIR", "APPLIED_TO", "SOURCES", "DESTINATIONS", "SERVICE",
-            "ACTION", "FLAGS", "PACKETS", "BYTES", "CONNS"
-        ]
+        words(lines[0]),
+        words(
+            "SECTION PRIO ID DIR APPLIED_TO SOURCES DESTINATIONS SERVICE ACTION FLAGS \
+             PACKETS BYTES CONNS"
+        )
     );
     assert_eq!(
-        lines[1].split_whitespace().collect::<Vec<_>>(),
-        [
-            "apps", "10", "web-in", "in", "group:web", "any", "any", "tcp:80,8000-8080", "allow",
-            "log", "12", "3400", "3"
-        ]
+        words(lines[1]),
+        words("apps 10 web-in in group:web any any tcp:80,8000-8080 allow log 12 3400 3")
     );
     assert_eq!(
-        lines[3].split_whitespace().collect::<Vec<_>>(),
-        [
-            "apps", "30", "ping", "both", "switch:ls-blue", "any", "any", "icmp:8/0", "allow",
-            "stateless", "0", "0", "0"
-        ]
+        words(lines[3]),
+        words("apps 30 ping both switch:ls-blue any any icmp:8/0 allow stateless 0 0 0")
     );
     succeeds(
         &socket,
-        &[
-            "rule", "add", "ssh", "--section", "baseline", "--priority", "2", "--applied-to",
-            "group:prod-web", "--src", "10.0.0.0/8", "--proto", "tcp", "--dport", "22",
-            "--action", "allow",
-        ],
+        &words(
+            "rule add ssh --section baseline --priority 2 --applied-to group:prod-web \
+             --src 10.0.0.0/8 --proto tcp --dport 22 --action allow",
+        ),
     );
-    succeeds(&socket, &["rule", "change", "ssh", "--action", "reject", "--log", "on"]);
+    succeeds(&socket, &words("rule change ssh --action reject --log on"));
     let out = succeeds(&socket, &["rule", "show", "ssh"]);
     assert!(out.contains("action            reject\n"), "{out}");
     assert!(out.contains("log               on\n"), "{out}");
@@ -515,10 +511,7 @@ fn xvsctl_firewall_end_to_end() {
     let before = config();
     let output = xvsctl(
         &socket,
-        &[
-            "rule", "add", "bad", "--section", "apps", "--priority", "40", "--proto", "icmp",
-            "--dport", "80", "--action", "allow",
-        ],
+        &words("rule add bad --section apps --priority 40 --proto icmp --dport 80 --action allow"),
         None,
     );
     assert_eq!(output.status.code(), Some(1));
@@ -535,7 +528,7 @@ fn xvsctl_firewall_end_to_end() {
 
     succeeds(
         &socket,
-        &["firewall", "set", "--strict", "off", "--timeout", "udp=45", "--log-rate", "10"],
+        &words("firewall set --strict off --timeout udp=45 --log-rate 10"),
     );
     let out = succeeds(&socket, &["firewall", "show"]);
     assert!(out.contains("strict                    off\n"), "{out}");
@@ -550,10 +543,21 @@ fn xvsctl_firewall_end_to_end() {
          pod1a  tcp    10.77.0.21:40512  10.77.0.11:80  established  web-in  431998s       11   2400\n"
     );
     let out = succeeds(&socket, &["conntrack", "list", "--limit", "1"]);
-    assert!(out.ends_with("(1 of 3 connections; --limit shows more)\n"), "{out}");
+    assert!(
+        out.ends_with("(1 of 3 connections; --limit shows more)\n"),
+        "{out}"
+    );
     let out = succeeds(&socket, &["conntrack", "stats"]);
     assert!(out.starts_with("connections      3\n"), "{out}");
     let output = xvsctl(&socket, &["conntrack", "flush", "--port", "pod-a"], None);
-    assert_eq!(stdout(&output), "flushed 0 connections\n", "{}", stderr(&output));
-    assert_eq!(succeeds(&socket, &["conntrack", "flush"]), "flushed 3 connections\n");
+    assert_eq!(
+        stdout(&output),
+        "flushed 0 connections\n",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        succeeds(&socket, &["conntrack", "flush"]),
+        "flushed 3 connections\n"
+    );
 }
