@@ -359,6 +359,13 @@ fn commit_errors_map_to_codes() {
             ErrorCode::Internal,
             "the worker did not answer",
         ),
+        (
+            CommitError::Unsupported {
+                op: "conntrack.list",
+            },
+            ErrorCode::Unsupported,
+            "conntrack.list: not yet implemented by this daemon",
+        ),
     ];
     for (e, code, message) in cases {
         let body = error_body(&e);
