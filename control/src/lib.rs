@@ -3,8 +3,10 @@
 //! This crate owns everything `xvswitchd` and `xvsctl` agree on about the
 //! switch's configuration and how to change it:
 //!
-//! - [`model`]: the desired state of one hypervisor's switch, loaded from
-//!   JSON and validated before the daemon acts on it;
+//! - [`model`]: the desired state of one hypervisor's switch — switches,
+//!   vifs, ports, the TEPs, and the distributed firewall's tags, groups,
+//!   sections, rules and settings — loaded from JSON and validated before
+//!   the daemon acts on it;
 //! - [`protocol`]: the control socket's wire format (requests, responses,
 //!   error codes);
 //! - [`ops`]: the one schema of every op ([`ops::Op`]: name, typed args,
@@ -15,6 +17,8 @@
 //!   response out; and the typed [`service::CommitError`];
 //! - [`stats`]: the counters as `stats.show` reports them, and their
 //!   Prometheus text form (`metrics.show`);
+//! - [`fwstats`]: the firewall's run-time state as the daemon reports it:
+//!   tracked connections (`conntrack.*`) and rule hit counters;
 //! - [`client`]: a blocking client of the control socket that sends typed
 //!   ops, which the `xvsctl` binary is built on.
 
@@ -22,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod fwstats;
 pub mod model;
 pub mod ops;
 pub mod protocol;
@@ -29,6 +34,7 @@ pub mod service;
 pub mod stats;
 
 pub use model::{
-    Config, ConfigError, LocalTep, LogicalPort, LogicalSwitch, MacAddr, MacParseError, RemoteMac,
-    ValidationError, Vif,
+    Action, AddrMatch, Cidr, CidrError, Config, ConfigError, DefaultAction, Direction,
+    FirewallSettings, Group, LocalTep, LogicalPort, LogicalSwitch, MacAddr, MacParseError,
+    PortRange, Protocol, RemoteMac, Rule, Section, Service, Target, Timeouts, ValidationError, Vif,
 };

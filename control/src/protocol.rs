@@ -187,13 +187,15 @@ pub enum ErrorCode {
     /// The configuration is valid but the datapath could not take it; the
     /// previous configuration is still in force.
     ApplyFailed,
+    /// The op is known, but this daemon does not implement it (yet).
+    Unsupported,
     /// Anything else: a bug, or a failure of the daemon itself.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::UnknownOp,
@@ -203,6 +205,7 @@ impl ErrorCode {
         ErrorCode::InUse,
         ErrorCode::RequestTooLarge,
         ErrorCode::ApplyFailed,
+        ErrorCode::Unsupported,
         ErrorCode::Internal,
     ];
 
@@ -218,6 +221,7 @@ impl ErrorCode {
             ErrorCode::InUse => "in_use",
             ErrorCode::RequestTooLarge => "request_too_large",
             ErrorCode::ApplyFailed => "apply_failed",
+            ErrorCode::Unsupported => "unsupported",
             ErrorCode::Internal => "internal",
         }
     }

@@ -4,9 +4,11 @@
 //!
 //! Every op is served here, the daemon ops included (`version`,
 //! `stats.show`, `stats.clear`, `metrics.show`, `config.apply`,
-//! `transaction`). A backend only keeps the running configuration, commits
-//! a new one whole or not at all ([`Backend::commit`]), reports its counters
-//! and clears them. `xvswitchd`'s daemon is a backend; the control crate's
+//! `transaction`, `conntrack.*`). A backend only keeps the running
+//! configuration, commits a new one whole or not at all
+//! ([`Backend::commit`]), reports its counters and clears them; the
+//! firewall's run-time state (tracked connections, rule hits) it reports
+//! if it can — the trait's default methods answer that it cannot. `xvswitchd`'s daemon is a backend; the control crate's
 //! tests use an in-memory one. Socket I/O (framing, limits, idle clients)
 //! is the caller's: hand [`Service::handle_line`] one line without its
 //! newline.
@@ -21,8 +23,11 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
+use std::collections::BTreeMap;
+
+use crate::fwstats::{ConntrackList, ConntrackStats, RuleHits};
 use crate::model::{Config, ValidationError};
-use crate::ops::{self, diff, in_transaction, normalize, Op, OpKind};
+use crate::ops::{self, diff, in_transaction, normalize, ConntrackListArgs, Op, OpKind};
 use crate::protocol::{
     parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
 };
@@ -77,6 +82,13 @@ pub enum CommitError {
     /// The backend itself failed (a worker that does not answer, ...).
     #[error("{0}")]
     Internal(String),
+    /// The backend does not implement this op (yet):
+    /// `conntrack.list: not yet implemented by this daemon`.
+    #[error("{op}: not yet implemented by this daemon")]
+    Unsupported {
+        /// The op's name.
+        op: &'static str,
+    },
 }
 
 /// The protocol error of a commit error: the one place where a
@@ -84,13 +96,15 @@ pub enum CommitError {
 /// `invalid_argument`; a valid configuration the datapath cannot take
 /// (capacity, an interface that cannot be attached) is `apply_failed`; a
 /// missing object `not_found`; the state file and anything else
-/// `internal`. The message is the error's text.
+/// `internal`; an op the backend does not implement `unsupported`. The
+/// message is the error's text.
 pub fn error_body(error: &CommitError) -> ErrorBody {
     let code = match error {
         CommitError::Invalid(_) => ErrorCode::InvalidArgument,
         CommitError::Capacity { .. } | CommitError::Attach { .. } => ErrorCode::ApplyFailed,
         CommitError::NotFound { .. } => ErrorCode::NotFound,
         CommitError::Persist { .. } | CommitError::Internal(_) => ErrorCode::Internal,
+        CommitError::Unsupported { .. } => ErrorCode::Unsupported,
     };
     ErrorBody::new(code, error.to_string())
 }
@@ -115,6 +129,43 @@ pub trait Backend {
     /// The daemon's version, `version` answers it.
     fn version(&self) -> &str {
         env!("CARGO_PKG_VERSION")
+    }
+
+    /// Each rule's hit counters, by rule id; `None` when the backend does
+    /// not count them (the default): `rule.list` and `rule.show` then
+    /// answer without `hits`. A rule missing from the map has hit nothing.
+    fn rule_hits(&self) -> Option<BTreeMap<String, RuleHits>> {
+        None
+    }
+
+    /// The tracked connections `args` selects, at most
+    /// [`ConntrackListArgs::effective_limit`] of them, and how many matched
+    /// (the service has checked that `args.port`, if any, exists).
+    /// [`ConntrackListArgs::select`] does it over a list. The default
+    /// answers [`CommitError::Unsupported`].
+    fn conntrack_list(&self, args: &ConntrackListArgs) -> Result<ConntrackList, CommitError> {
+        let _ = args;
+        Err(CommitError::Unsupported {
+            op: "conntrack.list",
+        })
+    }
+
+    /// Forgets the tracked connections of one port (the service has checked
+    /// it exists), or all of them; returns how many were forgotten. The
+    /// default answers [`CommitError::Unsupported`].
+    fn conntrack_flush(&mut self, port: Option<&str>) -> Result<u64, CommitError> {
+        let _ = port;
+        Err(CommitError::Unsupported {
+            op: "conntrack.flush",
+        })
+    }
+
+    /// The connection tracker's totals. The default answers
+    /// [`CommitError::Unsupported`].
+    fn conntrack_stats(&self) -> Result<ConntrackStats, CommitError> {
+        Err(CommitError::Unsupported {
+            op: "conntrack.stats",
+        })
     }
 }
 
@@ -193,9 +244,7 @@ impl<B: Backend> Service<B> {
             }
             Op::StatsClear(args) => {
                 if let Some(name) = &args.port {
-                    if self.backend.config().port(name).is_none() {
-                        return Err(port_not_found(name));
-                    }
+                    self.check_port(name)?;
                 }
                 self.backend
                     .clear_counters(args.port.as_deref())
@@ -219,6 +268,40 @@ impl<B: Backend> Service<B> {
                 }
                 Ok(json!({ "changed": changed, "changes": changes }))
             }
+            Op::ConntrackList(args) => {
+                if let Some(name) = &args.port {
+                    self.check_port(name)?;
+                }
+                let list = self
+                    .backend
+                    .conntrack_list(args)
+                    .map_err(|e| error_body(&e))?;
+                to_json(&list)
+            }
+            Op::ConntrackFlush(args) => {
+                if let Some(name) = &args.port {
+                    self.check_port(name)?;
+                }
+                let flushed = self
+                    .backend
+                    .conntrack_flush(args.port.as_deref())
+                    .map_err(|e| error_body(&e))?;
+                Ok(json!({ "flushed": flushed }))
+            }
+            Op::ConntrackStats => {
+                let stats = self.backend.conntrack_stats().map_err(|e| error_body(&e))?;
+                to_json(&stats)
+            }
+            Op::RuleList(_) | Op::RuleShow(_) => {
+                let mut result = self
+                    .change(std::slice::from_ref(op))
+                    .map(|mut results| results.pop().unwrap_or(Value::Null))
+                    .map_err(|(_, e)| e)?;
+                if let Some(hits) = self.backend.rule_hits() {
+                    with_hits(&mut result, &hits);
+                }
+                Ok(result)
+            }
             Op::Transaction(args) => match self.change(&args.ops) {
                 Ok(results) => Ok(json!({ "results": results })),
                 Err((i, e)) => Err(match args.ops.get(i) {
@@ -230,6 +313,14 @@ impl<B: Backend> Service<B> {
                 .change(std::slice::from_ref(config_op))
                 .map(|mut results| results.pop().unwrap_or(Value::Null))
                 .map_err(|(_, e)| e),
+        }
+    }
+
+    /// Refuses a port the running configuration does not have.
+    fn check_port(&self, name: &str) -> Result<(), ErrorBody> {
+        match self.backend.config().port(name) {
+            Some(_) => Ok(()),
+            None => Err(port_not_found(name)),
         }
     }
 
@@ -245,6 +336,28 @@ impl<B: Backend> Service<B> {
                 .map_err(|e| (ops.len(), error_body(&e)))?;
         }
         Ok(results)
+    }
+}
+
+/// Adds `hits` to each rule of a `rule.list` (an array) or `rule.show`
+/// (an object) result; a rule the backend did not report has zero hits.
+fn with_hits(result: &mut Value, hits: &BTreeMap<String, RuleHits>) {
+    let add = |rule: &mut Value| {
+        if let Value::Object(rule) = rule {
+            let counted = rule
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| hits.get(id))
+                .copied()
+                .unwrap_or_default();
+            if let Ok(value) = serde_json::to_value(counted) {
+                rule.insert("hits".into(), value);
+            }
+        }
+    };
+    match result {
+        Value::Array(rules) => rules.iter_mut().for_each(add),
+        rule => add(rule),
     }
 }
 

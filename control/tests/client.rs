@@ -12,7 +12,7 @@ use std::thread;
 
 use common::{readme_hv1, serve, service, README_HV1};
 use control::client::{Client, ClientError};
-use control::ops::{NameArgs, Op, SwitchAddArgs};
+use control::ops::{normalize, NameArgs, Op, SwitchAddArgs};
 use control::protocol::ErrorCode;
 use control::Config;
 use serde_json::{json, Value};
@@ -236,15 +236,15 @@ fn xvsctl_end_to_end() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines[0],
-        "NAME   VIF  VLAN  SWITCH  MAC                IPS         GUARDS"
+        "NAME   VIF  VLAN  SWITCH  MAC                IPS         GUARDS      TAGS  FIREWALL"
     );
     assert_eq!(
         lines[1],
-        "pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11  sg,dhcp,ra"
+        "pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11  sg,dhcp,ra  -     -"
     );
     assert_eq!(
         lines[3],
-        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13  sg,ra"
+        "pod1c  vm1    12  green   02:00:00:77:00:0d  10.77.0.13  sg,ra       -     -"
     );
     assert_eq!(lines.len(), 6);
     succeeds(
@@ -407,4 +407,157 @@ fn xvsctl_socket_from_the_environment() {
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stdout(&output), "NAME  INTERFACE\nvm1   vm1\nvm2   vm2\n");
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// The firewall through `xvsctl`: `apply -f` of a configuration with all
+/// of it, the tables, tags moving group members, the conntrack commands,
+/// and refusals that leave the running configuration alone.
+#[test]
+fn xvsctl_firewall_end_to_end() {
+    let dir = common::TempDir::new("xvsctl-fw");
+    let socket = dir.join("sock");
+    let mut backend = service(Config::default());
+    backend.backend_mut().conntrack = common::sample_conntrack();
+    backend.backend_mut().hits = Some(
+        [(
+            "web-in".to_string(),
+            control::fwstats::RuleHits {
+                packets: 12,
+                bytes: 3400,
+                connections: 3,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
+    let state = serve(&socket, backend);
+    let config = || state.lock().unwrap().backend().config.clone();
+
+    let file = dir.join("hv1-fw.json");
+    std::fs::write(&file, common::hv1_fw_json()).unwrap();
+    let file = file.to_str().unwrap();
+    let out = succeeds(&socket, &["apply", "-f", file]);
+    assert!(out.contains("add rule \"web-in\"\n"), "{out}");
+    assert_eq!(normalize(&config()), normalize(&common::hv1_fw()));
+    assert_eq!(succeeds(&socket, &["apply", "-f", file]), "no changes\n");
+    // What `show config` prints applies back to no changes: the state
+    // file's form round-trips.
+    let shown = succeeds(&socket, &["show", "config"]);
+    let output = xvsctl(&socket, &["apply", "-f", "-"], Some(&shown));
+    assert_eq!(stdout(&output), "no changes\n", "{}", stderr(&output));
+
+    let out = succeeds(&socket, &["group", "show", "web"]);
+    assert_eq!(
+        out,
+        "name        web\n\
+         match_tags  app=web\n\
+         ports       -\n\
+         cidrs       -\n\
+         members     pod-a\n            pod-c\n\
+         addresses   10.1.0.10/32\n            10.1.0.12/32\n            fd00:1::a/128\n"
+    );
+    // A tag moves pod-d into the group; the rules are untouched.
+    let rules = config().rules;
+    succeeds(&socket, &["port", "tag", "pod-d", "app=web"]);
+    let out = succeeds(&socket, &["group", "show", "web"]);
+    assert!(out.contains("            pod-d\n"), "{out}");
+    assert_eq!(config().rules, rules);
+    let out = succeeds(&socket, &["group", "list"]);
+    assert!(
+        out.lines().any(|l| words(l) == words("web app=web - - 3")),
+        "{out}"
+    );
+
+    let out = succeeds(&socket, &["rule", "list", "--section", "apps"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        words(
+            "SECTION PRIO ID DIR APPLIED_TO SOURCES DESTINATIONS SERVICE ACTION FLAGS \
+             PACKETS BYTES CONNS"
+        )
+    );
+    assert_eq!(
+        words(lines[1]),
+        words("apps 10 web-in in group:web any any tcp:80,8000-8080 allow log 12 3400 3")
+    );
+    assert_eq!(
+        words(lines[3]),
+        words("apps 30 ping both switch:ls-blue any any icmp:8/0 allow stateless 0 0 0")
+    );
+    succeeds(
+        &socket,
+        &words(
+            "rule add ssh --section baseline --priority 2 --applied-to group:prod-web \
+             --src 10.0.0.0/8 --proto tcp --dport 22 --action allow",
+        ),
+    );
+    succeeds(&socket, &words("rule change ssh --action reject --log on"));
+    let out = succeeds(&socket, &["rule", "show", "ssh"]);
+    assert!(out.contains("action            reject\n"), "{out}");
+    assert!(out.contains("log               on\n"), "{out}");
+    assert!(out.contains("sources           10.0.0.0/8\n"), "{out}");
+    let out = succeeds(&socket, &["section", "list"]);
+    assert_eq!(
+        out,
+        "POSITION  NAME      RULES\n      10  baseline      3\n     100  apps          3\n    1000  default       2\n"
+    );
+
+    // Refusals name the field and leave the configuration alone.
+    let before = config();
+    let output = xvsctl(
+        &socket,
+        &words("rule add bad --section apps --priority 40 --proto icmp --dport 80 --action allow"),
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        stderr(&output),
+        "xvsctl: invalid_argument: rule \"bad\": service.dst_ports: protocol icmp has no ports (dst_ports need tcp or udp)\n"
+    );
+    let output = xvsctl(&socket, &["group", "delete", "web"], None);
+    assert_eq!(
+        stderr(&output),
+        "xvsctl: in_use: group \"web\" is in use by rules \"web-in\", \"db-from-web\" (remove the references first)\n"
+    );
+    assert_eq!(config(), before);
+
+    succeeds(
+        &socket,
+        &words("firewall set --strict off --timeout udp=45 --log-rate 10"),
+    );
+    let out = succeeds(&socket, &["firewall", "show"]);
+    assert!(out.contains("strict                    off\n"), "{out}");
+    assert!(out.contains("timeouts.udp              45s\n"), "{out}");
+    assert!(out.contains("default_action            drop\n"), "{out}");
+
+    // Connections: the in-memory backend holds the README ports' sample.
+    let out = succeeds(&socket, &["conntrack", "list", "--proto", "tcp"]);
+    assert_eq!(
+        out,
+        "PORT   PROTO  SOURCE            DESTINATION    STATE        RULE    EXPIRES  PACKETS  BYTES\n\
+         pod1a  tcp    10.77.0.21:40512  10.77.0.11:80  established  web-in  431998s       11   2400\n"
+    );
+    let out = succeeds(&socket, &["conntrack", "list", "--limit", "1"]);
+    assert!(
+        out.ends_with("(1 of 3 connections; --limit shows more)\n"),
+        "{out}"
+    );
+    let out = succeeds(&socket, &["conntrack", "stats"]);
+    assert!(out.starts_with("connections      3\n"), "{out}");
+    let output = xvsctl(&socket, &["conntrack", "flush", "--port", "pod-a"], None);
+    assert_eq!(
+        stdout(&output),
+        "flushed 0 connections\n",
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        succeeds(&socket, &["conntrack", "flush"]),
+        "flushed 3 connections\n"
+    );
 }

@@ -127,6 +127,20 @@ fn op_tables_match_the_schema() {
 #[test]
 fn examples_give_the_documented_responses() {
     let mut service = service(Config::default());
+    // A daemon that tracks connections and counts rule hits.
+    service.backend_mut().conntrack = common::sample_conntrack();
+    service.backend_mut().hits = Some(
+        [(
+            "web-in".to_string(),
+            control::fwstats::RuleHits {
+                packets: 1520,
+                bytes: 201344,
+                connections: 12,
+            },
+        )]
+        .into_iter()
+        .collect(),
+    );
     for (request, documented) in examples() {
         let got = service.handle_line(request.as_bytes());
         assert!(
@@ -157,13 +171,42 @@ fn examples_give_the_documented_responses() {
         assert_eq!(got, want, "\nrequest {request}\ngot  {}", got.to_line());
     }
     // The session ends with the README configuration minus the remote TEPs
-    // and MACs the transaction example removed.
+    // and MACs the transaction example removed, plus what the firewall
+    // examples made: two tagged ports, a group, a section with a rule, and
+    // changed settings.
     let mut want = readme_hv1();
     for switch in &mut want.switches {
         switch.remote_teps.clear();
         switch.remote_macs.clear();
     }
+    let firewall: Config = serde_json::from_value(serde_json::json!({
+        "firewall": {"default_action": "drop", "timeouts": {"tcp_established": 3600}},
+        "groups": [{"name": "web", "match_tags": {"app": "web"}, "cidrs": ["10.77.100.0/24"]}],
+        "sections": [{"name": "apps", "position": 100}],
+        "rules": [{"id": "web-in", "section": "apps", "priority": 20,
+                   "applied_to": [{"group": "web"}], "direction": "in",
+                   "sources": [{"cidr": "10.77.0.0/16"}],
+                   "service": {"protocol": "tcp", "dst_ports": ["80", "8000-8080"]},
+                   "action": "allow", "log": true}]
+    }))
+    .unwrap();
+    want.firewall = firewall.firewall;
+    want.groups = firewall.groups;
+    want.sections = firewall.sections;
+    want.rules = firewall.rules;
+    for (port, tags) in [
+        ("pod1a", &[("app", "web"), ("env", "prod")][..]),
+        ("pod2a", &[("app", "web")]),
+    ] {
+        let port = want.ports.iter_mut().find(|p| p.name == port).unwrap();
+        port.tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
     assert_eq!(normalize(&service.backend().config), normalize(&want));
+    // conntrack.flush forgot pod2a's connection.
+    assert_eq!(service.backend().conntrack.len(), 2);
 }
 
 /// The documented metrics text is abridged and its numbers illustrative:

@@ -813,6 +813,9 @@ fn grown(vifs: usize, ports: usize) -> Config {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         });
     }
     config

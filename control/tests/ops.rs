@@ -82,6 +82,8 @@ fn every_op_parses_and_names_itself() {
         ("port.delete", json!({"name": "p"})),
         ("port.list", json!({})),
         ("port.show", json!({"name": "p"})),
+        ("port.tag", json!({"name": "p", "tags": {"app": "web"}})),
+        ("port.untag", json!({"name": "p", "keys": ["app"]})),
         ("tep.set", json!({"uplink": "eth0", "ip": "192.0.2.1"})),
         ("tep.clear", json!({})),
         ("tep.show", Value::Null),
@@ -98,6 +100,38 @@ fn every_op_parses_and_names_itself() {
             "remote_mac.delete",
             json!({"switch": "s", "mac": "02:00:00:00:00:02"}),
         ),
+        (
+            "group.add",
+            json!({"name": "g", "match_tags": {"app": "web"}, "ports": ["p"], "cidrs": ["10.0.0.0/8"]}),
+        ),
+        ("group.change", json!({"name": "g", "cidrs": []})),
+        ("group.delete", json!({"name": "g"})),
+        ("group.list", json!({})),
+        ("group.show", json!({"name": "g"})),
+        ("section.add", json!({"name": "s", "position": 1})),
+        ("section.change", json!({"name": "s", "position": 2})),
+        ("section.delete", json!({"name": "s", "cascade": true})),
+        ("section.list", json!({})),
+        ("section.show", json!({"name": "s"})),
+        (
+            "rule.add",
+            json!({"id": "r", "section": "s", "priority": 1, "applied_to": [{"group": "g"}],
+                   "direction": "in", "sources": ["any"], "destinations": [{"cidr": "10.0.0.0/8"}],
+                   "service": {"protocol": "tcp", "dst_ports": ["80", "8000-8080"]},
+                   "action": "allow", "log": true, "stateless": true}),
+        ),
+        (
+            "rule.change",
+            json!({"id": "r", "priority": 2, "log": false}),
+        ),
+        ("rule.delete", json!({"id": "r"})),
+        ("rule.list", json!({"section": "s"})),
+        ("rule.show", json!({"id": "r"})),
+        ("firewall.show", json!({})),
+        (
+            "firewall.set",
+            json!({"strict": true, "timeouts": {"udp": 60}, "default_action": "drop"}),
+        ),
         ("config.show", json!({})),
         ("version", json!({})),
         (
@@ -108,6 +142,12 @@ fn every_op_parses_and_names_itself() {
         ("stats.show", json!({"port": "p"})),
         ("stats.clear", json!({})),
         ("metrics.show", Value::Null),
+        (
+            "conntrack.list",
+            json!({"port": "p", "address": "10.0.0.1", "protocol": "tcp", "state": "established", "limit": 5}),
+        ),
+        ("conntrack.flush", json!({"port": "p"})),
+        ("conntrack.stats", json!({})),
     ];
     assert_eq!(examples.len(), Op::ALL.len());
     for ((name, args), (listed, kind)) in examples.iter().zip(Op::ALL) {
@@ -122,6 +162,9 @@ fn every_op_parses_and_names_itself() {
             "stats.show",
             "stats.clear",
             "metrics.show",
+            "conntrack.list",
+            "conntrack.flush",
+            "conntrack.stats",
         ];
         let query = !daemon.contains(name) && (name.ends_with(".list") || name.ends_with(".show"));
         assert_eq!(parsed.is_query(), query, "{name}");
@@ -140,7 +183,7 @@ fn every_op_parses_and_names_itself() {
         Op::names().collect::<Vec<_>>(),
         Op::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>()
     );
-    assert_eq!(Op::names_of(OpKind::Daemon).count(), 6);
+    assert_eq!(Op::names_of(OpKind::Daemon).count(), 9);
 }
 
 #[test]
@@ -335,6 +378,9 @@ fn port_change_vlan_absent_null_and_number() {
         spoofguard: None,
         dhcp_guard: None,
         ra_guard: None,
+        tags: None,
+        default_action: None,
+        liberal: None,
     };
     assert_eq!(
         serde_json::to_value(args(None)).unwrap(),
@@ -470,6 +516,9 @@ fn port_ops() {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         })
     );
     // Untagged, no IPs: the optional fields default.
@@ -513,6 +562,9 @@ fn port_ops() {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         })
     );
     let (c, _) = ok(&base, "port.change", json!({"name": "pod-a"}));

@@ -202,8 +202,10 @@ fn error_codes_are_stable_snake_case() {
         "in_use",
         "request_too_large",
         "apply_failed",
+        "unsupported",
         "internal",
     ];
+    assert_eq!(ErrorCode::ALL.len(), names.len());
     for (code, name) in ErrorCode::ALL.iter().zip(names) {
         assert_eq!(code.to_string(), name);
         assert_eq!(code.as_str(), name);

@@ -53,6 +53,9 @@ fn many_port(i: usize) -> Op {
         spoofguard: true,
         dhcp_guard: true,
         ra_guard: true,
+        tags: Default::default(),
+        default_action: None,
+        liberal: None,
     })
 }
 
@@ -355,6 +358,13 @@ fn commit_errors_map_to_codes() {
             CommitError::Internal("the worker did not answer".into()),
             ErrorCode::Internal,
             "the worker did not answer",
+        ),
+        (
+            CommitError::Unsupported {
+                op: "conntrack.list",
+            },
+            ErrorCode::Unsupported,
+            "conntrack.list: not yet implemented by this daemon",
         ),
     ];
     for (e, code, message) in cases {

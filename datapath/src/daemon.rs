@@ -622,6 +622,9 @@ mod tests {
                 spoofguard: true,
                 dhcp_guard: true,
                 ra_guard: true,
+                tags: Default::default(),
+                default_action: None,
+                liberal: None,
             });
         }
         let e = d.commit(big).unwrap_err();

@@ -7,16 +7,26 @@
 //! given in, so serialization and the first validation error reported are
 //! deterministic.
 
+mod cidr;
 mod error;
+mod firewall;
 mod mac;
 mod validate;
+mod validate_firewall;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use cidr::{Cidr, CidrError};
 pub use error::{ConfigError, ValidationError};
+pub use firewall::{
+    Action, AddrMatch, DefaultAction, Direction, FirewallSettings, Group, PortRange, Protocol,
+    Rule, Section, Service, Target, Timeouts, MAX_CONNECTIONS, MAX_GROUPS, MAX_LIST_LEN, MAX_RULES,
+    MAX_SECTIONS, MAX_TAGS, MAX_TIMEOUT,
+};
 pub use mac::{MacAddr, MacParseError};
 
 /// Longest name of a switch, vif or port, in bytes.
@@ -51,6 +61,19 @@ pub struct Config {
     /// Logical ports: (vif, vlan) bound to a switch.
     #[serde(default)]
     pub ports: Vec<LogicalPort>,
+    /// The firewall's global settings; left out of the JSON form while all
+    /// are defaults.
+    #[serde(default, skip_serializing_if = "FirewallSettings::is_default")]
+    pub firewall: FirewallSettings,
+    /// Firewall groups; left out of the JSON form when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    /// Firewall sections; left out of the JSON form when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<Section>,
+    /// Firewall rules; left out of the JSON form when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
 }
 
 /// This hypervisor's tunnel endpoint on the underlay.
@@ -137,6 +160,19 @@ pub struct LogicalPort {
     /// set to `false`; left out of the JSON form when on.
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub ra_guard: bool,
+    /// Labels (key=value) that firewall groups select ports by. Keys and
+    /// values follow Kubernetes' label syntax. Left out of the JSON form
+    /// when there are none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// The firewall's action for this port's packets no rule decides;
+    /// `None` (left out) = [`FirewallSettings::default_action`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_action: Option<DefaultAction>,
+    /// Skip TCP window checks for this port's connections; `None` (left
+    /// out) = [`FirewallSettings::liberal`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liberal: Option<bool>,
 }
 
 /// Serde default of the port guards: on.
@@ -168,9 +204,11 @@ impl Config {
     }
 
     /// Checks every rule of the model; returns the first broken one, in
-    /// the order: local TEP, switches, vifs, ports (each in list order).
-    /// The capacity limits ([`MAX_VIFS`], [`MAX_PORTS`]) are rules too,
-    /// checked before the vifs' and the ports' other rules.
+    /// the order: local TEP, switches, vifs, ports, firewall settings,
+    /// groups, sections, rules (each in list order). The capacity limits
+    /// ([`MAX_VIFS`], [`MAX_PORTS`], [`MAX_GROUPS`], [`MAX_SECTIONS`],
+    /// [`MAX_RULES`]) are rules too, checked before the other rules of
+    /// their list.
     pub fn validate(&self) -> Result<(), ValidationError> {
         validate::validate(self)
     }
@@ -196,5 +234,82 @@ impl Config {
     /// The port with this name.
     pub fn port(&self, name: &str) -> Option<&LogicalPort> {
         self.ports.iter().find(|p| p.name == name)
+    }
+
+    /// The group with this name.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The section with this name.
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// The rule with this id.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// The effective member ports of a group, in the order of
+    /// [`Config::ports`]: the ports whose tags contain every pair of the
+    /// group's `match_tags` (when it is not empty), and the ports it names.
+    /// Empty for a group that does not exist.
+    pub fn group_members(&self, name: &str) -> Vec<&LogicalPort> {
+        let Some(group) = self.group(name) else {
+            return Vec::new();
+        };
+        self.ports
+            .iter()
+            .filter(|p| group.ports.contains(&p.name) || p.has_tags(&group.match_tags))
+            .collect()
+    }
+
+    /// The addresses of a group: its CIDRs and the IPs of its member
+    /// ports (each as a one-host network), sorted, without duplicates.
+    /// Empty for a group that does not exist.
+    pub fn group_addresses(&self, name: &str) -> Vec<Cidr> {
+        let Some(group) = self.group(name) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Cidr> = group.cidrs.clone();
+        for port in self.group_members(name) {
+            out.extend(port.ips.iter().map(|&ip| Cidr::host(ip)));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The ports a rule applies to, in the order of [`Config::ports`]:
+    /// every port for an empty `applied_to`, else the ports any target
+    /// selects.
+    pub fn rule_ports(&self, rule: &Rule) -> Vec<&LogicalPort> {
+        if rule.applied_to.is_empty() {
+            return self.ports.iter().collect();
+        }
+        self.ports
+            .iter()
+            .filter(|p| {
+                rule.applied_to.iter().any(|t| match t {
+                    Target::Port(name) => p.name == *name,
+                    Target::Switch(name) => p.switch == *name,
+                    Target::Group(name) => self
+                        .group(name)
+                        .is_some_and(|g| g.ports.contains(&p.name) || p.has_tags(&g.match_tags)),
+                })
+            })
+            .collect()
+    }
+}
+
+impl LogicalPort {
+    /// True when `selector` is not empty and the port's tags contain each
+    /// of its pairs.
+    pub fn has_tags(&self, selector: &BTreeMap<String, String>) -> bool {
+        !selector.is_empty()
+            && selector
+                .iter()
+                .all(|(k, v)| self.tags.get(k).is_some_and(|t| t == v))
     }
 }

@@ -19,7 +19,8 @@ pub(super) fn validate(config: &Config) -> Result<(), ValidationError> {
     }
     let switches = check_switches(config)?;
     let vifs = check_vifs(config)?;
-    check_ports(config, &switches, &vifs)
+    check_ports(config, &switches, &vifs)?;
+    super::validate_firewall::validate(config)
 }
 
 fn switch_object(name: &str) -> String {
@@ -59,7 +60,7 @@ fn name_problem(name: &str) -> Option<String> {
 /// Checks the name of the `index`th object of a kind: valid and not yet in
 /// `seen`, which it is then added to. `list` is the kind's field in
 /// [`Config`], `kind` its singular.
-fn check_name<'a>(
+pub(super) fn check_name<'a>(
     name: &'a str,
     index: usize,
     list: &str,
@@ -282,7 +283,12 @@ fn check_remote(
 /// Checks that a list of the configuration holds at most `limit` objects:
 /// `config: ports: too many logical ports (4111): at most 4096 are
 /// supported`.
-fn check_capacity(list: &str, what: &str, len: usize, limit: usize) -> Result<(), ValidationError> {
+pub(super) fn check_capacity(
+    list: &str,
+    what: &str,
+    len: usize,
+    limit: usize,
+) -> Result<(), ValidationError> {
     if len > limit {
         return Err(ValidationError::new(
             "config",
@@ -384,6 +390,7 @@ fn check_ports(
             ));
         }
         check_port_ips(port, &mut ips).map_err(|(field, reason)| err(field, reason))?;
+        super::validate_firewall::check_port(port).map_err(|(field, reason)| err(field, reason))?;
     }
     Ok(())
 }

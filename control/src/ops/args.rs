@@ -4,6 +4,7 @@
 //! invalid type: string "x", expected u16`).
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use serde::de::value::BorrowedStrDeserializer;
@@ -11,7 +12,11 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::model::{default_true, is_true, LocalTep, MacAddr, RemoteMac};
+use crate::fwstats::ConnState;
+use crate::model::{
+    default_true, is_true, Action, AddrMatch, Cidr, DefaultAction, Direction, Group, LocalTep,
+    MacAddr, Protocol, RemoteMac, Rule, Section, Service, Target, Timeouts,
+};
 use crate::protocol::{json_kind, ErrorBody, ErrorCode};
 
 use super::{in_transaction, not_a_config_op, Op, OpKind};
@@ -63,6 +68,18 @@ serde_op_args!(
     ConfigApplyArgs,
     StatsShowArgs,
     StatsClearArgs,
+    PortTagArgs,
+    PortUntagArgs,
+    Group,
+    GroupChangeArgs,
+    Section,
+    Rule,
+    RuleChangeArgs,
+    RuleIdArgs,
+    RuleListArgs,
+    FirewallSetArgs,
+    ConntrackListArgs,
+    ConntrackFlushArgs,
 );
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.
@@ -152,6 +169,15 @@ pub struct PortAddArgs {
     /// RA guard on (default) or off.
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub ra_guard: bool,
+    /// Its tags.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Its own firewall default action; absent = the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_action: Option<DefaultAction>,
+    /// Its own TCP window checking; absent = the global one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liberal: Option<bool>,
 }
 
 /// Args of `port.change`: the port's name and the fields to change; an
@@ -190,6 +216,222 @@ pub struct PortChangeArgs {
     /// RA guard on or off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ra_guard: Option<bool>,
+    /// New tags (replacing all of them; `{}` removes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// New firewall default action: absent = unchanged, `null` = the
+    /// global one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "absent_or_null"
+    )]
+    pub default_action: Option<Option<DefaultAction>>,
+    /// New TCP window checking: absent = unchanged, `null` = the global
+    /// one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "absent_or_null"
+    )]
+    pub liberal: Option<Option<bool>>,
+}
+
+/// Args of `port.tag`: tags to add to a port (a key it has gets the new
+/// value); its other tags stay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortTagArgs {
+    /// The port's name.
+    pub name: String,
+    /// The tags to set.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Args of `port.untag`: tag keys to remove from a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortUntagArgs {
+    /// The port's name.
+    pub name: String,
+    /// The keys of the tags to remove; each must be set.
+    pub keys: Vec<String>,
+}
+
+/// Args of `group.change`: the group's name and the fields to replace; an
+/// absent field is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupChangeArgs {
+    /// The group's name.
+    pub name: String,
+    /// New tag selector (`{}`: select no port by tags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_tags: Option<BTreeMap<String, String>>,
+    /// New member ports by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
+    /// New networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidrs: Option<Vec<Cidr>>,
+}
+
+/// Args of `rule.change`: the rule's id and the fields to replace; an
+/// absent field is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleChangeArgs {
+    /// The rule's id.
+    pub id: String,
+    /// New section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    /// New priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// New targets (`[]`: every port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_to: Option<Vec<Target>>,
+    /// New direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// New sources (`[]`: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<AddrMatch>>,
+    /// New destinations (`[]`: any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destinations: Option<Vec<AddrMatch>>,
+    /// New service, whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    /// New action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// Logging on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<bool>,
+    /// Stateless on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stateless: Option<bool>,
+}
+
+/// Args of `rule.delete` and `rule.show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleIdArgs {
+    /// The rule's id.
+    pub id: String,
+}
+
+/// Args of `rule.list`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleListArgs {
+    /// Only the rules of this section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+}
+
+/// Args of `firewall.set`: the settings to change; an absent field is left
+/// as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirewallSetArgs {
+    /// New global default action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_action: Option<DefaultAction>,
+    /// Strict TCP pick-up on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict: Option<bool>,
+    /// Liberal TCP window checking on or off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liberal: Option<bool>,
+    /// New connection limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// New per-port connection limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections_per_port: Option<u32>,
+    /// Timeouts to change, by name (the fields of
+    /// [`crate::model::Timeouts`]); the others stay.
+    #[serde(default, skip_serializing_if = "TimeoutChanges::is_empty")]
+    pub timeouts: TimeoutChanges,
+    /// New log rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_rate_per_sec: Option<u32>,
+}
+
+/// Timeouts to change, by name: `{"tcp_established": 3600}`. Reading it
+/// refuses a name that is not a field of [`Timeouts`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct TimeoutChanges(pub BTreeMap<String, u32>);
+
+impl TimeoutChanges {
+    /// True when no timeout changes.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets the timeouts in `timeouts`.
+    pub fn apply_to(&self, timeouts: &mut Timeouts) {
+        for (name, secs) in &self.0 {
+            if let Some(field) = timeouts.field_mut(name) {
+                *field = *secs;
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeoutChanges {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, u32>::deserialize(deserializer)?;
+        let mut probe = Timeouts::default();
+        if let Some(unknown) = map.keys().find(|k| probe.field_mut(k).is_none()) {
+            let names: Vec<&str> = Timeouts::default()
+                .fields()
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
+            return Err(de::Error::custom(format!(
+                "unknown timeout `{unknown}`, expected one of {}",
+                names.join(", ")
+            )));
+        }
+        Ok(TimeoutChanges(map))
+    }
+}
+
+/// Args of the daemon op `conntrack.list`: filters (all must match) and a
+/// limit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConntrackListArgs {
+    /// Only connections of this port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    /// Only connections with this source or destination address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+    /// Only connections of this protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// Only connections in this state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ConnState>,
+    /// At most this many entries (default
+    /// [`crate::fwstats::DEFAULT_CONNTRACK_LIMIT`], at most
+    /// [`crate::fwstats::MAX_CONNTRACK_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// Args of the daemon op `conntrack.flush`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConntrackFlushArgs {
+    /// Only this port's connections; absent flushes every connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
 }
 
 /// Args of `remote_tep.add`.

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 use std::net::IpAddr;
 
-use crate::model::{Config, LocalTep, LogicalPort, LogicalSwitch, Vif};
+use crate::model::{
+    Config, DefaultAction, FirewallSettings, Group, LocalTep, LogicalPort, LogicalSwitch, Rule,
+    Section, Vif,
+};
 
 /// Objects with a name, the key they are matched and sorted by.
 pub(super) trait Named {
@@ -31,6 +34,43 @@ impl Named for LogicalPort {
     }
 }
 
+impl Named for Group {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for Section {
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Named for Rule {
+    fn name(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A group in canonical form: ports and CIDRs sorted.
+pub(super) fn group(g: &Group) -> Group {
+    let mut g = g.clone();
+    g.ports.sort();
+    g.cidrs.sort();
+    g
+}
+
+/// A rule in canonical form: targets, sources, destinations and
+/// destination ports sorted.
+pub(super) fn rule(r: &Rule) -> Rule {
+    let mut r = r.clone();
+    r.applied_to.sort();
+    r.sources.sort();
+    r.destinations.sort();
+    r.service.dst_ports.sort();
+    r
+}
+
 /// A switch in canonical form: remote TEPs sorted, remote MACs sorted by MAC.
 pub(super) fn switch(s: &LogicalSwitch) -> LogicalSwitch {
     let mut s = s.clone();
@@ -53,16 +93,27 @@ fn sorted<T: Named>(mut items: Vec<T>) -> Vec<T> {
     items
 }
 
-/// The canonical form of a configuration: switches, vifs and ports sorted
-/// by name, each switch's remote TEPs sorted and remote MACs sorted by MAC,
-/// each port's IPs sorted. Two configurations that differ only in the order
-/// of lists have the same canonical form; [`diff`] of them is empty.
+/// The canonical form of a configuration: switches, vifs, ports and groups
+/// sorted by name, each switch's remote TEPs sorted and remote MACs sorted
+/// by MAC, each port's IPs sorted, each group's ports and CIDRs sorted;
+/// sections by position, rules in evaluation order (section position,
+/// then priority), each rule's lists sorted. Two configurations that
+/// differ only in the order of lists have the same canonical form; [`diff`]
+/// of them is empty.
 pub fn normalize(config: &Config) -> Config {
+    let mut sections = config.sections.clone();
+    sections.sort_by(|a, b| (a.position, &a.name).cmp(&(b.position, &b.name)));
+    let mut rules: Vec<Rule> = config.rules.iter().map(rule).collect();
+    super::firewall::evaluation_order(config, &mut rules);
     Config {
         local_tep: config.local_tep.clone(),
         switches: sorted(config.switches.iter().map(switch).collect()),
         vifs: sorted(config.vifs.clone()),
         ports: sorted(config.ports.iter().map(port).collect()),
+        firewall: config.firewall.clone(),
+        groups: sorted(config.groups.iter().map(group).collect()),
+        sections,
+        rules,
     }
 }
 
@@ -71,12 +122,15 @@ pub fn normalize(config: &Config) -> Config {
 /// `change switch "blue": vni 5001 -> 5003`,
 /// `add remote_tep 198.18.0.2 to switch "blue"`,
 /// `change port "pod1a": vlan 10 -> 12`,
-/// `change port "pod1a": spoofguard on -> off`, `delete vif "vm3"`, ...
+/// `change port "pod1a": spoofguard on -> off`, `delete vif "vm3"`,
+/// `change firewall: strict off -> on`, `add rule "web-in"`,
+/// `change rule "web-in": priority 10 -> 20`, ...
 ///
-/// Objects are matched by name, and the order of every list is ignored
-/// (remote TEPs, remote MACs and IPs compare as sets). The order of the
-/// lines is stable: the local TEP, then switches, vifs and ports, each by
-/// name. It describes the difference; it is not a sequence of ops to replay.
+/// Objects are matched by name (rules by id), and the order of every list
+/// is ignored (remote TEPs, remote MACs, IPs, a group's ports and CIDRs, a
+/// rule's targets and addresses compare as sets). The order of the lines
+/// is stable: the local TEP, then switches, vifs and ports, the firewall
+/// settings, groups, sections and rules, each by name. It describes the difference; it is not a sequence of ops to replay.
 /// Empty if and only if `normalize(current) == normalize(desired)`.
 pub fn diff(current: &Config, desired: &Config) -> Vec<String> {
     let a = normalize(current);
@@ -86,6 +140,10 @@ pub fn diff(current: &Config, desired: &Config) -> Vec<String> {
     diff_named(&a.switches, &b.switches, "switch", diff_switch, &mut out);
     diff_named(&a.vifs, &b.vifs, "vif", diff_vif, &mut out);
     diff_named(&a.ports, &b.ports, "port", diff_port, &mut out);
+    diff_firewall(&a.firewall, &b.firewall, &mut out);
+    diff_named(&a.groups, &b.groups, "group", diff_group, &mut out);
+    diff_named(&a.sections, &b.sections, "section", diff_section, &mut out);
+    diff_named(&a.rules, &b.rules, "rule", diff_rule, &mut out);
     if out.is_empty() && a != b {
         // Only possible for invalid configurations (two objects with one
         // name); still never report "no changes" for a real difference.
@@ -242,7 +300,152 @@ fn diff_port(a: &LogicalPort, b: &LogicalPort, out: &mut Vec<String>) {
         on_off(a.ra_guard),
         on_off(b.ra_guard),
     );
+    field(&mut changes, "tags", tags_text(&a.tags), tags_text(&b.tags));
+    let inherit =
+        |d: Option<DefaultAction>| d.map_or_else(|| "default".to_string(), |d| d.to_string());
+    field(
+        &mut changes,
+        "default_action",
+        inherit(a.default_action),
+        inherit(b.default_action),
+    );
+    let liberal = |l: Option<bool>| l.map_or("default", on_off);
+    field(
+        &mut changes,
+        "liberal",
+        liberal(a.liberal),
+        liberal(b.liberal),
+    );
     if !changes.is_empty() {
         out.push(format!("change port {:?}: {}", a.name, changes.join(", ")));
+    }
+}
+
+/// Tags for an operator: `{app=web, tier=db}`.
+fn tags_text(tags: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// A list for an operator: `[a, b]`.
+fn list_text<T: Display>(items: &[T]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn diff_firewall(a: &FirewallSettings, b: &FirewallSettings, out: &mut Vec<String>) {
+    let mut changes = Vec::new();
+    field(
+        &mut changes,
+        "default_action",
+        a.default_action,
+        b.default_action,
+    );
+    field(&mut changes, "strict", on_off(a.strict), on_off(b.strict));
+    field(
+        &mut changes,
+        "liberal",
+        on_off(a.liberal),
+        on_off(b.liberal),
+    );
+    field(
+        &mut changes,
+        "max_connections",
+        a.max_connections,
+        b.max_connections,
+    );
+    field(
+        &mut changes,
+        "max_connections_per_port",
+        a.max_connections_per_port,
+        b.max_connections_per_port,
+    );
+    for ((name, old), (_, new)) in a.timeouts.fields().into_iter().zip(b.timeouts.fields()) {
+        field(&mut changes, &format!("timeouts.{name}"), old, new);
+    }
+    field(
+        &mut changes,
+        "log_rate_per_sec",
+        a.log_rate_per_sec,
+        b.log_rate_per_sec,
+    );
+    if !changes.is_empty() {
+        out.push(format!("change firewall: {}", changes.join(", ")));
+    }
+}
+
+fn diff_group(a: &Group, b: &Group, out: &mut Vec<String>) {
+    let mut changes = Vec::new();
+    field(
+        &mut changes,
+        "match_tags",
+        tags_text(&a.match_tags),
+        tags_text(&b.match_tags),
+    );
+    field(
+        &mut changes,
+        "ports",
+        list_text(&a.ports),
+        list_text(&b.ports),
+    );
+    field(
+        &mut changes,
+        "cidrs",
+        list_text(&a.cidrs),
+        list_text(&b.cidrs),
+    );
+    if !changes.is_empty() {
+        out.push(format!("change group {:?}: {}", a.name, changes.join(", ")));
+    }
+}
+
+fn diff_section(a: &Section, b: &Section, out: &mut Vec<String>) {
+    if a.position != b.position {
+        out.push(format!(
+            "change section {:?}: position {} -> {}",
+            a.name, a.position, b.position
+        ));
+    }
+}
+
+fn diff_rule(a: &Rule, b: &Rule, out: &mut Vec<String>) {
+    let mut changes = Vec::new();
+    field(
+        &mut changes,
+        "section",
+        quoted(&a.section),
+        quoted(&b.section),
+    );
+    field(&mut changes, "priority", a.priority, b.priority);
+    field(
+        &mut changes,
+        "applied_to",
+        list_text(&a.applied_to),
+        list_text(&b.applied_to),
+    );
+    field(&mut changes, "direction", a.direction, b.direction);
+    field(
+        &mut changes,
+        "sources",
+        list_text(&a.sources),
+        list_text(&b.sources),
+    );
+    field(
+        &mut changes,
+        "destinations",
+        list_text(&a.destinations),
+        list_text(&b.destinations),
+    );
+    field(&mut changes, "service", &a.service, &b.service);
+    field(&mut changes, "action", a.action, b.action);
+    field(&mut changes, "log", on_off(a.log), on_off(b.log));
+    field(
+        &mut changes,
+        "stateless",
+        on_off(a.stateless),
+        on_off(b.stateless),
+    );
+    if !changes.is_empty() {
+        out.push(format!("change rule {:?}: {}", a.id, changes.join(", ")));
     }
 }

@@ -17,15 +17,23 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::model::{Config, LocalTep, LogicalPort, LogicalSwitch, RemoteMac, Vif};
+use crate::model::{
+    Config, Group, LocalTep, LogicalPort, LogicalSwitch, RemoteMac, Rule, Section, Vif,
+};
 use crate::protocol::{ErrorBody, ErrorCode};
 
 pub use args::{
-    parse_args, ConfigApplyArgs, DeleteArgs, NameArgs, NoArgs, OpArgs, PortAddArgs, PortChangeArgs,
-    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs,
-    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, TransactionArgs, VifArgs,
+    parse_args, ConfigApplyArgs, ConntrackFlushArgs, ConntrackListArgs, DeleteArgs,
+    FirewallSetArgs, GroupChangeArgs, NameArgs, NoArgs, OpArgs, PortAddArgs, PortChangeArgs,
+    PortTagArgs, PortUntagArgs, RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs,
+    RemoteTepDeleteArgs, RuleChangeArgs, RuleIdArgs, RuleListArgs, StatsClearArgs, StatsShowArgs,
+    SwitchAddArgs, SwitchChangeArgs, TimeoutChanges, TransactionArgs, VifArgs,
 };
 pub use diff::{diff, normalize};
+pub use views::{GroupView, RuleView, SectionView};
+
+mod firewall;
+mod views;
 
 /// What kind of op an op is; decides where it may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -171,6 +179,10 @@ op_schema! {
     PortList = "port.list", Query;
     /// `port.show`: one port.
     PortShow(NameArgs) = "port.show", Query;
+    /// `port.tag`: adds or sets some of a port's tags.
+    PortTag(PortTagArgs) = "port.tag", Change;
+    /// `port.untag`: removes some of a port's tags.
+    PortUntag(PortUntagArgs) = "port.untag", Change;
     /// `tep.set`: creates or replaces the local TEP.
     TepSet(LocalTep) = "tep.set", Change;
     /// `tep.clear`: removes the local TEP.
@@ -186,6 +198,42 @@ op_schema! {
     RemoteMacAdd(RemoteMacAddArgs) = "remote_mac.add", Change;
     /// `remote_mac.delete`: removes a remote MAC from a switch.
     RemoteMacDelete(RemoteMacDeleteArgs) = "remote_mac.delete", Change;
+    /// `group.add`: creates a firewall group.
+    GroupAdd(Group) = "group.add", Change;
+    /// `group.change`: replaces some of a group's fields.
+    GroupChange(GroupChangeArgs) = "group.change", Change;
+    /// `group.delete`: deletes a group no rule uses.
+    GroupDelete(NameArgs) = "group.delete", Change;
+    /// `group.list`: every group, with its members and addresses.
+    GroupList = "group.list", Query;
+    /// `group.show`: one group, with its members and addresses.
+    GroupShow(NameArgs) = "group.show", Query;
+    /// `section.add`: creates a firewall section.
+    SectionAdd(Section) = "section.add", Change;
+    /// `section.change`: sets a section's position.
+    SectionChange(Section) = "section.change", Change;
+    /// `section.delete`: deletes a section (and, with cascade, its rules).
+    SectionDelete(DeleteArgs) = "section.delete", Change;
+    /// `section.list`: every section, in evaluation order.
+    SectionList = "section.list", Query;
+    /// `section.show`: one section, with its rules.
+    SectionShow(NameArgs) = "section.show", Query;
+    /// `rule.add`: creates a firewall rule.
+    RuleAdd(Rule) = "rule.add", Change;
+    /// `rule.change`: replaces some of a rule's fields.
+    RuleChange(RuleChangeArgs) = "rule.change", Change;
+    /// `rule.delete`: deletes a rule.
+    RuleDelete(RuleIdArgs) = "rule.delete", Change;
+    /// `rule.list`: every rule (or a section's), in evaluation order, with
+    /// hit counters when the daemon has them.
+    RuleList(RuleListArgs) = "rule.list", Query;
+    /// `rule.show`: one rule, with its hit counters when the daemon has
+    /// them.
+    RuleShow(RuleIdArgs) = "rule.show", Query;
+    /// `firewall.show`: the firewall's settings.
+    FirewallShow = "firewall.show", Query;
+    /// `firewall.set`: changes some of the firewall's settings.
+    FirewallSet(FirewallSetArgs) = "firewall.set", Change;
     /// `config.show`: the whole configuration, normalized.
     ConfigShow = "config.show", Query;
     /// `version`: the daemon's and the protocol's versions.
@@ -202,6 +250,13 @@ op_schema! {
     StatsClear(StatsClearArgs) = "stats.clear", Daemon;
     /// `metrics.show`: the counters in the Prometheus text format.
     MetricsShow = "metrics.show", Daemon;
+    /// `conntrack.list`: tracked connections, filtered.
+    ConntrackList(ConntrackListArgs) = "conntrack.list", Daemon;
+    /// `conntrack.flush`: forgets tracked connections (of every port, or of
+    /// one).
+    ConntrackFlush(ConntrackFlushArgs) = "conntrack.flush", Daemon;
+    /// `conntrack.stats`: the connection tracker's totals.
+    ConntrackStats = "conntrack.stats", Daemon;
 }
 
 impl Op {
@@ -395,6 +450,8 @@ fn delete_using_ports(
             ),
         ));
     }
+    let deleted: Vec<firewall::Ref<'_>> = users.iter().map(|&p| firewall::Ref::Port(p)).collect();
+    firewall::refuse_if_referenced(config, &deleted)?;
     config.ports.retain(|p| !uses(p));
     Ok(())
 }
@@ -428,6 +485,7 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
         }
         Op::SwitchDelete(a) => {
             let i = switch_index(config, &a.name)?;
+            firewall::refuse_if_referenced(config, &[firewall::Ref::Switch(&a.name)])?;
             delete_using_ports(config, &switch_object(&a.name), a.cascade, |p| {
                 p.switch == a.name
             })?;
@@ -475,6 +533,9 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
                 spoofguard: a.spoofguard,
                 dhcp_guard: a.dhcp_guard,
                 ra_guard: a.ra_guard,
+                tags: a.tags.clone(),
+                default_action: a.default_action,
+                liberal: a.liberal,
             });
         }
         Op::PortChange(a) => {
@@ -505,9 +566,19 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
             if let Some(on) = a.ra_guard {
                 port.ra_guard = on;
             }
+            if let Some(tags) = &a.tags {
+                port.tags = tags.clone();
+            }
+            if let Some(action) = a.default_action {
+                port.default_action = action;
+            }
+            if let Some(liberal) = a.liberal {
+                port.liberal = liberal;
+            }
         }
         Op::PortDelete(a) => {
             let i = port_index(config, &a.name)?;
+            firewall::refuse_if_referenced(config, &[firewall::Ref::Port(&a.name)])?;
             config.ports.remove(i);
         }
         Op::PortList => return to_json(&normalize_all(&config.ports, diff::port)),
@@ -609,12 +680,34 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
             switch.remote_macs.remove(i);
         }
         Op::ConfigShow => return to_json(&normalize(config)),
+        Op::PortTag(_)
+        | Op::PortUntag(_)
+        | Op::GroupAdd(_)
+        | Op::GroupChange(_)
+        | Op::GroupDelete(_)
+        | Op::GroupList
+        | Op::GroupShow(_)
+        | Op::SectionAdd(_)
+        | Op::SectionChange(_)
+        | Op::SectionDelete(_)
+        | Op::SectionList
+        | Op::SectionShow(_)
+        | Op::RuleAdd(_)
+        | Op::RuleChange(_)
+        | Op::RuleDelete(_)
+        | Op::RuleList(_)
+        | Op::RuleShow(_)
+        | Op::FirewallShow
+        | Op::FirewallSet(_) => return firewall::apply(config, op),
         Op::Version
         | Op::Transaction(_)
         | Op::ConfigApply(_)
         | Op::StatsShow(_)
         | Op::StatsClear(_)
-        | Op::MetricsShow => return Err(not_a_config_op(op.name())),
+        | Op::MetricsShow
+        | Op::ConntrackList(_)
+        | Op::ConntrackFlush(_)
+        | Op::ConntrackStats => return Err(not_a_config_op(op.name())),
     }
     Ok(empty())
 }

@@ -49,6 +49,85 @@ pub fn hv1() -> Config {
     }
 }
 
+/// [`HV1`] with the distributed firewall configured: tagged ports, groups
+/// selecting by tags, names and CIDRs, three sections, rules of every
+/// kind, global settings and a port's own settings.
+pub const HV1_FW_PARTS: &str = r#"{
+  "tags": {
+    "pod-a": { "app": "web", "env": "prod" },
+    "pod-b": { "app": "db", "env": "prod", "example.com/team": "data" },
+    "pod-c": { "app": "web", "env": "dev" }
+  },
+  "firewall": {
+    "default_action": "drop",
+    "strict": true,
+    "timeouts": { "tcp_established": 3600 }
+  },
+  "groups": [
+    { "name": "web", "match_tags": { "app": "web" } },
+    { "name": "prod-web", "match_tags": { "app": "web", "env": "prod" }, "ports": ["node1"] },
+    { "name": "db", "match_tags": { "app": "db" }, "cidrs": ["10.9.0.0/16"] },
+    { "name": "outside", "cidrs": ["0.0.0.0/0", "::/0"] }
+  ],
+  "sections": [
+    { "name": "baseline", "position": 10 },
+    { "name": "apps", "position": 100 },
+    { "name": "default", "position": 1000 }
+  ],
+  "rules": [
+    { "id": "web-in", "section": "apps", "priority": 10,
+      "applied_to": [{ "group": "web" }], "direction": "in",
+      "service": { "protocol": "tcp", "dst_ports": ["80", "8000-8080"] },
+      "action": "allow", "log": true },
+    { "id": "db-from-web", "section": "apps", "priority": 20,
+      "applied_to": [{ "group": "db" }], "direction": "in",
+      "sources": [{ "group": "web" }], "service": { "protocol": "tcp", "dst_ports": [5432] },
+      "action": "allow" },
+    { "id": "ping", "section": "apps", "priority": 30,
+      "applied_to": [{ "switch": "ls-blue" }],
+      "service": { "protocol": "icmp", "icmp_type": 8, "icmp_code": 0 },
+      "action": "allow", "stateless": true },
+    { "id": "allow-dns", "section": "baseline", "priority": 1, "direction": "out",
+      "destinations": [{ "cidr": "10.0.0.53/32" }, { "cidr": "fd00::53/128" }],
+      "service": { "protocol": "udp", "dst_ports": ["53"] }, "action": "allow" },
+    { "id": "pass-node", "section": "baseline", "priority": 5,
+      "applied_to": [{ "port": "node1" }], "action": "pass" },
+    { "id": "no-outside", "section": "default", "priority": 1, "direction": "out",
+      "destinations": [{ "group": "outside" }], "action": "reject" },
+    { "id": "gre", "section": "default", "priority": 2, "sources": ["any"],
+      "service": { "protocol": 47 }, "action": "drop" }
+  ]
+}"#;
+
+/// [`HV1`] with [`HV1_FW_PARTS`] merged in, as JSON text; `pod-d` has its
+/// own default action and liberal setting.
+pub fn hv1_fw_json() -> String {
+    use serde_json::Value;
+    let mut config: Value = serde_json::from_str(HV1).unwrap();
+    let parts: Value = serde_json::from_str(HV1_FW_PARTS).unwrap();
+    for port in config["ports"].as_array_mut().unwrap() {
+        let name = port["name"].as_str().unwrap().to_string();
+        if let Some(tags) = parts["tags"].get(&name) {
+            port["tags"] = tags.clone();
+        }
+        if name == "pod-d" {
+            port["default_action"] = "allow".into();
+            port["liberal"] = true.into();
+        }
+    }
+    for key in ["firewall", "groups", "sections", "rules"] {
+        config[key] = parts[key].clone();
+    }
+    serde_json::to_string_pretty(&config).unwrap()
+}
+
+pub fn hv1_fw() -> Config {
+    match Config::from_json(&hv1_fw_json()) {
+        Ok(config) => config,
+        Err(e) => panic!("firewall example config must load: {e}"),
+    }
+}
+
 /// The README's example configuration: the testbed's hypervisor `hv1`. The
 /// examples in docs/control-protocol.md run against it.
 pub const README_HV1: &str = r#"{
@@ -122,9 +201,29 @@ pub fn zero_stats(config: &Config) -> control::stats::StatsReport {
     }
 }
 
+/// Two tracked connections of the README configuration's pod1a and one of
+/// pod2a, for the in-memory backend's `conntrack.*`.
+pub fn sample_conntrack() -> Vec<control::fwstats::ConnEntry> {
+    let text = r#"[
+      {"port": "pod1a", "protocol": "tcp", "src": "10.77.0.21", "dst": "10.77.0.11",
+       "src_port": 40512, "dst_port": 80, "state": "established", "rule": "web-in",
+       "expires_in": 431998, "orig_packets": 6, "orig_bytes": 520, "reply_packets": 5,
+       "reply_bytes": 1880},
+      {"port": "pod1a", "protocol": "udp", "src": "10.77.0.11", "dst": "10.77.0.53",
+       "src_port": 5353, "dst_port": 53, "state": "replied", "rule": null,
+       "expires_in": 117, "orig_packets": 1, "orig_bytes": 74, "reply_packets": 1,
+       "reply_bytes": 90},
+      {"port": "pod2a", "protocol": "icmp", "src": "10.77.0.21", "dst": "10.77.0.12",
+       "src_port": 7, "dst_port": 8, "state": "unreplied", "rule": null,
+       "expires_in": 29, "orig_packets": 1, "orig_bytes": 98}
+    ]"#;
+    serde_json::from_str(text).unwrap()
+}
+
 /// An in-memory backend of the control service: the configuration in
 /// memory, commits that can be told to fail, zero counters for the
-/// configured objects ([`zero_stats`]), and a record of what was done.
+/// configured objects ([`zero_stats`]), tracked connections and rule hits
+/// as a test sets them, and a record of what was done.
 #[derive(Debug, Default)]
 pub struct Fake {
     /// The running configuration.
@@ -136,6 +235,12 @@ pub struct Fake {
     pub commits: Vec<Config>,
     /// The `port` of every counter clear, in order.
     pub cleared: Vec<Option<String>>,
+    /// The tracked connections.
+    pub conntrack: Vec<control::fwstats::ConnEntry>,
+    /// Rule hits, by rule id; `None`: not counted.
+    pub hits: Option<std::collections::BTreeMap<String, control::fwstats::RuleHits>>,
+    /// The `port` of every conntrack flush, in order.
+    pub flushed: Vec<Option<String>>,
 }
 
 impl Fake {
@@ -173,6 +278,43 @@ impl control::service::Backend for Fake {
     fn clear_counters(&mut self, port: Option<&str>) -> Result<(), control::service::CommitError> {
         self.cleared.push(port.map(str::to_string));
         Ok(())
+    }
+
+    fn rule_hits(&self) -> Option<std::collections::BTreeMap<String, control::fwstats::RuleHits>> {
+        self.hits.clone()
+    }
+
+    fn conntrack_list(
+        &self,
+        args: &control::ops::ConntrackListArgs,
+    ) -> Result<control::fwstats::ConntrackList, control::service::CommitError> {
+        Ok(args.select(&self.conntrack))
+    }
+
+    fn conntrack_flush(
+        &mut self,
+        port: Option<&str>,
+    ) -> Result<u64, control::service::CommitError> {
+        self.flushed.push(port.map(str::to_string));
+        let before = self.conntrack.len();
+        self.conntrack.retain(|e| port.is_some_and(|p| p != e.port));
+        Ok((before - self.conntrack.len()) as u64)
+    }
+
+    fn conntrack_stats(
+        &self,
+    ) -> Result<control::fwstats::ConntrackStats, control::service::CommitError> {
+        let mut stats = control::fwstats::ConntrackStats {
+            connections: self.conntrack.len() as u64,
+            max_connections: self.config.firewall.max_connections.into(),
+            created: self.conntrack.len() as u64,
+            ..Default::default()
+        };
+        for e in &self.conntrack {
+            *stats.by_protocol.entry(e.protocol.to_string()).or_default() += 1;
+            *stats.by_port.entry(e.port.clone()).or_default() += 1;
+        }
+        Ok(stats)
     }
 }
 

@@ -6,11 +6,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use control::fwstats::ConnState;
 use control::protocol::DEFAULT_SOCKET;
-use control::MacAddr;
+use control::{
+    Action, AddrMatch, Cidr, DefaultAction, Direction, MacAddr, PortRange, Protocol, Target,
+    Timeouts,
+};
 
 const ABOUT: &str = "Control xvswitchd, the xvswitch daemon: switches, vifs, ports, \
-                     the local TEP, remote TEPs and MACs, counters, metrics and the whole config.";
+                     the local TEP, remote TEPs and MACs, the distributed firewall (groups, \
+                     sections, rules, settings, connections), counters, metrics and the whole \
+                     config.";
 
 const MAIN_HELP: &str = "\
 Every command is one request to xvswitchd over its Unix socket (see
@@ -25,6 +31,11 @@ Examples:
   xvsctl switch add blue --vni 5001 --remote-tep 198.18.0.2
   xvsctl port add pod1a --vif vm1 --vlan 10 --switch blue --mac 02:00:00:77:00:0b --ip 10.77.0.11
   xvsctl port change pod1a --spoofguard off
+  xvsctl port tag pod1a app=web
+  xvsctl group add web --match app=web
+  xvsctl section add apps --position 100
+  xvsctl rule add web-in --section apps --priority 10 --applied-to group:web \\
+      --direction in --proto tcp --dport 80 --action allow
   xvsctl port list
   xvsctl apply -f /etc/xvswitch/config.json
   xvsctl stats --sort drops
@@ -73,6 +84,21 @@ pub enum Command {
     /// Remote MACs of a switch: MACs behind remote TEPs.
     #[command(subcommand)]
     RemoteMac(RemoteMacCmd),
+    /// Firewall groups: ports selected by tags or by name, and networks.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Firewall sections: the order rules are evaluated in.
+    #[command(subcommand)]
+    Section(SectionCmd),
+    /// Firewall rules.
+    #[command(subcommand)]
+    Rule(RuleCmd),
+    /// The firewall's global settings.
+    #[command(subcommand)]
+    Firewall(FirewallCmd),
+    /// Tracked connections of the firewall.
+    #[command(subcommand)]
+    Conntrack(ConntrackCmd),
     /// Show the running state.
     #[command(subcommand)]
     Show(ShowCmd),
@@ -262,12 +288,24 @@ pub enum PortCmd {
         /// RA guard: drop IPv6 router advertisements the port sends.
         #[arg(long, value_enum, value_name = "on|off", default_value_t = OnOff::On)]
         ra_guard: OnOff,
+        /// A tag of the port (repeatable).
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+        /// The firewall's action for packets no rule decides (allow|drop);
+        /// default: the global one.
+        #[arg(long, value_name = "allow|drop")]
+        default_action: Option<DefaultAction>,
+        /// Skip TCP window checks (on|off); default: the global setting.
+        #[arg(long, value_enum, value_name = "on|off")]
+        liberal: Option<OnOff>,
     },
     /// Change some of a port's fields; the others stay.
     #[command(after_help = "Examples:\n  xvsctl port change pod1a --vlan 12\n  \
                             xvsctl port change pod1a --untagged --switch green\n  \
                             xvsctl port change pod1a --ip 10.77.0.11 --ip fd00::11\n  \
-                            xvsctl port change pod1a --spoofguard off --ra-guard off")]
+                            xvsctl port change pod1a --spoofguard off --ra-guard off\n  \
+                            xvsctl port change pod1a --tag app=web --tag tier=front\n  \
+                            xvsctl port change pod1a --default-action drop --liberal default")]
     Change {
         /// The port's name.
         name: String,
@@ -301,6 +339,41 @@ pub enum PortCmd {
         /// Turn the RA guard on or off.
         #[arg(long, value_enum, value_name = "on|off")]
         ra_guard: Option<OnOff>,
+        /// The port's tags, replacing the old ones (repeatable; `port tag`
+        /// adds one).
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag, conflicts_with = "no_tags")]
+        tags: Vec<(String, String)>,
+        /// Remove all of the port's tags.
+        #[arg(long)]
+        no_tags: bool,
+        /// The firewall's action for packets no rule decides; `default`
+        /// follows the global one.
+        #[arg(long, value_name = "allow|drop|default", value_parser = parse_inherit::<DefaultAction>)]
+        default_action: Option<Inherit<DefaultAction>>,
+        /// Skip TCP window checks; `default` follows the global setting.
+        #[arg(long, value_name = "on|off|default", value_parser = parse_inherit_on_off)]
+        liberal: Option<Inherit<bool>>,
+    },
+    /// Add tags to a port, or set their values; its other tags stay.
+    #[command(
+        after_help = "Groups that select by tags follow at once; rules are untouched.\n\n\
+                            Example:\n  xvsctl port tag pod1a app=web tier=front"
+    )]
+    Tag {
+        /// The port's name.
+        name: String,
+        /// The tags.
+        #[arg(required = true, value_name = "KEY=VALUE", value_parser = parse_tag)]
+        tags: Vec<(String, String)>,
+    },
+    /// Remove tags from a port.
+    #[command(after_help = "Example:\n  xvsctl port untag pod1a tier")]
+    Untag {
+        /// The port's name.
+        name: String,
+        /// The keys of the tags to remove.
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
     },
     /// Delete a port.
     #[command(after_help = "Example:\n  xvsctl port delete pod1a")]
@@ -391,6 +464,395 @@ pub enum RemoteMacCmd {
         /// The remote MAC.
         mac: MacAddr,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCmd {
+    /// Create a group.
+    #[command(
+        after_help = "A port is a member if its tags contain every --match pair, or \
+                            if it is named with --port. The group's addresses are its CIDRs \
+                            and its members' IPs.\n\n\
+                            Examples:\n  xvsctl group add web --match app=web\n  \
+                            xvsctl group add infra --port node1 --cidr 10.77.0.0/24"
+    )]
+    Add {
+        /// The group's name.
+        name: String,
+        /// A tag every member must have (repeatable).
+        #[arg(long = "match", value_name = "KEY=VALUE", value_parser = parse_tag)]
+        match_tags: Vec<(String, String)>,
+        /// A member port by name (repeatable).
+        #[arg(long = "port", value_name = "PORT")]
+        ports: Vec<String>,
+        /// A network in the group (repeatable).
+        #[arg(long = "cidr", value_name = "CIDR")]
+        cidrs: Vec<Cidr>,
+    },
+    /// Replace some of a group's fields; the others stay.
+    #[command(
+        after_help = "Examples:\n  xvsctl group change web --match app=web --match env=prod\n  \
+                            xvsctl group change infra --no-cidrs"
+    )]
+    Change {
+        /// The group's name.
+        name: String,
+        /// The tag selector, replacing the old one (repeatable).
+        #[arg(long = "match", value_name = "KEY=VALUE", value_parser = parse_tag, conflicts_with = "no_match")]
+        match_tags: Vec<(String, String)>,
+        /// Select no port by tags.
+        #[arg(long)]
+        no_match: bool,
+        /// The member ports by name, replacing the old ones (repeatable).
+        #[arg(long = "port", value_name = "PORT", conflicts_with = "no_ports")]
+        ports: Vec<String>,
+        /// Name no member ports.
+        #[arg(long)]
+        no_ports: bool,
+        /// The networks, replacing the old ones (repeatable).
+        #[arg(long = "cidr", value_name = "CIDR", conflicts_with = "no_cidrs")]
+        cidrs: Vec<Cidr>,
+        /// Remove every network.
+        #[arg(long)]
+        no_cidrs: bool,
+    },
+    /// Delete a group (no rule may use it).
+    #[command(after_help = "Example:\n  xvsctl group delete web")]
+    Delete {
+        /// The group's name.
+        name: String,
+    },
+    /// List the groups with their member counts.
+    #[command(after_help = "Example:\n  xvsctl group list")]
+    List,
+    /// Show one group with its effective members and addresses.
+    #[command(after_help = "Example:\n  xvsctl group show web")]
+    Show {
+        /// The group's name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SectionCmd {
+    /// Create a section.
+    #[command(after_help = "Sections are evaluated in ascending position.\n\n\
+                            Example:\n  xvsctl section add apps --position 100")]
+    Add {
+        /// The section's name.
+        name: String,
+        /// Its place in the evaluation order, unique.
+        #[arg(long)]
+        position: u32,
+    },
+    /// Move a section.
+    #[command(after_help = "Example:\n  xvsctl section change apps --position 200")]
+    Change {
+        /// The section's name.
+        name: String,
+        /// Its new position.
+        #[arg(long)]
+        position: u32,
+    },
+    /// Delete a section.
+    #[command(after_help = "Example:\n  xvsctl section delete apps --cascade")]
+    Delete {
+        /// The section's name.
+        name: String,
+        /// Also delete its rules (otherwise they make it fail).
+        #[arg(long)]
+        cascade: bool,
+    },
+    /// List the sections in evaluation order.
+    #[command(after_help = "Example:\n  xvsctl section list")]
+    List,
+    /// Show one section with its rules.
+    #[command(after_help = "Example:\n  xvsctl section show apps")]
+    Show {
+        /// The section's name.
+        name: String,
+    },
+}
+
+/// The service flags of `rule add` and `rule change`.
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ServiceArgs {
+    /// The protocol: any, tcp, udp, icmp, icmpv6 or a number.
+    #[arg(long = "proto", value_name = "PROTO")]
+    pub protocol: Option<Protocol>,
+    /// A destination port or range, like 80 or 8000-8080 (tcp, udp;
+    /// repeatable).
+    #[arg(long = "dport", value_name = "PORT[-PORT]")]
+    pub dst_ports: Vec<PortRange>,
+    /// The ICMP type (icmp, icmpv6).
+    #[arg(long, value_name = "N")]
+    pub icmp_type: Option<u8>,
+    /// The ICMP code (needs --icmp-type).
+    #[arg(long, value_name = "N")]
+    pub icmp_code: Option<u8>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RuleCmd {
+    /// Create a rule.
+    #[command(
+        after_help = "Targets (--applied-to) are port:NAME, switch:NAME or group:NAME; \
+                            none = every port. Addresses (--src, --dst) are any, a CIDR or an \
+                            address, or group:NAME; none = any. Directions are relative to the \
+                            port: in = toward the pod, out = from the pod. Actions: allow, drop, \
+                            reject, pass (go on with the next section).\n\n\
+                            Example:\n  xvsctl rule add web-in --section apps --priority 10 \
+                            --applied-to group:web --direction in --src 10.77.0.0/16 \
+                            --proto tcp --dport 80 --dport 8000-8080 --action allow --log"
+    )]
+    Add {
+        /// The rule's id (a unique name).
+        id: String,
+        /// The section it is in.
+        #[arg(long)]
+        section: String,
+        /// Its place in the section: lower first, unique in the section.
+        #[arg(long)]
+        priority: u32,
+        /// A target (repeatable).
+        #[arg(long = "applied-to", value_name = "KIND:NAME")]
+        applied_to: Vec<Target>,
+        /// in, out or both.
+        #[arg(long, value_name = "in|out|both", default_value = "both")]
+        direction: Direction,
+        /// A source (repeatable).
+        #[arg(long = "src", value_name = "ADDR")]
+        sources: Vec<AddrMatch>,
+        /// A destination (repeatable).
+        #[arg(long = "dst", value_name = "ADDR")]
+        destinations: Vec<AddrMatch>,
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// allow, drop, reject or pass.
+        #[arg(long, value_name = "ACTION")]
+        action: Action,
+        /// Log what the rule decides.
+        #[arg(long)]
+        log: bool,
+        /// Decide every packet on its own, without connection tracking.
+        #[arg(long)]
+        stateless: bool,
+    },
+    /// Change some of a rule's fields; the others stay.
+    #[command(
+        after_help = "Targets, sources and destinations given replace the old ones. \
+                            The service flags (--proto, --dport, --icmp-type, --icmp-code) \
+                            replace the rule's whole service, so --proto is needed with them.\n\n\
+                            Examples:\n  xvsctl rule change web-in --priority 20 --action drop\n  \
+                            xvsctl rule change web-in --proto tcp --dport 443\n  \
+                            xvsctl rule change web-in --any-src --log off"
+    )]
+    Change {
+        /// The rule's id.
+        id: String,
+        /// A new section.
+        #[arg(long)]
+        section: Option<String>,
+        /// A new priority.
+        #[arg(long)]
+        priority: Option<u32>,
+        /// The targets, replacing the old ones (repeatable).
+        #[arg(
+            long = "applied-to",
+            value_name = "KIND:NAME",
+            conflicts_with = "all_ports"
+        )]
+        applied_to: Vec<Target>,
+        /// Apply the rule to every port.
+        #[arg(long)]
+        all_ports: bool,
+        /// A new direction.
+        #[arg(long, value_name = "in|out|both")]
+        direction: Option<Direction>,
+        /// The sources, replacing the old ones (repeatable).
+        #[arg(long = "src", value_name = "ADDR", conflicts_with = "any_src")]
+        sources: Vec<AddrMatch>,
+        /// Match any source.
+        #[arg(long)]
+        any_src: bool,
+        /// The destinations, replacing the old ones (repeatable).
+        #[arg(long = "dst", value_name = "ADDR", conflicts_with = "any_dst")]
+        destinations: Vec<AddrMatch>,
+        /// Match any destination.
+        #[arg(long)]
+        any_dst: bool,
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// A new action.
+        #[arg(long, value_name = "ACTION")]
+        action: Option<Action>,
+        /// Turn logging on or off.
+        #[arg(long, value_enum, value_name = "on|off")]
+        log: Option<OnOff>,
+        /// Turn stateless on or off.
+        #[arg(long, value_enum, value_name = "on|off")]
+        stateless: Option<OnOff>,
+    },
+    /// Delete a rule.
+    #[command(after_help = "Example:\n  xvsctl rule delete web-in")]
+    Delete {
+        /// The rule's id.
+        id: String,
+    },
+    /// List the rules in evaluation order, with their hit counters.
+    #[command(after_help = "Examples:\n  xvsctl rule list\n  xvsctl rule list --section apps")]
+    List {
+        /// Only the rules of this section.
+        #[arg(long)]
+        section: Option<String>,
+    },
+    /// Show one rule with its hit counters.
+    #[command(after_help = "Example:\n  xvsctl rule show web-in")]
+    Show {
+        /// The rule's id.
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FirewallCmd {
+    /// Show the firewall's settings.
+    #[command(after_help = "Example:\n  xvsctl firewall show")]
+    Show,
+    /// Change some of the firewall's settings; the others stay.
+    #[command(
+        after_help = "Examples:\n  xvsctl firewall set --default-action drop --strict on\n  \
+                            xvsctl firewall set --timeout tcp_established=3600 --timeout udp=60"
+    )]
+    Set {
+        /// The action for packets no rule decides, on ports without their
+        /// own (allow|drop).
+        #[arg(long, value_name = "allow|drop")]
+        default_action: Option<DefaultAction>,
+        /// Drop TCP segments other than a SYN that belong to no tracked
+        /// connection.
+        #[arg(long, value_enum, value_name = "on|off")]
+        strict: Option<OnOff>,
+        /// Skip TCP window checks, on ports without their own setting.
+        #[arg(long, value_enum, value_name = "on|off")]
+        liberal: Option<OnOff>,
+        /// Most tracked connections.
+        #[arg(long, value_name = "N")]
+        max_connections: Option<u32>,
+        /// Most tracked connections of one port.
+        #[arg(long, value_name = "N")]
+        max_connections_per_port: Option<u32>,
+        /// A connection timeout in seconds (repeatable).
+        #[arg(long = "timeout", value_name = "NAME=SECONDS", value_parser = parse_timeout)]
+        timeouts: Vec<(String, u32)>,
+        /// Most firewall log lines a second (0: none).
+        #[arg(long = "log-rate", value_name = "N")]
+        log_rate_per_sec: Option<u32>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConntrackCmd {
+    /// List tracked connections.
+    #[command(after_help = "Examples:\n  xvsctl conntrack list\n  \
+                            xvsctl conntrack list --port pod1a --proto tcp --state established")]
+    List {
+        /// Only the connections of this port.
+        #[arg(long)]
+        port: Option<String>,
+        /// Only connections from or to this address.
+        #[arg(long, value_name = "IP")]
+        address: Option<IpAddr>,
+        /// Only connections of this protocol.
+        #[arg(long = "proto", value_name = "PROTO")]
+        protocol: Option<Protocol>,
+        /// Only connections in this state (syn_sent, established, ...).
+        #[arg(long, value_name = "STATE")]
+        state: Option<ConnState>,
+        /// At most this many connections.
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+    },
+    /// Forget tracked connections: one port's, or all of them.
+    #[command(
+        after_help = "Examples:\n  xvsctl conntrack flush\n  xvsctl conntrack flush --port pod1a"
+    )]
+    Flush {
+        /// Only the connections of this port.
+        #[arg(long)]
+        port: Option<String>,
+    },
+    /// Show the connection tracker's totals.
+    #[command(after_help = "Example:\n  xvsctl conntrack stats")]
+    Stats,
+}
+
+/// A setting that can also follow its global default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inherit<T> {
+    /// This value.
+    Set(T),
+    /// The global setting.
+    Default,
+}
+
+impl<T> Inherit<T> {
+    /// The value of a `port.change` field that distinguishes `null`.
+    pub fn value(self) -> Option<T> {
+        match self {
+            Inherit::Set(v) => Some(v),
+            Inherit::Default => None,
+        }
+    }
+}
+
+fn parse_inherit<T: std::str::FromStr<Err = String>>(s: &str) -> Result<Inherit<T>, String> {
+    if s == "default" {
+        return Ok(Inherit::Default);
+    }
+    s.parse().map(Inherit::Set)
+}
+
+fn parse_inherit_on_off(s: &str) -> Result<Inherit<bool>, String> {
+    match s {
+        "on" => Ok(Inherit::Set(true)),
+        "off" => Ok(Inherit::Set(false)),
+        "default" => Ok(Inherit::Default),
+        _ => Err(format!("invalid value {s:?}: expected on, off or default")),
+    }
+}
+
+/// `KEY=VALUE` (the value may be empty).
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("invalid tag {s:?}: expected KEY=VALUE")),
+    }
+}
+
+/// `NAME=SECONDS`, NAME a field of the firewall's timeouts.
+fn parse_timeout(s: &str) -> Result<(String, u32), String> {
+    let names = || {
+        let names: Vec<&str> = Timeouts::default()
+            .fields()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        names.join(", ")
+    };
+    let Some((name, secs)) = s.split_once('=') else {
+        return Err(format!("invalid timeout {s:?}: expected NAME=SECONDS"));
+    };
+    if Timeouts::default().field_mut(name).is_none() {
+        return Err(format!(
+            "unknown timeout {name:?}: expected one of {}",
+            names()
+        ));
+    }
+    let secs = secs
+        .parse()
+        .map_err(|_| format!("invalid timeout {s:?}: {secs:?} is not a number of seconds"))?;
+    Ok((name.to_string(), secs))
 }
 
 #[derive(Subcommand, Debug)]
@@ -503,6 +965,25 @@ mod tests {
             "stats --sort rx-packets".to_string(),
             "stats --sort vlan".to_string(),
             "stats clear pod1a".to_string(),
+            "port tag pod1a".to_string(),
+            "port tag pod1a app".to_string(),
+            "port untag pod1a".to_string(),
+            "port change pod1a --tag a=b --no-tags".to_string(),
+            "port change pod1a --liberal maybe".to_string(),
+            "port change pod1a --default-action reject".to_string(),
+            "group add web --cidr 10.0.0.1/24".to_string(),
+            "group change web --port a --no-ports".to_string(),
+            "section add apps".to_string(),
+            "rule add r --section s --priority 1".to_string(),
+            "rule add r --section s --priority 1 --action maybe".to_string(),
+            "rule add r --section s --priority 1 --action allow --applied-to pod1a".to_string(),
+            "rule add r --section s --priority 1 --action allow --src 10.0.0.0/33".to_string(),
+            "rule add r --section s --priority 1 --action allow --dport 70000".to_string(),
+            "rule add r --section s --priority 1 --action allow --proto sctp".to_string(),
+            "rule change r --all-ports --applied-to port:a".to_string(),
+            "firewall set --timeout tcp=5".to_string(),
+            "firewall set --timeout udp=x".to_string(),
+            "conntrack list --state open".to_string(),
             "apply".to_string(),
             "frobnicate".to_string(),
         ];

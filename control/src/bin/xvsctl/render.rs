@@ -1,12 +1,16 @@
 //! Rendering results for people: tables and detail views of switches,
-//! vifs, ports, the TEP, counters and `apply`'s changes (`--json` prints
-//! any result as JSON instead).
+//! vifs, ports, the TEP, the firewall's groups, sections, rules, settings
+//! and connections, counters and `apply`'s changes (`--json` prints any
+//! result as JSON instead).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use control::client::ClientError;
+use control::fwstats::{ConnEntry, ConntrackList, ConntrackStats, RuleHits};
+use control::ops::{GroupView, RuleView, SectionView};
 use control::stats::{Counters, PortStats, StatsReport};
-use control::{LocalTep, LogicalPort, LogicalSwitch, Vif};
+use control::{FirewallSettings, LocalTep, LogicalPort, LogicalSwitch, Rule, Vif};
 use serde_json::Value;
 
 use crate::cli::SortKey;
@@ -36,6 +40,18 @@ pub enum Output {
     Cleared,
     /// A string result, printed as it is.
     Text,
+    GroupTable,
+    GroupDetail,
+    SectionTable,
+    SectionDetail,
+    /// The rules with their hit counters.
+    RuleTable,
+    RuleDetail,
+    Firewall,
+    ConntrackTable,
+    /// `flushed N connections`.
+    Flushed,
+    ConntrackStats,
 }
 
 pub fn pretty(value: &Value) -> String {
@@ -98,6 +114,20 @@ pub fn render(output: Output, result: &Value) -> Result<Option<String>, Failure>
         Output::Stats(key) => stats_table(&typed(result)?, key),
         Output::StatsPort => stats_detail(&typed(result)?),
         Output::Cleared => "cleared".to_string(),
+        Output::GroupTable => group_table(&typed::<Vec<GroupView>>(result)?),
+        Output::GroupDetail => group_detail(&typed(result)?),
+        Output::SectionTable => section_table(&typed::<Vec<SectionView>>(result)?),
+        Output::SectionDetail => section_detail(&typed(result)?),
+        Output::RuleTable => rule_table(&typed::<Vec<RuleView>>(result)?),
+        Output::RuleDetail => rule_detail(&typed(result)?),
+        Output::Firewall => firewall_detail(&typed(result)?),
+        Output::ConntrackTable => conntrack_table(&typed(result)?),
+        Output::Flushed => {
+            let n = typed::<u64>(&result["flushed"])?;
+            let noun = if n == 1 { "connection" } else { "connections" };
+            format!("flushed {n} {noun}")
+        }
+        Output::ConntrackStats => conntrack_stats(&typed(result)?),
         Output::Text => {
             let text: String = typed(result)?;
             // Printed with a newline of its own: leave out the text's last.
@@ -224,14 +254,314 @@ fn port_table(ports: &[LogicalPort]) -> String {
                 p.mac.to_string(),
                 joined(&p.ips),
                 guards(p),
+                tags_text(&p.tags),
+                firewall_overrides(p),
             ]
         })
         .collect();
     table(
-        Some(&["NAME", "VIF", "VLAN", "SWITCH", "MAC", "IPS", "GUARDS"]),
+        Some(&[
+            "NAME", "VIF", "VLAN", "SWITCH", "MAC", "IPS", "GUARDS", "TAGS", "FIREWALL",
+        ]),
         &[2],
         &rows,
     )
+}
+
+/// Tags as `k=v,k2=v2`, or `-`.
+fn tags_text(tags: &BTreeMap<String, String>) -> String {
+    let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    joined(&pairs)
+}
+
+/// A port's own firewall settings: `default=drop,liberal=on`, or `-`.
+fn firewall_overrides(p: &LogicalPort) -> String {
+    let mut set = Vec::new();
+    if let Some(action) = p.default_action {
+        set.push(format!("default={action}"));
+    }
+    if let Some(liberal) = p.liberal {
+        set.push(format!("liberal={}", if liberal { "on" } else { "off" }));
+    }
+    joined(&set)
+}
+
+/// Rows `label value`, the label only on the first of several values; `-`
+/// for none.
+fn labelled_rows(rows: &mut Vec<Vec<String>>, label: &str, values: Vec<String>) {
+    if values.is_empty() {
+        rows.push(vec![label.to_string(), "-".into()]);
+    }
+    for (i, value) in values.into_iter().enumerate() {
+        let label = if i == 0 { label } else { "" };
+        rows.push(vec![label.to_string(), value]);
+    }
+}
+
+fn strings<T: ToString>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+fn group_table(groups: &[GroupView]) -> String {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.group.name.clone(),
+                tags_text(&g.group.match_tags),
+                joined(&g.group.ports),
+                joined(&g.group.cidrs),
+                g.members.len().to_string(),
+            ]
+        })
+        .collect();
+    table(
+        Some(&["NAME", "MATCH_TAGS", "PORTS", "CIDRS", "MEMBERS"]),
+        &[4],
+        &rows,
+    )
+}
+
+fn group_detail(g: &GroupView) -> String {
+    let mut rows = vec![
+        vec!["name".to_string(), g.group.name.clone()],
+        vec!["match_tags".to_string(), tags_text(&g.group.match_tags)],
+        vec!["ports".to_string(), joined(&g.group.ports)],
+        vec!["cidrs".to_string(), joined(&g.group.cidrs)],
+    ];
+    labelled_rows(&mut rows, "members", g.members.clone());
+    labelled_rows(&mut rows, "addresses", strings(&g.addresses));
+    table(None, &[], &rows)
+}
+
+fn section_table(sections: &[SectionView]) -> String {
+    let rows: Vec<Vec<String>> = sections
+        .iter()
+        .map(|s| {
+            vec![
+                s.section.position.to_string(),
+                s.section.name.clone(),
+                s.rules.len().to_string(),
+            ]
+        })
+        .collect();
+    table(Some(&["POSITION", "NAME", "RULES"]), &[0, 2], &rows)
+}
+
+fn section_detail(s: &SectionView) -> String {
+    let mut rows = vec![
+        vec!["name".to_string(), s.section.name.clone()],
+        vec!["position".to_string(), s.section.position.to_string()],
+    ];
+    labelled_rows(&mut rows, "rules", s.rules.clone());
+    table(None, &[], &rows)
+}
+
+/// A rule's flags: `log,stateless`, some of them, or `-`.
+fn rule_flags(r: &Rule) -> String {
+    let on: Vec<&str> = [(r.log, "log"), (r.stateless, "stateless")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+    joined(&on)
+}
+
+/// An address list: `any` when empty.
+fn addresses_text<T: ToString>(items: &[T]) -> String {
+    if items.is_empty() {
+        "any".into()
+    } else {
+        strings(items).join(",")
+    }
+}
+
+/// The three hit counters, `-` each when the daemon does not count them.
+fn hits_cells(hits: Option<RuleHits>) -> [String; 3] {
+    match hits {
+        Some(h) => [
+            h.packets.to_string(),
+            h.bytes.to_string(),
+            h.connections.to_string(),
+        ],
+        None => ["-".into(), "-".into(), "-".into()],
+    }
+}
+
+fn rule_table(rules: &[RuleView]) -> String {
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|v| {
+            let r = &v.rule;
+            let mut row = vec![
+                r.section.clone(),
+                r.priority.to_string(),
+                r.id.clone(),
+                r.direction.to_string(),
+                if r.applied_to.is_empty() {
+                    "all".into()
+                } else {
+                    strings(&r.applied_to).join(",")
+                },
+                addresses_text(&r.sources),
+                addresses_text(&r.destinations),
+                r.service.to_string(),
+                r.action.to_string(),
+                rule_flags(r),
+            ];
+            row.extend(hits_cells(v.hits));
+            row
+        })
+        .collect();
+    table(
+        Some(&[
+            "SECTION",
+            "PRIO",
+            "ID",
+            "DIR",
+            "APPLIED_TO",
+            "SOURCES",
+            "DESTINATIONS",
+            "SERVICE",
+            "ACTION",
+            "FLAGS",
+            "PACKETS",
+            "BYTES",
+            "CONNS",
+        ]),
+        &[1, 10, 11, 12],
+        &rows,
+    )
+}
+
+fn rule_detail(v: &RuleView) -> String {
+    let r = &v.rule;
+    let mut rows = vec![
+        vec!["id".to_string(), r.id.clone()],
+        vec!["section".to_string(), r.section.clone()],
+        vec!["priority".to_string(), r.priority.to_string()],
+        vec!["direction".to_string(), r.direction.to_string()],
+    ];
+    if r.applied_to.is_empty() {
+        rows.push(vec!["applied_to".into(), "all ports".into()]);
+    } else {
+        labelled_rows(&mut rows, "applied_to", strings(&r.applied_to));
+    }
+    rows.push(vec!["sources".into(), addresses_text(&r.sources)]);
+    rows.push(vec!["destinations".into(), addresses_text(&r.destinations)]);
+    rows.push(vec!["service".into(), r.service.to_string()]);
+    rows.push(vec!["action".into(), r.action.to_string()]);
+    rows.push(vec!["log".into(), on_off(r.log).into()]);
+    rows.push(vec!["stateless".into(), on_off(r.stateless).into()]);
+    let [packets, bytes, connections] = hits_cells(v.hits);
+    rows.push(vec!["hits.packets".into(), packets]);
+    rows.push(vec!["hits.bytes".into(), bytes]);
+    rows.push(vec!["hits.connections".into(), connections]);
+    table(None, &[], &rows)
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn firewall_detail(fw: &FirewallSettings) -> String {
+    let mut rows = vec![
+        vec!["default_action".to_string(), fw.default_action.to_string()],
+        vec!["strict".to_string(), on_off(fw.strict).into()],
+        vec!["liberal".to_string(), on_off(fw.liberal).into()],
+        vec![
+            "max_connections".to_string(),
+            fw.max_connections.to_string(),
+        ],
+        vec![
+            "max_connections_per_port".to_string(),
+            fw.max_connections_per_port.to_string(),
+        ],
+    ];
+    for (name, secs) in fw.timeouts.fields() {
+        rows.push(vec![format!("timeouts.{name}"), format!("{secs}s")]);
+    }
+    rows.push(vec![
+        "log_rate_per_sec".to_string(),
+        fw.log_rate_per_sec.to_string(),
+    ]);
+    table(None, &[], &rows)
+}
+
+/// `address:port`, `[v6]:port`, or the address alone.
+fn endpoint(ip: std::net::IpAddr, port: Option<u16>) -> String {
+    match (ip, port) {
+        (ip, None) => ip.to_string(),
+        (std::net::IpAddr::V4(ip), Some(port)) => format!("{ip}:{port}"),
+        (std::net::IpAddr::V6(ip), Some(port)) => format!("[{ip}]:{port}"),
+    }
+}
+
+fn conntrack_row(e: &ConnEntry) -> Vec<String> {
+    vec![
+        e.port.clone(),
+        e.protocol.to_string(),
+        endpoint(e.src, e.src_port),
+        endpoint(e.dst, e.dst_port),
+        e.state.to_string(),
+        e.rule.clone().unwrap_or_else(|| "-".into()),
+        format!("{}s", e.expires_in),
+        (e.orig_packets + e.reply_packets).to_string(),
+        (e.orig_bytes + e.reply_bytes).to_string(),
+    ]
+}
+
+fn conntrack_table(list: &ConntrackList) -> String {
+    let rows: Vec<Vec<String>> = list.entries.iter().map(conntrack_row).collect();
+    let mut out = table(
+        Some(&[
+            "PORT",
+            "PROTO",
+            "SOURCE",
+            "DESTINATION",
+            "STATE",
+            "RULE",
+            "EXPIRES",
+            "PACKETS",
+            "BYTES",
+        ]),
+        &[6, 7, 8],
+        &rows,
+    );
+    if list.total > list.entries.len() as u64 {
+        let _ = write!(
+            out,
+            "\n({} of {} connections; --limit shows more)",
+            list.entries.len(),
+            list.total
+        );
+    }
+    out
+}
+
+fn conntrack_stats(stats: &ConntrackStats) -> String {
+    let mut rows = vec![
+        vec!["connections".to_string(), stats.connections.to_string()],
+        vec![
+            "max_connections".to_string(),
+            stats.max_connections.to_string(),
+        ],
+        vec!["created".to_string(), stats.created.to_string()],
+        vec!["removed".to_string(), stats.removed.to_string()],
+    ];
+    for (label, map) in [
+        ("by_protocol", &stats.by_protocol),
+        ("by_port", &stats.by_port),
+        ("drops", &stats.drops),
+    ] {
+        let values: Vec<String> = map.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        labelled_rows(&mut rows, label, values);
+    }
+    table(None, &[], &rows)
 }
 
 /// The guards that are on: `sg,dhcp,ra`, some of them, or `-`.
@@ -443,14 +773,19 @@ mod tests {
             {"name": "node1", "vif": "vm1", "vlan": null, "switch": "nodes",
              "mac": "02:00:00:77:00:01", "ips": []},
             {"name": "pod1a", "vif": "vm1", "vlan": 10, "switch": "blue",
-             "mac": "02:00:00:77:00:0b", "ips": ["10.77.0.11", "fd00::b"]}
+             "mac": "02:00:00:77:00:0b", "ips": ["10.77.0.11", "fd00::b"],
+             "tags": {"app": "web", "tier": "front"}, "default_action": "drop",
+             "liberal": true}
         ]))
         .unwrap();
         assert_eq!(
             port_table(&ports),
-            "NAME   VIF  VLAN  SWITCH  MAC                IPS                 GUARDS\n\
-             node1  vm1     -  nodes   02:00:00:77:00:01  -                   sg,dhcp,ra\n\
-             pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11,fd00::b  sg,dhcp,ra"
+            "NAME   VIF  VLAN  SWITCH  MAC                IPS                 GUARDS      \
+             TAGS                FIREWALL\n\
+             node1  vm1     -  nodes   02:00:00:77:00:01  -                   sg,dhcp,ra  \
+             -                   -\n\
+             pod1a  vm1    10  blue    02:00:00:77:00:0b  10.77.0.11,fd00::b  sg,dhcp,ra  \
+             app=web,tier=front  default=drop,liberal=on"
         );
         let mut port = ports[1].clone();
         port.spoofguard = false;

@@ -4,17 +4,21 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use control::ops::{
-    ConfigApplyArgs, DeleteArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs,
-    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, StatsClearArgs,
-    StatsShowArgs, SwitchAddArgs, SwitchChangeArgs, TransactionArgs, VifArgs,
+    ConfigApplyArgs, ConntrackFlushArgs, ConntrackListArgs, DeleteArgs, FirewallSetArgs,
+    GroupChangeArgs, NameArgs, Op, OpArgs, PortAddArgs, PortChangeArgs, PortTagArgs, PortUntagArgs,
+    RemoteMacAddArgs, RemoteMacDeleteArgs, RemoteTepArgs, RemoteTepDeleteArgs, RuleChangeArgs,
+    RuleIdArgs, RuleListArgs, StatsClearArgs, StatsShowArgs, SwitchAddArgs, SwitchChangeArgs,
+    TimeoutChanges, TransactionArgs, VifArgs,
 };
-use control::{Config, LocalTep};
+use control::{Config, Group, LocalTep, Rule, Section, Service};
 use serde_json::{json, Map, Value};
 
 use crate::cli::{
-    Command, OnOff, PortCmd, RemoteMacCmd, RemoteTepCmd, ShowCmd, StatsClearCmd, StatsCmd,
-    SwitchCmd, TepCmd, VifCmd,
+    Command, ConntrackCmd, FirewallCmd, GroupCmd, OnOff, PortCmd, RemoteMacCmd, RemoteTepCmd,
+    RuleCmd, SectionCmd, ServiceArgs, ShowCmd, StatsClearCmd, StatsCmd, SwitchCmd, TepCmd, VifCmd,
 };
 use crate::render::Output;
 use crate::Failure;
@@ -53,6 +57,47 @@ fn name(name: &str) -> NameArgs {
     NameArgs {
         name: name.to_string(),
     }
+}
+
+fn rule_id(id: &str) -> RuleIdArgs {
+    RuleIdArgs { id: id.to_string() }
+}
+
+fn tag_map(tags: &[(String, String)]) -> BTreeMap<String, String> {
+    tags.iter().cloned().collect()
+}
+
+/// A list flag that replaces a list: the values given, `[]` with its
+/// `--no-...` flag, else unchanged (`None`).
+fn replacing<T: Clone>(values: &[T], clear: bool) -> Option<Vec<T>> {
+    (clear || !values.is_empty()).then(|| values.to_vec())
+}
+
+/// The service of `rule add` and `rule change`: `None` when no service
+/// flag is given. The flags make a whole service, so the protocol is
+/// needed with ports or an ICMP type or code.
+fn service(args: &ServiceArgs) -> Result<Option<Service>, Failure> {
+    let ServiceArgs {
+        protocol,
+        dst_ports,
+        icmp_type,
+        icmp_code,
+    } = args;
+    let Some(protocol) = protocol else {
+        if dst_ports.is_empty() && icmp_type.is_none() && icmp_code.is_none() {
+            return Ok(None);
+        }
+        return Err(Failure::Usage(
+            "--dport, --icmp-type and --icmp-code need --proto (they make the rule's whole service)"
+                .into(),
+        ));
+    };
+    Ok(Some(Service {
+        protocol: *protocol,
+        dst_ports: dst_ports.clone(),
+        icmp_type: *icmp_type,
+        icmp_code: *icmp_code,
+    }))
 }
 
 /// The request a command line makes. `read` reads the file of `apply` and
@@ -132,6 +177,9 @@ pub fn build(
                 spoofguard,
                 dhcp_guard,
                 ra_guard,
+                tags,
+                default_action,
+                liberal,
             } => call(
                 Op::PortAdd(PortAddArgs {
                     name: name.clone(),
@@ -143,6 +191,9 @@ pub fn build(
                     spoofguard: spoofguard.on(),
                     dhcp_guard: dhcp_guard.on(),
                     ra_guard: ra_guard.on(),
+                    tags: tag_map(tags),
+                    default_action: *default_action,
+                    liberal: liberal.map(OnOff::on),
                 }),
                 Silent,
             ),
@@ -158,6 +209,10 @@ pub fn build(
                 spoofguard,
                 dhcp_guard,
                 ra_guard,
+                tags,
+                no_tags,
+                default_action,
+                liberal,
             } => call(
                 Op::PortChange(PortChangeArgs {
                     name: name.clone(),
@@ -177,6 +232,23 @@ pub fn build(
                     spoofguard: spoofguard.map(OnOff::on),
                     dhcp_guard: dhcp_guard.map(OnOff::on),
                     ra_guard: ra_guard.map(OnOff::on),
+                    tags: replacing(tags, *no_tags).map(|t| tag_map(&t)),
+                    default_action: default_action.map(|d| d.value()),
+                    liberal: liberal.map(|l| l.value()),
+                }),
+                Silent,
+            ),
+            PortCmd::Tag { name, tags } => call(
+                Op::PortTag(PortTagArgs {
+                    name: name.clone(),
+                    tags: tag_map(tags),
+                }),
+                Silent,
+            ),
+            PortCmd::Untag { name, keys } => call(
+                Op::PortUntag(PortUntagArgs {
+                    name: name.clone(),
+                    keys: keys.clone(),
                 }),
                 Silent,
             ),
@@ -233,6 +305,182 @@ pub fn build(
                 }),
                 Silent,
             ),
+        },
+        Command::Group(cmd) => match cmd {
+            GroupCmd::Add {
+                name,
+                match_tags,
+                ports,
+                cidrs,
+            } => call(
+                Op::GroupAdd(Group {
+                    name: name.clone(),
+                    match_tags: tag_map(match_tags),
+                    ports: ports.clone(),
+                    cidrs: cidrs.clone(),
+                }),
+                Silent,
+            ),
+            GroupCmd::Change {
+                name,
+                match_tags,
+                no_match,
+                ports,
+                no_ports,
+                cidrs,
+                no_cidrs,
+            } => call(
+                Op::GroupChange(GroupChangeArgs {
+                    name: name.clone(),
+                    match_tags: replacing(match_tags, *no_match).map(|t| tag_map(&t)),
+                    ports: replacing(ports, *no_ports),
+                    cidrs: replacing(cidrs, *no_cidrs),
+                }),
+                Silent,
+            ),
+            GroupCmd::Delete { name: n } => call(Op::GroupDelete(name(n)), Silent),
+            GroupCmd::List => call(Op::GroupList, GroupTable),
+            GroupCmd::Show { name: n } => call(Op::GroupShow(name(n)), GroupDetail),
+        },
+        Command::Section(cmd) => match cmd {
+            SectionCmd::Add { name, position } => call(
+                Op::SectionAdd(Section {
+                    name: name.clone(),
+                    position: *position,
+                }),
+                Silent,
+            ),
+            SectionCmd::Change { name, position } => call(
+                Op::SectionChange(Section {
+                    name: name.clone(),
+                    position: *position,
+                }),
+                Silent,
+            ),
+            SectionCmd::Delete { name, cascade } => call(
+                Op::SectionDelete(DeleteArgs {
+                    name: name.clone(),
+                    cascade: *cascade,
+                }),
+                Silent,
+            ),
+            SectionCmd::List => call(Op::SectionList, SectionTable),
+            SectionCmd::Show { name: n } => call(Op::SectionShow(name(n)), SectionDetail),
+        },
+        Command::Rule(cmd) => match cmd {
+            RuleCmd::Add {
+                id,
+                section,
+                priority,
+                applied_to,
+                direction,
+                sources,
+                destinations,
+                service: service_args,
+                action,
+                log,
+                stateless,
+            } => call(
+                Op::RuleAdd(Rule {
+                    id: id.clone(),
+                    section: section.clone(),
+                    priority: *priority,
+                    applied_to: applied_to.clone(),
+                    direction: *direction,
+                    sources: sources.clone(),
+                    destinations: destinations.clone(),
+                    service: service(service_args)?.unwrap_or_default(),
+                    action: *action,
+                    log: *log,
+                    stateless: *stateless,
+                }),
+                Silent,
+            ),
+            RuleCmd::Change {
+                id,
+                section,
+                priority,
+                applied_to,
+                all_ports,
+                direction,
+                sources,
+                any_src,
+                destinations,
+                any_dst,
+                service: service_args,
+                action,
+                log,
+                stateless,
+            } => call(
+                Op::RuleChange(RuleChangeArgs {
+                    id: id.clone(),
+                    section: section.clone(),
+                    priority: *priority,
+                    applied_to: replacing(applied_to, *all_ports),
+                    direction: *direction,
+                    sources: replacing(sources, *any_src),
+                    destinations: replacing(destinations, *any_dst),
+                    service: service(service_args)?,
+                    action: *action,
+                    log: log.map(OnOff::on),
+                    stateless: stateless.map(OnOff::on),
+                }),
+                Silent,
+            ),
+            RuleCmd::Delete { id } => call(Op::RuleDelete(rule_id(id)), Silent),
+            RuleCmd::List { section } => call(
+                Op::RuleList(RuleListArgs {
+                    section: section.clone(),
+                }),
+                RuleTable,
+            ),
+            RuleCmd::Show { id } => call(Op::RuleShow(rule_id(id)), RuleDetail),
+        },
+        Command::Firewall(cmd) => match cmd {
+            FirewallCmd::Show => call(Op::FirewallShow, Firewall),
+            FirewallCmd::Set {
+                default_action,
+                strict,
+                liberal,
+                max_connections,
+                max_connections_per_port,
+                timeouts,
+                log_rate_per_sec,
+            } => call(
+                Op::FirewallSet(FirewallSetArgs {
+                    default_action: *default_action,
+                    strict: strict.map(OnOff::on),
+                    liberal: liberal.map(OnOff::on),
+                    max_connections: *max_connections,
+                    max_connections_per_port: *max_connections_per_port,
+                    timeouts: TimeoutChanges(timeouts.iter().cloned().collect()),
+                    log_rate_per_sec: *log_rate_per_sec,
+                }),
+                Silent,
+            ),
+        },
+        Command::Conntrack(cmd) => match cmd {
+            ConntrackCmd::List {
+                port,
+                address,
+                protocol,
+                state,
+                limit,
+            } => call(
+                Op::ConntrackList(ConntrackListArgs {
+                    port: port.clone(),
+                    address: *address,
+                    protocol: *protocol,
+                    state: *state,
+                    limit: *limit,
+                }),
+                ConntrackTable,
+            ),
+            ConntrackCmd::Flush { port } => call(
+                Op::ConntrackFlush(ConntrackFlushArgs { port: port.clone() }),
+                Flushed,
+            ),
+            ConntrackCmd::Stats => call(Op::ConntrackStats, ConntrackStats),
         },
         Command::Show(ShowCmd::Config) => call(Op::ConfigShow, Json),
         Command::Apply { file, dry_run } => {
@@ -305,7 +553,11 @@ mod tests {
     use std::collections::BTreeSet;
 
     use clap::Parser;
-    use control::MacAddr;
+    use control::fwstats::ConnState;
+    use control::{
+        Action, AddrMatch, DefaultAction, Direction, MacAddr, PortRange, Protocol,
+        Target as RuleTarget,
+    };
 
     use super::*;
     use crate::cli::{Cli, SortKey};
@@ -364,6 +616,9 @@ mod tests {
             spoofguard: true,
             dhcp_guard: true,
             ra_guard: true,
+            tags: Default::default(),
+            default_action: None,
+            liberal: None,
         }
     }
 
@@ -375,6 +630,9 @@ mod tests {
             switch: None,
             mac: None,
             ips: None,
+            tags: None,
+            default_action: None,
+            liberal: None,
             spoofguard: None,
             dhcp_guard: None,
             ra_guard: None,
@@ -714,7 +972,329 @@ mod tests {
                 Cleared,
             ),
             ("metrics", Op::MetricsShow, Text),
+            (
+                "port add node1 --vif vm1 --switch nodes --mac 02:00:00:77:00:01 \
+                 --tag app=web --tag tier= --default-action drop --liberal on",
+                Op::PortAdd(PortAddArgs {
+                    tags: tags(&[("app", "web"), ("tier", "")]),
+                    default_action: Some(DefaultAction::Drop),
+                    liberal: Some(true),
+                    ..port_add("node1")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --tag app=db --default-action default --liberal off",
+                Op::PortChange(PortChangeArgs {
+                    tags: Some(tags(&[("app", "db")])),
+                    default_action: Some(None),
+                    liberal: Some(Some(false)),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port change pod1a --no-tags --default-action allow --liberal default",
+                Op::PortChange(PortChangeArgs {
+                    tags: Some(BTreeMap::new()),
+                    default_action: Some(Some(DefaultAction::Allow)),
+                    liberal: Some(None),
+                    ..port_change("pod1a")
+                }),
+                Silent,
+            ),
+            (
+                "port tag pod1a app=web tier=db",
+                Op::PortTag(PortTagArgs {
+                    name: "pod1a".into(),
+                    tags: tags(&[("app", "web"), ("tier", "db")]),
+                }),
+                Silent,
+            ),
+            (
+                "port untag pod1a tier app",
+                Op::PortUntag(PortUntagArgs {
+                    name: "pod1a".into(),
+                    keys: vec!["tier".into(), "app".into()],
+                }),
+                Silent,
+            ),
+            (
+                "group add web --match app=web --port pod1a --cidr 10.0.0.0/24 --cidr fd00::7",
+                Op::GroupAdd(Group {
+                    name: "web".into(),
+                    match_tags: tags(&[("app", "web")]),
+                    ports: vec!["pod1a".into()],
+                    cidrs: vec![
+                        "10.0.0.0/24".parse().unwrap(),
+                        "fd00::7/128".parse().unwrap(),
+                    ],
+                }),
+                Silent,
+            ),
+            (
+                "group change web --no-match --port a --port b --no-cidrs",
+                Op::GroupChange(GroupChangeArgs {
+                    name: "web".into(),
+                    match_tags: Some(BTreeMap::new()),
+                    ports: Some(vec!["a".into(), "b".into()]),
+                    cidrs: Some(vec![]),
+                }),
+                Silent,
+            ),
+            (
+                "group change web --match env=prod",
+                Op::GroupChange(GroupChangeArgs {
+                    name: "web".into(),
+                    match_tags: Some(tags(&[("env", "prod")])),
+                    ..GroupChangeArgs::default()
+                }),
+                Silent,
+            ),
+            ("group delete web", Op::GroupDelete(named("web")), Silent),
+            ("group list", Op::GroupList, GroupTable),
+            ("group show web", Op::GroupShow(named("web")), GroupDetail),
+            (
+                "section add apps --position 100",
+                Op::SectionAdd(Section {
+                    name: "apps".into(),
+                    position: 100,
+                }),
+                Silent,
+            ),
+            (
+                "section change apps --position 200",
+                Op::SectionChange(Section {
+                    name: "apps".into(),
+                    position: 200,
+                }),
+                Silent,
+            ),
+            (
+                "section delete apps --cascade",
+                Op::SectionDelete(DeleteArgs {
+                    name: "apps".into(),
+                    cascade: true,
+                }),
+                Silent,
+            ),
+            ("section list", Op::SectionList, SectionTable),
+            (
+                "section show apps",
+                Op::SectionShow(named("apps")),
+                SectionDetail,
+            ),
+            (
+                "rule add web-in --section apps --priority 10 --applied-to group:web \
+                 --applied-to port:pod1a --direction in --src 10.0.0.0/8 --src group:infra \
+                 --dst any --proto tcp --dport 80 --dport 8000-8080 --action allow --log \
+                 --stateless",
+                Op::RuleAdd(Rule {
+                    id: "web-in".into(),
+                    section: "apps".into(),
+                    priority: 10,
+                    applied_to: vec![
+                        RuleTarget::Group("web".into()),
+                        RuleTarget::Port("pod1a".into()),
+                    ],
+                    direction: Direction::In,
+                    sources: vec![
+                        AddrMatch::Cidr("10.0.0.0/8".parse().unwrap()),
+                        AddrMatch::Group("infra".into()),
+                    ],
+                    destinations: vec![AddrMatch::Any],
+                    service: Service {
+                        protocol: Protocol::Tcp,
+                        dst_ports: vec![PortRange::one(80), "8000-8080".parse().unwrap()],
+                        icmp_type: None,
+                        icmp_code: None,
+                    },
+                    action: Action::Allow,
+                    log: true,
+                    stateless: true,
+                }),
+                Silent,
+            ),
+            (
+                "rule add deny --section apps --priority 99 --action drop",
+                Op::RuleAdd(minimal_rule()),
+                Silent,
+            ),
+            (
+                "rule add ping --section apps --priority 5 --proto icmp --icmp-type 8 \
+                 --icmp-code 0 --action allow",
+                Op::RuleAdd(Rule {
+                    id: "ping".into(),
+                    priority: 5,
+                    service: Service {
+                        protocol: Protocol::Icmp,
+                        dst_ports: vec![],
+                        icmp_type: Some(8),
+                        icmp_code: Some(0),
+                    },
+                    action: Action::Allow,
+                    ..minimal_rule()
+                }),
+                Silent,
+            ),
+            (
+                "rule change deny",
+                Op::RuleChange(RuleChangeArgs {
+                    id: "deny".into(),
+                    ..RuleChangeArgs::default()
+                }),
+                Silent,
+            ),
+            (
+                "rule change deny --section other --priority 7 --all-ports --direction out \
+                 --any-src --dst group:web --proto 47 --action reject --log on --stateless off",
+                Op::RuleChange(RuleChangeArgs {
+                    id: "deny".into(),
+                    section: Some("other".into()),
+                    priority: Some(7),
+                    applied_to: Some(vec![]),
+                    direction: Some(Direction::Out),
+                    sources: Some(vec![]),
+                    destinations: Some(vec![AddrMatch::Group("web".into())]),
+                    service: Some(Service {
+                        protocol: Protocol::Number(47),
+                        ..Service::default()
+                    }),
+                    action: Some(Action::Reject),
+                    log: Some(true),
+                    stateless: Some(false),
+                }),
+                Silent,
+            ),
+            (
+                "rule change deny --applied-to switch:blue --src 10.1.0.0/16 --any-dst",
+                Op::RuleChange(RuleChangeArgs {
+                    id: "deny".into(),
+                    applied_to: Some(vec![RuleTarget::Switch("blue".into())]),
+                    sources: Some(vec![AddrMatch::Cidr("10.1.0.0/16".parse().unwrap())]),
+                    destinations: Some(vec![]),
+                    ..RuleChangeArgs::default()
+                }),
+                Silent,
+            ),
+            (
+                "rule delete deny",
+                Op::RuleDelete(RuleIdArgs { id: "deny".into() }),
+                Silent,
+            ),
+            (
+                "rule list",
+                Op::RuleList(RuleListArgs::default()),
+                RuleTable,
+            ),
+            (
+                "rule list --section apps",
+                Op::RuleList(RuleListArgs {
+                    section: Some("apps".into()),
+                }),
+                RuleTable,
+            ),
+            (
+                "rule show web-in",
+                Op::RuleShow(RuleIdArgs {
+                    id: "web-in".into(),
+                }),
+                RuleDetail,
+            ),
+            ("firewall show", Op::FirewallShow, Firewall),
+            (
+                "firewall set",
+                Op::FirewallSet(FirewallSetArgs::default()),
+                Silent,
+            ),
+            (
+                "firewall set --default-action drop --strict on --liberal off \
+                 --max-connections 2000 --max-connections-per-port 100 \
+                 --timeout tcp_established=3600 --timeout udp=60 --log-rate 0",
+                Op::FirewallSet(FirewallSetArgs {
+                    default_action: Some(DefaultAction::Drop),
+                    strict: Some(true),
+                    liberal: Some(false),
+                    max_connections: Some(2000),
+                    max_connections_per_port: Some(100),
+                    timeouts: TimeoutChanges(
+                        [
+                            ("tcp_established".to_string(), 3600),
+                            ("udp".to_string(), 60),
+                        ]
+                        .into_iter()
+                        .collect(),
+                    ),
+                    log_rate_per_sec: Some(0),
+                }),
+                Silent,
+            ),
+            (
+                "conntrack list",
+                Op::ConntrackList(ConntrackListArgs::default()),
+                ConntrackTable,
+            ),
+            (
+                "conntrack list --port pod1a --address fd00::b --proto tcp --state established \
+                 --limit 10",
+                Op::ConntrackList(ConntrackListArgs {
+                    port: Some("pod1a".into()),
+                    address: Some("fd00::b".parse().unwrap()),
+                    protocol: Some(Protocol::Tcp),
+                    state: Some(ConnState::Established),
+                    limit: Some(10),
+                }),
+                ConntrackTable,
+            ),
+            (
+                "conntrack flush",
+                Op::ConntrackFlush(ConntrackFlushArgs { port: None }),
+                Flushed,
+            ),
+            (
+                "conntrack flush --port pod1a",
+                Op::ConntrackFlush(ConntrackFlushArgs {
+                    port: Some("pod1a".into()),
+                }),
+                Flushed,
+            ),
+            ("conntrack stats", Op::ConntrackStats, ConntrackStats),
         ]
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn minimal_rule() -> Rule {
+        Rule {
+            id: "deny".into(),
+            section: "apps".into(),
+            priority: 99,
+            applied_to: vec![],
+            direction: Direction::Both,
+            sources: vec![],
+            destinations: vec![],
+            service: Service::default(),
+            action: Action::Drop,
+            log: false,
+            stateless: false,
+        }
+    }
+
+    #[test]
+    fn service_flags_need_the_protocol() {
+        for line in [
+            "rule change r --dport 80",
+            "rule change r --icmp-type 8",
+            "rule add r --section s --priority 1 --action allow --icmp-code 1",
+        ] {
+            let m = usage_error(&line.split_whitespace().collect::<Vec<_>>());
+            assert!(m.contains("need --proto"), "{line}: {m}");
+        }
     }
 
     #[test]
