@@ -82,7 +82,7 @@ impl IpRange {
         if len > 32 {
             return None;
         }
-        let host = if len == 0 { u32::MAX } else { u32::MAX >> len };
+        let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
         let net = u32::from(a) & !host;
         Some(IpRange {
             lo: v4_mapped(Ipv4Addr::from(net)),
@@ -95,7 +95,7 @@ impl IpRange {
         if len > 128 {
             return None;
         }
-        let host = if len == 0 { u128::MAX } else { u128::MAX >> len };
+        let host = u128::MAX.checked_shr(u32::from(len)).unwrap_or(0);
         let net = u128::from(a) & !host;
         Some(IpRange {
             lo: net,
