@@ -526,7 +526,9 @@ impl Classifier {
         while let Some(pos) = self.first_match(&f, from) {
             let m = self.meta[pos];
             if m.action == Action::Pass {
-                from = m.next_section as usize;
+                // next_section > pos >= from; the max keeps the loop finite
+                // whatever first_match returns.
+                from = (m.next_section as usize).max(from + 1);
                 continue;
             }
             return Verdict {

@@ -362,6 +362,38 @@ fn build_refuses_bad_input() {
     let _ = MAX_RULES;
 }
 
+/// Each pattern of pinned fields (applied-to, source, destination) alone in
+/// its bitmap word must still be a candidate: 130 rules that miss the query
+/// (another port, other addresses) fill the first words, the matching rule
+/// of the pattern comes after them.
+#[test]
+fn every_pattern_of_pinned_fields_is_found_past_other_words() {
+    let q = tcp(1, Direction::In, v4(10, 0, 0, 1), v4(10, 0, 0, 2), 80);
+    for m in 0..8 {
+        let mut rules: Vec<CompiledRule> = (0..130)
+            .map(|i| {
+                let mut r = rule(i, 0, i, Action::Drop);
+                r.applied_to = AppliedTo::Ports(vec![9]);
+                r.src = vec![IpRange::single(v4(10, 9, 9, 9))];
+                r.dst = vec![IpRange::single(v4(10, 9, 9, 8))];
+                r
+            })
+            .collect();
+        let mut r = rule(500, 0, 500, Action::Reject);
+        if m & 1 != 0 {
+            r.applied_to = AppliedTo::Ports(vec![1]);
+        }
+        if m & 2 != 0 {
+            r.src = vec![cidr4([10, 0, 0, 0], 24)];
+        }
+        if m & 4 != 0 {
+            r.dst = vec![cidr4([10, 0, 0, 2], 32)];
+        }
+        rules.push(r);
+        assert_eq!(decide(&rules, &q), (Some(500), Action::Reject), "pattern {m}");
+    }
+}
+
 /// A deterministic xorshift for the large cases.
 struct Rng(u64);
 
