@@ -128,6 +128,11 @@ fn lowest_priority_wins_in_a_section_ties_in_input_order() {
     let mut swapped = rules.clone();
     swapped.swap(1, 2);
     assert_eq!(decide(&swapped, &q0()), (Some(3), Action::Reject));
+    // Many ties (a sort that is not stable would reorder them).
+    let mut tied: Vec<CompiledRule> = (0..100).map(|i| rule(i, 1, 7, Action::Reject)).collect();
+    tied.push(rule(100, 1, 8, Action::Drop));
+    tied.reverse();
+    assert_eq!(decide(&tied, &q0()), (Some(99), Action::Reject));
 }
 
 #[test]
