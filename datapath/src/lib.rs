@@ -6,7 +6,8 @@
 //! counters ([`counters`]), TEP next-hop resolution ([`neigh`]), interface
 //! facts from the kernel ([`netdev`]), the stats report ([`stats`]) and its
 //! Prometheus form ([`metrics`]), the running configuration and its commits
-//! ([`daemon`]) and the control socket ([`control_server`]). The
+//! ([`daemon`]), the control socket ([`control_server`]) and the
+//! distributed firewall's rule classifier ([`firewall`]). The
 //! `xvswitchd` binary puts them together.
 //!
 //! At the bottom, importing nothing of the crate: [`ids`], [`drop_reason`]
@@ -16,6 +17,7 @@ pub mod control_server;
 pub mod counters;
 pub mod daemon;
 pub mod drop_reason;
+pub mod firewall;
 pub mod frames;
 pub mod ids;
 pub mod metrics;
