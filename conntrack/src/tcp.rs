@@ -196,11 +196,10 @@ pub(crate) fn in_window(old: u8, reply: bool, s: &mut Seen, r: &mut Seen, seg: &
     if s.maxwin == 0 {
         // First packet seen in this direction.
         if syn {
+            // (Unlike recent Linux we go on to the checks for a SYN without
+            // ACK too: they pass, and the receiver learns the window the
+            // SYN advertises, which a simultaneous open needs.)
             init_sender(s, r, seg, end);
-            if !has_ack {
-                // Simultaneous open: the SYN acknowledges nothing.
-                return true;
-            }
         } else {
             // Mid-stream: learn what we can from the packet.
             s.end = end;
@@ -219,9 +218,6 @@ pub(crate) fn in_window(old: u8, reply: bool, s: &mut Seen, r: &mut Seen, seg: &
     } else if syn && after(end, s.end) && ((old == SS && !reply) || (old == SR && reply)) {
         // A retransmitted SYN (SYN-ACK) with a new initial sequence number.
         init_sender(s, r, seg, end);
-        if reply && !has_ack {
-            return true;
-        }
     }
 
     if !has_ack || (rst && ack == 0) {
