@@ -70,7 +70,12 @@ impl Frags {
     }
 
     /// Record (or update) the verdict of a datagram's first fragment.
-    pub fn first(&mut self, now: u64, key: FragKey, verdict: FragVerdict) -> Result<(), FragTableFull> {
+    pub fn first(
+        &mut self,
+        now: u64,
+        key: FragKey,
+        verdict: FragVerdict,
+    ) -> Result<(), FragTableFull> {
         let deadline = now.saturating_add(self.timeout_ms);
         if let Some(v) = self.map.get_mut(&key) {
             if v.1 > now {

@@ -89,7 +89,11 @@ impl Entry {
     }
 
     fn matches(&self, k: &Key) -> bool {
-        self.addr == k.addr && self.zone == k.zone && self.ports == k.ports && self.proto == k.proto && self.state != 0
+        self.addr == k.addr
+            && self.zone == k.zone
+            && self.ports == k.ports
+            && self.proto == k.proto
+            && self.state != 0
     }
 
     fn seen(&self) -> [Seen; 2] {
@@ -464,11 +468,18 @@ impl Table {
             free_head: NIL,
             len: 0,
             index: HashTable::new(),
-            fifos: [Fifo { head: NIL, tail: NIL }; NCLASS],
+            fifos: [Fifo {
+                head: NIL,
+                tail: NIL,
+            }; NCLASS],
             expire_cursor: 0,
             zones: HashMap::with_hasher(FoldBuild(seed.0[0])),
             zone_overrides: 0,
-            frags: Frags::new(cfg.frag_max_entries, duration_ms(cfg.frag_timeout), seed.0[1]),
+            frags: Frags::new(
+                cfg.frag_max_entries,
+                duration_ms(cfg.frag_timeout),
+                seed.0[1],
+            ),
             stats: Stats {
                 capacity: cfg.max_entries,
                 frag_capacity: cfg.frag_max_entries,
@@ -503,8 +514,9 @@ impl Table {
         if n > self.index.capacity() {
             let slots = &self.slots;
             let seed = self.seed;
-            self.index
-                .reserve(n - self.index.len(), |&h| hash_entry(&seed, &slots[h as usize]));
+            self.index.reserve(n - self.index.len(), |&h| {
+                hash_entry(&seed, &slots[h as usize])
+            });
         }
     }
 
@@ -540,7 +552,10 @@ impl Table {
         if self.zone_overrides == 0 {
             return ZoneSettings::default();
         }
-        self.zones.get(&zone).map(|z| z.settings).unwrap_or_default()
+        self.zones
+            .get(&zone)
+            .map(|z| z.settings)
+            .unwrap_or_default()
     }
 
     fn liberal_for(&self, f: &PacketFacts) -> bool {
@@ -550,7 +565,9 @@ impl Table {
     }
 
     fn loose_for(&self, zone: u32) -> bool {
-        self.zone_settings(zone).loose_pickup.unwrap_or(self.cfg.loose_pickup)
+        self.zone_settings(zone)
+            .loose_pickup
+            .unwrap_or(self.cfg.loose_pickup)
     }
 
     fn count_drop(&mut self, r: Reason) {
@@ -564,7 +581,9 @@ impl Table {
     fn find(&self, hash: u64, k: &Key) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(hash, |&h| slots.get(h as usize).is_some_and(|e| e.matches(k)))
+            .find(hash, |&h| {
+                slots.get(h as usize).is_some_and(|e| e.matches(k))
+            })
             .copied()
     }
 
@@ -790,7 +809,8 @@ impl Table {
         let kind = ProtoKind::of(f.proto);
         let (key, src_lo) = key_of(f).ok_or(InsertError::NotNew(Reason::NotNew))?;
         let mut seen = [Seen::default(); 2];
-        let mut flags = if src_lo { F_ORIG_LO } else { 0 } | if f.dir == PortDir::In { F_ORIG_IN } else { 0 };
+        let mut flags =
+            if src_lo { F_ORIG_LO } else { 0 } | if f.dir == PortDir::In { F_ORIG_IN } else { 0 };
         let state = match kind {
             ProtoKind::Tcp => {
                 if !tcp::valid_flags(f.tcp_flags) {
@@ -1013,7 +1033,11 @@ impl Table {
     fn info(&self, h: u32, e: &Entry) -> EntryInfo {
         let lo = (join(e.addr[0], e.addr[1]), e.ports[0]);
         let hi = (join(e.addr[2], e.addr[3]), e.ports[1]);
-        let (o, r) = if e.flags & F_ORIG_LO != 0 { (lo, hi) } else { (hi, lo) };
+        let (o, r) = if e.flags & F_ORIG_LO != 0 {
+            (lo, hi)
+        } else {
+            (hi, lo)
+        };
         EntryInfo {
             handle: Handle(h),
             zone: e.zone,
@@ -1023,7 +1047,11 @@ impl Table {
             sport: o.1,
             dport: r.1,
             state: State::from_code(e.state).unwrap_or(State::Close),
-            origin: if e.flags & F_ORIG_IN != 0 { PortDir::In } else { PortDir::Out },
+            origin: if e.flags & F_ORIG_IN != 0 {
+                PortDir::In
+            } else {
+                PortDir::Out
+            },
             replied: e.flags & F_REPLIED != 0,
             picked_up: e.flags & F_PICKED_UP != 0,
             generation: e.generation,
@@ -1060,7 +1088,12 @@ impl Table {
     /// Record the firewall's verdict on the first fragment of a datagram.
     /// A repeated first fragment updates the verdict. Refused (and counted)
     /// when the fragment table is full of live records.
-    pub fn frag_first(&mut self, now: Time, key: FragKey, verdict: FragVerdict) -> Result<(), FragTableFull> {
+    pub fn frag_first(
+        &mut self,
+        now: Time,
+        key: FragKey,
+        verdict: FragVerdict,
+    ) -> Result<(), FragTableFull> {
         let r = self.frags.first(now.0, key, verdict);
         if r.is_err() {
             self.count_drop(Reason::FragTableFull);
@@ -1098,11 +1131,19 @@ impl Table {
                 return Err(format!("slot {i} not found by its key"));
             }
             if class_of(e.kind(), e.state) != e.class {
-                return Err(format!("slot {i} in class {} for state {}", e.class, e.state));
+                return Err(format!(
+                    "slot {i} in class {} for state {}",
+                    e.class, e.state
+                ));
             }
         }
         if live != self.len || self.index.len() != self.len as usize {
-            return Err(format!("len {} live {} index {}", self.len, live, self.index.len()));
+            return Err(format!(
+                "len {} live {} index {}",
+                self.len,
+                live,
+                self.index.len()
+            ));
         }
         if by_state != self.stats.by_state {
             return Err("by_state counters differ".into());

@@ -180,7 +180,14 @@ fn init_sender(s: &mut Seen, r: &mut Seen, seg: &Seg, end: u32) {
 /// state before the packet; `liberal` accepts a segment that fails the
 /// checks (without learning from it). Returns whether the segment is
 /// acceptable; the caller keeps the copies only when it is.
-pub(crate) fn in_window(old: u8, reply: bool, s: &mut Seen, r: &mut Seen, seg: &Seg, liberal: bool) -> bool {
+pub(crate) fn in_window(
+    old: u8,
+    reply: bool,
+    s: &mut Seen,
+    r: &mut Seen,
+    seg: &Seg,
+    liberal: bool,
+) -> bool {
     let syn = seg.flags & SYN != 0;
     let has_ack = seg.flags & ACK != 0;
     let rst = seg.flags & RST != 0;

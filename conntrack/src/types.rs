@@ -81,9 +81,13 @@ impl Time {
     pub const fn as_millis(self) -> u64 {
         self.0
     }
-    /// `self + d`, saturating.
-    pub fn add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(duration_ms(d)))
+}
+
+impl std::ops::Add<Duration> for Time {
+    type Output = Time;
+    /// `self + d` (whole milliseconds), saturating.
+    fn add(self, d: Duration) -> Time {
+        Time(self.0.saturating_add(duration_ms(d)))
     }
 }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use conntrack::{
-    icmp_type::*, proto, tcp_flags::*, v4, Config, FragKey, FragVerdict, Outcome, PacketFacts, ProtoKind, State,
-    Table, Time,
+    icmp_type::*, proto, tcp_flags::*, v4, Config, FragKey, FragVerdict, Outcome, PacketFacts,
+    ProtoKind, State, Table, Time,
 };
 use proptest::prelude::*;
 
@@ -13,14 +13,44 @@ const HOSTS: [u128; 3] = [v4(10, 0, 0, 1), v4(10, 0, 0, 2), 0xfd00_u128 << 112 |
 
 #[derive(Clone, Debug)]
 enum Op {
-    Packet { f: PacketFacts, insert: bool, gen: u32 },
-    Related { outer_to: usize, inner: PacketFacts },
+    Packet {
+        f: PacketFacts,
+        insert: bool,
+        gen: u32,
+    },
+    Related {
+        outer_to: usize,
+        inner: PacketFacts,
+    },
     Advance(u64),
     Expire(usize),
     Remove(usize),
     SetGen(usize, u32),
     Flush(Option<u32>),
-    Frag { first: bool, id: u32, allow: bool },
+    Frag {
+        first: bool,
+        id: u32,
+        allow: bool,
+    },
+    /// A well-formed SYN from the first host to the second on this zone and ports.
+    Open {
+        zone: u32,
+        sp: u16,
+        dp: u16,
+        ws: Option<u8>,
+    },
+    /// The next well-formed segment of the last opened connection.
+    Next {
+        from_orig: bool,
+        flags: u8,
+        len: u32,
+    },
+}
+
+/// The last connection `Open` started: tuple and each side's next sequence.
+struct Script {
+    f: PacketFacts,
+    nxt: [u32; 2],
 }
 
 fn facts() -> impl Strategy<Value = PacketFacts> {
@@ -37,39 +67,48 @@ fn facts() -> impl Strategy<Value = PacketFacts> {
         0xff,
     ]);
     // Sequence numbers near a few bases so that some land in window.
-    let seq = prop_oneof![any::<u32>(), (0u32..4, 0u32..70_000).prop_map(|(b, o)| b.wrapping_mul(0x4000_0000).wrapping_add(o))];
+    // Sequence numbers from two initial ones plus small offsets (so that
+    // handshakes complete and data lands in window), or anywhere.
+    let seq = prop_oneof![
+        3 => prop::sample::select(vec![1000u32, 1001, 1101, 5000, 5001, 5101]),
+        1 => any::<u32>(),
+        1 => (0u32..4, 0u32..70_000).prop_map(|(b, o)| b.wrapping_mul(0x4000_0000).wrapping_add(o)),
+    ];
+    let host = prop_oneof![4 => 0usize..2, 1 => 0usize..3];
     (
-        (0u32..2, 0usize..3, 0usize..3),
+        (0u32..2, host.clone(), host),
         prop::sample::select(vec![proto::TCP, proto::UDP, proto::ICMP, 47]),
-        0u16..3,
-        0u16..3,
+        0u16..2,
+        0u16..2,
         flags,
         seq.clone(),
         seq,
         any::<u16>(),
         prop::option::of(0u8..20),
-        0u32..3000,
+        prop_oneof![Just(0u32), Just(100), 0u32..3000],
         prop::sample::select(vec![ECHO_REQUEST, ECHO_REPLY, DEST_UNREACH, 135]),
         prop::option::of(any::<bool>()),
     )
-        .prop_map(|((zone, s, d), p, sp, dp, fl, seq, ack, win, ws, len, ty, lib)| PacketFacts {
-            zone,
-            src: HOSTS[s],
-            dst: HOSTS[d],
-            proto: p,
-            sport: sp,
-            dport: dp,
-            tcp_flags: fl,
-            tcp_seq: seq,
-            tcp_ack: ack,
-            tcp_window: win,
-            tcp_wscale: ws,
-            payload_len: len,
-            icmp_type: ty,
-            icmp_id: sp,
-            liberal: lib,
-            ..PacketFacts::default()
-        })
+        .prop_map(
+            |((zone, s, d), p, sp, dp, fl, seq, ack, win, ws, len, ty, lib)| PacketFacts {
+                zone,
+                src: HOSTS[s],
+                dst: HOSTS[d],
+                proto: p,
+                sport: sp,
+                dport: dp,
+                tcp_flags: fl,
+                tcp_seq: seq,
+                tcp_ack: ack,
+                tcp_window: win,
+                tcp_wscale: ws,
+                payload_len: len,
+                icmp_type: ty,
+                icmp_id: sp,
+                liberal: lib,
+                ..PacketFacts::default()
+            },
+        )
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -82,6 +121,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), any::<u32>()).prop_map(|(i, g)| Op::SetGen(i, g)),
         1 => prop::option::of(0u32..2).prop_map(Op::Flush),
         1 => (any::<bool>(), 0u32..3, any::<bool>()).prop_map(|(first, id, allow)| Op::Frag { first, id, allow }),
+        2 => (0u32..2, 0u16..2, 0u16..2, prop::option::of(0u8..15)).prop_map(|(zone, sp, dp, ws)| Op::Open { zone, sp, dp, ws }),
+        6 => (any::<bool>(), prop::sample::select(vec![SYN | ACK, ACK, ACK | PSH, FIN | ACK, RST, RST | ACK, SYN]), prop_oneof![Just(0u32), 1u32..3000])
+            .prop_map(|(from_orig, flags, len)| Op::Next { from_orig, flags, len }),
     ]
 }
 
@@ -93,12 +135,18 @@ fn check(t: &Table) {
     assert_eq!(t.len(), all.len());
     for k in ProtoKind::ALL {
         for st in State::ALL {
-            let n = all.iter().filter(|e| ProtoKind::of(e.proto) == k && e.state == st).count();
+            let n = all
+                .iter()
+                .filter(|e| ProtoKind::of(e.proto) == k && e.state == st)
+                .count();
             assert_eq!(s.count(k, st) as usize, n, "{k:?} {st:?}");
         }
     }
     for z in 0..2 {
-        assert_eq!(t.zone_len(z) as usize, all.iter().filter(|e| e.zone == z).count());
+        assert_eq!(
+            t.zone_len(z) as usize,
+            all.iter().filter(|e| e.zone == z).count()
+        );
     }
     assert!(all.len() <= t.config().max_entries as usize);
 }
@@ -124,6 +172,7 @@ proptest! {
         }).unwrap();
         let mut now = Time::from_secs(1);
         let mut inserts = 0u64;
+        let mut script: Option<Script> = None;
         for op in ops {
             match op {
                 Op::Packet { f, insert, gen } => {
@@ -159,6 +208,34 @@ proptest! {
                 }
                 Op::Flush(z) => {
                     t.flush(z);
+                }
+                Op::Open { zone, sp, dp, ws } => {
+                    let mut f = PacketFacts::tcp(zone, HOSTS[0], HOSTS[1], sp, dp, SYN, 1000, 0, 29200);
+                    f.tcp_wscale = ws;
+                    if t.track(now, &f) == Outcome::New && t.insert(now, &f, 1, 7).is_ok() {
+                        inserts += 1;
+                    }
+                    script = Some(Script { f, nxt: [1001, 5000] });
+                }
+                Op::Next { from_orig, flags, len } => {
+                    if let Some(sc) = script.as_mut() {
+                        let (i, o) = if from_orig { (0, 1) } else { (1, 0) };
+                        let mut f = sc.f;
+                        if !from_orig {
+                            f.src = sc.f.dst;
+                            f.dst = sc.f.src;
+                            f.sport = sc.f.dport;
+                            f.dport = sc.f.sport;
+                        }
+                        f.tcp_flags = flags;
+                        f.tcp_seq = sc.nxt[i];
+                        f.tcp_ack = sc.nxt[o];
+                        f.payload_len = len;
+                        let o = t.track(now, &f);
+                        if matches!(o, Outcome::Established { .. }) {
+                            sc.nxt[i] = sc.nxt[i].wrapping_add(len + u32::from(flags & (SYN | FIN) != 0));
+                        }
+                    }
                 }
                 Op::Frag { first, id, allow } => {
                     let k = FragKey { zone: 0, src: HOSTS[0], dst: HOSTS[1], proto: proto::UDP, id };

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use common::*;
 use conntrack::{
-    icmp_type::*, proto, tcp_flags::*, v4, Config, FragKey, FragVerdict, Filter, InsertError, Outcome, PacketFacts,
-    PortDir, ProtoKind, Reason, State, Table, Time, ZoneSettings,
+    icmp_type::*, proto, tcp_flags::*, v4, Config, Filter, FragKey, FragVerdict, InsertError,
+    Outcome, PacketFacts, PortDir, ProtoKind, Reason, State, Table, Time, ZoneSettings,
 };
 
 fn udp(zone: u32, sport: u16) -> PacketFacts {
@@ -35,7 +35,7 @@ fn check_deadline(t: &mut Table, probe: &PacketFacts, deadline: Time) {
 #[test]
 fn timeouts_per_state() {
     let t0 = Time::from_secs(10);
-    let d = |s: u64| t0.add(Duration::from_secs(s));
+    let d = |s: u64| t0 + Duration::from_secs(s);
     // UDP unreplied: 30 s.
     let mut t = table(exact());
     let f = udp(1, 1000);
@@ -52,28 +52,31 @@ fn timeouts_per_state() {
     open(&mut t, t0, &ping);
     check_deadline(&mut t, &ping, d(30));
     // Other protocols (GRE): 600 s.
-    let gre = PacketFacts { proto: 47, ..PacketFacts::udp(1, A, B, 0, 0) };
+    let gre = PacketFacts {
+        proto: 47,
+        ..PacketFacts::udp(1, A, B, 0, 0)
+    };
     open(&mut t, t0, &gre);
     check_deadline(&mut t, &gre, d(600));
     // TCP SYN_SENT 120 s, SYN_RECV 60 s, ESTABLISHED 5 days, CLOSE 10 s.
     let mut c = Conn::new();
     c.now = t0;
     c.open(&mut t);
-    check_deadline(&mut t, &c.from_a(ACK), d(120));
+    check_deadline(&mut t, &c.pkt_a(ACK), d(120));
     let mut c = Conn::new();
     c.now = t0;
     c.open(&mut t);
     c.b(&mut t, SYN | ACK, 0);
-    check_deadline(&mut t, &c.from_a(ACK), d(60));
+    check_deadline(&mut t, &c.pkt_a(ACK), d(60));
     let mut c = Conn::new();
     c.now = t0;
     c.establish(&mut t);
-    check_deadline(&mut t, &c.from_a(ACK), d(5 * 24 * 3600));
+    check_deadline(&mut t, &c.pkt_a(ACK), d(5 * 24 * 3600));
     let mut c = Conn::new();
     c.now = t0;
     c.establish(&mut t);
     c.a(&mut t, RST, 0);
-    check_deadline(&mut t, &c.from_a(ACK), d(10));
+    check_deadline(&mut t, &c.pkt_a(ACK), d(10));
     // Configured timeouts are used.
     let mut cfg = exact();
     cfg.timeouts.udp_unreplied = Duration::from_millis(1500);
@@ -106,7 +109,10 @@ fn a_packet_extends_the_deadline_and_slack_bounds_reclamation() {
 
 #[test]
 fn capacity_total_refuses_new_keeps_established() {
-    let mut t = table(Config { max_entries: 4, ..exact() });
+    let mut t = table(Config {
+        max_entries: 4,
+        ..exact()
+    });
     let now = Time::from_secs(1);
     let mut c = Conn::new();
     c.now = now;
@@ -131,19 +137,37 @@ fn capacity_total_refuses_new_keeps_established() {
 
 #[test]
 fn capacity_per_zone() {
-    let mut t = table(Config { max_per_zone: 2, ..exact() });
+    let mut t = table(Config {
+        max_per_zone: 2,
+        ..exact()
+    });
     let now = Time::from_secs(1);
     open(&mut t, now, &udp(1, 1));
     open(&mut t, now, &udp(1, 2));
-    assert_eq!(t.insert(now, &udp(1, 3), 1, 1), Err(InsertError::ZoneFull(1)));
+    assert_eq!(
+        t.insert(now, &udp(1, 3), 1, 1),
+        Err(InsertError::ZoneFull(1))
+    );
     assert_eq!(t.stats().drop_count(Reason::ZoneFull), 1);
     // Another zone is not affected; the full zone's connections still pass.
     open(&mut t, now, &udp(2, 3));
-    assert!(matches!(t.track(now, &udp(1, 1)), Outcome::Established { .. }));
+    assert!(matches!(
+        t.track(now, &udp(1, 1)),
+        Outcome::Established { .. }
+    ));
     // A per-zone override.
-    t.set_zone(1, ZoneSettings { max_entries: Some(3), ..Default::default() });
+    t.set_zone(
+        1,
+        ZoneSettings {
+            max_entries: Some(3),
+            ..Default::default()
+        },
+    );
     open(&mut t, now, &udp(1, 3));
-    assert_eq!(t.insert(now, &udp(1, 4), 1, 1), Err(InsertError::ZoneFull(1)));
+    assert_eq!(
+        t.insert(now, &udp(1, 4), 1, 1),
+        Err(InsertError::ZoneFull(1))
+    );
     assert_eq!(t.zone_len(1), 3);
     t.check_invariants().unwrap();
 }
@@ -152,7 +176,10 @@ fn capacity_per_zone() {
 fn icmp_echo_both_ways_v4_and_v6() {
     let v6a = 0xfd00_0000_0000_0000_0000_0000_0000_0001;
     let v6b = 0xfd00_0000_0000_0000_0000_0000_0000_0002;
-    for (a, b, req, rep) in [(A, B, ECHO_REQUEST, ECHO_REPLY), (v6a, v6b, V6_ECHO_REQUEST, V6_ECHO_REPLY)] {
+    for (a, b, req, rep) in [
+        (A, B, ECHO_REQUEST, ECHO_REPLY),
+        (v6a, v6b, V6_ECHO_REQUEST, V6_ECHO_REPLY),
+    ] {
         let mut t = table(exact());
         let now = Time::from_secs(1);
         let ping = PacketFacts::icmp(3, a, b, req, 0, 4242);
@@ -161,7 +188,12 @@ fn icmp_echo_both_ways_v4_and_v6() {
         assert_eq!(t.track(now, &pong), Outcome::Invalid(Reason::NotNew));
         let h = open(&mut t, now, &ping);
         match t.track(now, &pong) {
-            Outcome::Established { handle, reply, state, .. } => {
+            Outcome::Established {
+                handle,
+                reply,
+                state,
+                ..
+            } => {
                 assert_eq!((handle, reply, state), (h, true, State::Replied))
             }
             o => panic!("{o:?}"),
@@ -186,32 +218,55 @@ fn icmp_errors_quoting_tracked_connections_are_related() {
     let mut c = Conn::new();
     c.now = now;
     let h = c.establish(&mut t);
-    let inner = c.from_a(ACK);
+    let inner = c.pkt_a(ACK);
     let err = PacketFacts::icmp(c.zone, router, A, DEST_UNREACH, 4, 0);
     assert!(conntrack::is_icmp_error(err.proto, err.icmp_type));
     match t.related(now, &err, &inner) {
-        Outcome::Related { handle, generation, rule } => assert_eq!((handle, generation, rule), (h, 1, 1)),
+        Outcome::Related {
+            handle,
+            generation,
+            rule,
+        } => assert_eq!((handle, generation, rule), (h, 1, 1)),
         o => panic!("{o:?}"),
     }
     // The error about B's packet, sent to B: the same connection.
     let err_b = PacketFacts::icmp(c.zone, router, B, TIME_EXCEEDED, 0, 0);
-    assert!(matches!(t.related(now, &err_b, &c.from_b(ACK)), Outcome::Related { .. }));
+    assert!(matches!(
+        t.related(now, &err_b, &c.pkt_b(ACK)),
+        Outcome::Related { .. }
+    ));
     // ICMPv6 packet too big quoting a UDP flow over IPv6.
     let (x, y) = (0xfd00_u128 << 112 | 1, 0xfd00_u128 << 112 | 2);
     let u = PacketFacts::udp(c.zone, x, y, 5000, 443);
     open(&mut t, now, &u);
-    let ptb = PacketFacts::icmp(c.zone, 0xfd00_u128 << 112 | 0xff, x, V6_PACKET_TOO_BIG, 0, 0);
+    let ptb = PacketFacts::icmp(
+        c.zone,
+        0xfd00_u128 << 112 | 0xff,
+        x,
+        V6_PACKET_TOO_BIG,
+        0,
+        0,
+    );
     assert_eq!(ptb.proto, proto::ICMPV6);
     assert!(matches!(t.related(now, &ptb, &u), Outcome::Related { .. }));
 
     // Unknown quoted connection, wrong zone, or an error not sent to the
     // quoted packet's source: not related.
     let unknown = PacketFacts::udp(c.zone, x, y, 5001, 443);
-    assert_eq!(t.related(now, &ptb, &unknown), Outcome::Invalid(Reason::UnrelatedIcmpError));
+    assert_eq!(
+        t.related(now, &ptb, &unknown),
+        Outcome::Invalid(Reason::UnrelatedIcmpError)
+    );
     let other_zone = PacketFacts { zone: 99, ..err };
-    assert_eq!(t.related(now, &other_zone, &inner), Outcome::Invalid(Reason::UnrelatedIcmpError));
+    assert_eq!(
+        t.related(now, &other_zone, &inner),
+        Outcome::Invalid(Reason::UnrelatedIcmpError)
+    );
     let misdirected = PacketFacts::icmp(c.zone, router, B, DEST_UNREACH, 4, 0);
-    assert_eq!(t.related(now, &misdirected, &inner), Outcome::Invalid(Reason::UnrelatedIcmpError));
+    assert_eq!(
+        t.related(now, &misdirected, &inner),
+        Outcome::Invalid(Reason::UnrelatedIcmpError)
+    );
     assert_eq!(t.stats().drop_count(Reason::UnrelatedIcmpError), 3);
     // Not an error at all.
     let echo = PacketFacts::icmp(c.zone, router, A, ECHO_REQUEST, 0, 1);
@@ -224,7 +279,13 @@ fn icmp_errors_quoting_tracked_connections_are_related() {
 fn fragments_get_the_first_fragments_verdict() {
     let mut t = table(exact());
     let now = Time::from_secs(1);
-    let k = |id| FragKey { zone: 1, src: A, dst: B, proto: proto::UDP, id };
+    let k = |id| FragKey {
+        zone: 1,
+        src: A,
+        dst: B,
+        proto: proto::UDP,
+        id,
+    };
     t.frag_first(now, k(1), FragVerdict::Allow).unwrap();
     t.frag_first(now, k(2), FragVerdict::Deny).unwrap();
     assert_eq!(t.frag_lookup(now, &k(1)), Some(FragVerdict::Allow));
@@ -237,8 +298,11 @@ fn fragments_get_the_first_fragments_verdict() {
     assert_eq!(t.stats().drop_count(Reason::FragNoFirst), 2);
     assert_eq!(t.stats().frag_entries, 2);
     // They expire after 30 s.
-    let later = now.add(Duration::from_secs(30));
-    assert_eq!(t.frag_lookup(Time(later.0 - 1), &k(1)), Some(FragVerdict::Allow));
+    let later = now + Duration::from_secs(30);
+    assert_eq!(
+        t.frag_lookup(Time(later.0 - 1), &k(1)),
+        Some(FragVerdict::Allow)
+    );
     assert_eq!(t.frag_lookup(later, &k(1)), None);
     assert_eq!(t.expire(later, 100), 2);
     assert_eq!(t.stats().frag_entries, 0);
@@ -246,9 +310,18 @@ fn fragments_get_the_first_fragments_verdict() {
 
 #[test]
 fn fragment_table_is_bounded() {
-    let mut t = table(Config { frag_max_entries: 2, ..exact() });
+    let mut t = table(Config {
+        frag_max_entries: 2,
+        ..exact()
+    });
     let now = Time::from_secs(1);
-    let k = |id| FragKey { zone: 1, src: A, dst: B, proto: proto::UDP, id };
+    let k = |id| FragKey {
+        zone: 1,
+        src: A,
+        dst: B,
+        proto: proto::UDP,
+        id,
+    };
     t.frag_first(now, k(1), FragVerdict::Allow).unwrap();
     t.frag_first(now, k(2), FragVerdict::Allow).unwrap();
     assert!(t.frag_first(now, k(3), FragVerdict::Allow).is_err());
@@ -257,7 +330,7 @@ fn fragment_table_is_bounded() {
     t.frag_first(now, k(2), FragVerdict::Deny).unwrap();
     assert_eq!(t.frag_lookup(now, &k(2)), Some(FragVerdict::Deny));
     // Expired records make room.
-    let later = now.add(Duration::from_secs(31));
+    let later = now + Duration::from_secs(31);
     t.frag_first(later, k(3), FragVerdict::Allow).unwrap();
     assert_eq!(t.frag_lookup(later, &k(3)), Some(FragVerdict::Allow));
 }
@@ -265,14 +338,18 @@ fn fragment_table_is_bounded() {
 #[test]
 fn incremental_expiry_respects_the_budget() {
     let n = 100_000u32;
-    let mut t = table(Config { max_entries: 200_000, max_per_zone: 200_000, ..Config::default() });
+    let mut t = table(Config {
+        max_entries: 200_000,
+        max_per_zone: 200_000,
+        ..Config::default()
+    });
     let now = Time::from_secs(1);
     for i in 0..n {
         let f = PacketFacts::udp(i % 16, A + u128::from(i), B, (i % 60000) as u16, 53);
         t.insert(now, &f, 1, 1).unwrap();
     }
     assert_eq!(t.len(), n as usize);
-    let later = now.add(Duration::from_secs(60));
+    let later = now + Duration::from_secs(60);
     let mut calls = 0;
     let mut total = 0;
     loop {
@@ -298,9 +375,9 @@ fn expiry_leaves_live_entries() {
     open(&mut t, t0, &udp(1, 1));
     open(&mut t, t0, &udp(1, 2));
     // Keep one alive.
-    let t1 = t0.add(Duration::from_secs(20));
+    let t1 = t0 + Duration::from_secs(20);
     expect_tracked(t.track(t1, &udp(1, 2)), false);
-    assert_eq!(t.expire(t0.add(Duration::from_secs(31)), 100), 1);
+    assert_eq!(t.expire(t0 + Duration::from_secs(31), 100), 1);
     assert!(t.lookup(t1, &udp(1, 2)).is_some());
     t.check_invariants().unwrap();
 }
@@ -313,7 +390,9 @@ fn generation_update_and_remove() {
     assert_eq!(t.track(now, &f), Outcome::New);
     let h = t.insert(now, &f, 10, 500).unwrap();
     let gen = |o| match o {
-        Outcome::Established { generation, rule, .. } => (generation, rule),
+        Outcome::Established {
+            generation, rule, ..
+        } => (generation, rule),
         o => panic!("{o:?}"),
     };
     assert_eq!(gen(t.track(now, &f)), (10, 500));
@@ -342,7 +421,10 @@ fn both_directions_one_entry_and_zones_apart() {
     }
     assert_eq!(t.len(), 1);
     let e = t.get(h).unwrap();
-    assert_eq!((e.src, e.dst, e.sport, e.dport, e.origin, e.replied), (B, A, 9999, 53, PortDir::Out, true));
+    assert_eq!(
+        (e.src, e.dst, e.sport, e.dport, e.origin, e.replied),
+        (B, A, 9999, 53, PortDir::Out, true)
+    );
     // The same 5-tuple on another port (zone) is another entry.
     let other = PacketFacts { zone: 2, ..back };
     let h2 = open(&mut t, now, &other);
@@ -365,11 +447,57 @@ fn list_filters_and_flush() {
     c.establish(&mut t);
     let n = |f: Filter, t: &Table| t.list(&f).count();
     assert_eq!(n(Filter::default(), &t), 4);
-    assert_eq!(n(Filter { zone: Some(2), ..Default::default() }, &t), 3);
-    assert_eq!(n(Filter { addr: Some(v4(10, 9, 9, 9)), ..Default::default() }, &t), 1);
-    assert_eq!(n(Filter { proto: Some(proto::TCP), ..Default::default() }, &t), 1);
-    assert_eq!(n(Filter { state: Some(State::Unreplied), ..Default::default() }, &t), 3);
-    assert_eq!(n(Filter { zone: Some(1), proto: Some(proto::TCP), ..Default::default() }, &t), 0);
+    assert_eq!(
+        n(
+            Filter {
+                zone: Some(2),
+                ..Default::default()
+            },
+            &t
+        ),
+        3
+    );
+    assert_eq!(
+        n(
+            Filter {
+                addr: Some(v4(10, 9, 9, 9)),
+                ..Default::default()
+            },
+            &t
+        ),
+        1
+    );
+    assert_eq!(
+        n(
+            Filter {
+                proto: Some(proto::TCP),
+                ..Default::default()
+            },
+            &t
+        ),
+        1
+    );
+    assert_eq!(
+        n(
+            Filter {
+                state: Some(State::Unreplied),
+                ..Default::default()
+            },
+            &t
+        ),
+        3
+    );
+    assert_eq!(
+        n(
+            Filter {
+                zone: Some(1),
+                proto: Some(proto::TCP),
+                ..Default::default()
+            },
+            &t
+        ),
+        0
+    );
     assert_eq!(t.flush(Some(2)), 3);
     assert_eq!(t.len(), 1);
     assert_eq!(t.flush(None), 1);
@@ -380,21 +508,33 @@ fn list_filters_and_flush() {
 
 #[test]
 fn config_is_validated() {
-    assert!(Table::new(Config { max_entries: 0, ..Config::default() }).is_err());
+    assert!(Table::new(Config {
+        max_entries: 0,
+        ..Config::default()
+    })
+    .is_err());
     let mut cfg = Config::default();
     cfg.timeouts.icmp = Duration::ZERO;
-    assert!(matches!(Table::new(cfg), Err(conntrack::ConfigError::Timeout("icmp"))));
+    assert!(matches!(
+        Table::new(cfg),
+        Err(conntrack::ConfigError::Timeout("icmp"))
+    ));
 }
 
 #[test]
 fn memory_per_entry_stays_small() {
     // Structure sizes, not timings: 1 << 16 entries in a table sized for them.
     let n = 1 << 16;
-    let mut t = table(Config { max_entries: n, max_per_zone: n, ..Config::default() });
+    let mut t = table(Config {
+        max_entries: n,
+        max_per_zone: n,
+        ..Config::default()
+    });
     t.reserve(n as usize);
     let now = Time::from_secs(1);
     for i in 0..n {
-        t.insert(now, &PacketFacts::udp(1, A + u128::from(i), B, 1, 2), 1, 1).unwrap();
+        t.insert(now, &PacketFacts::udp(1, A + u128::from(i), B, 1, 2), 1, 1)
+            .unwrap();
     }
     let per = t.memory_bytes() / n as usize;
     assert!(per <= 128, "{per} bytes per entry");

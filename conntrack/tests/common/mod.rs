@@ -51,18 +51,24 @@ impl Conn {
     }
 
     /// A segment from A with A's next sequence number and B's as ack.
-    pub fn from_a(&self, flags: u8) -> PacketFacts {
-        PacketFacts::tcp(self.zone, self.a, self.b, self.sport, self.dport, flags, self.a_nxt, self.b_nxt, self.win)
+    pub fn pkt_a(&self, flags: u8) -> PacketFacts {
+        PacketFacts::tcp(
+            self.zone, self.a, self.b, self.sport, self.dport, flags, self.a_nxt, self.b_nxt,
+            self.win,
+        )
     }
 
-    pub fn from_b(&self, flags: u8) -> PacketFacts {
-        PacketFacts::tcp(self.zone, self.b, self.a, self.dport, self.sport, flags, self.b_nxt, self.a_nxt, self.win)
+    pub fn pkt_b(&self, flags: u8) -> PacketFacts {
+        PacketFacts::tcp(
+            self.zone, self.b, self.a, self.dport, self.sport, flags, self.b_nxt, self.a_nxt,
+            self.win,
+        )
     }
 
     /// Send from A (advancing A's sequence by the segment's length) and
     /// expect it tracked in `state`.
     pub fn a(&mut self, t: &mut Table, flags: u8, len: u32) -> State {
-        let f = self.from_a(flags).with_payload(len);
+        let f = self.pkt_a(flags).with_payload(len);
         let s = expect_tracked(t.track(self.now, &f), false);
         self.a_nxt = self
             .a_nxt
@@ -71,7 +77,7 @@ impl Conn {
     }
 
     pub fn b(&mut self, t: &mut Table, flags: u8, len: u32) -> State {
-        let f = self.from_b(flags).with_payload(len);
+        let f = self.pkt_b(flags).with_payload(len);
         let s = expect_tracked(t.track(self.now, &f), true);
         self.b_nxt = self
             .b_nxt
@@ -81,7 +87,7 @@ impl Conn {
 
     /// SYN from A, inserted.
     pub fn open(&mut self, t: &mut Table) -> Handle {
-        let syn = self.from_a(SYN);
+        let syn = self.pkt_a(SYN);
         assert_eq!(t.track(self.now, &syn), Outcome::New);
         let h = t.insert(self.now, &syn, 1, 1).expect("insert");
         self.a_nxt += 1;
@@ -97,7 +103,7 @@ impl Conn {
     }
 
     pub fn state(&self, t: &Table) -> Option<State> {
-        t.lookup(self.now, &self.from_a(ACK))
+        t.lookup(self.now, &self.pkt_a(ACK))
             .and_then(|(h, _)| t.get(h))
             .map(|e| e.state)
     }
@@ -105,7 +111,9 @@ impl Conn {
 
 pub fn expect_tracked(o: Outcome, reply: bool) -> State {
     match o {
-        Outcome::Established { reply: r, state, .. } => {
+        Outcome::Established {
+            reply: r, state, ..
+        } => {
             assert_eq!(r, reply, "direction");
             state
         }
