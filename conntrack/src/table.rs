@@ -797,7 +797,8 @@ impl Table {
     /// TCP: a SYN creates SYN_SENT; a bare ACK (loose pick-up) creates
     /// ESTABLISHED with windows learned from the traffic and liberal window
     /// checks (the window scale is unknown). Refused when the table or the
-    /// zone is full; established connections are never evicted for room.
+    /// zone is full (a full table first reclaims a few expired entries);
+    /// live connections are never evicted for room.
     pub fn insert(
         &mut self,
         now: Time,
@@ -847,6 +848,11 @@ impl Table {
             }
             self.remove_slot(h);
             self.stats.expired += 1;
+        }
+        if self.len >= self.cfg.max_entries {
+            // Expired entries still hold their slots until reclaimed: take
+            // back a few (bounded work) before refusing.
+            self.expire(Time(now), 8);
         }
         if self.len >= self.cfg.max_entries {
             self.count_drop(Reason::TableFull);

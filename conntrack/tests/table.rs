@@ -128,8 +128,19 @@ fn capacity_total_refuses_new_keeps_established() {
     // Established connections are still tracked, nothing was evicted.
     assert_eq!(c.a(&mut t, ACK, 10), State::Established);
     assert_eq!(c.b(&mut t, ACK, 0), State::Established);
+    // Expired entries give their room back even before `expire` runs.
+    let later = now + Duration::from_secs(31);
+    assert!(t.insert(later, &f, 1, 1).is_ok());
+    assert_eq!(t.len(), 2, "three UDP entries expired, one new, TCP kept");
+    assert!(t.lookup(later, &c.pkt_a(ACK)).is_some());
+    let now = later;
+    let f = udp(1, 98);
+    for p in 0..2 {
+        open(&mut t, now, &udp(1, 200 + p));
+    }
+    assert_eq!(t.insert(now, &f, 1, 1), Err(InsertError::TableFull));
     // Room again after one goes.
-    let (h, _) = t.lookup(now, &udp(1, 0)).unwrap();
+    let (h, _) = t.lookup(now, &udp(1, 200)).unwrap();
     assert!(t.remove(h));
     assert!(t.insert(now, &f, 1, 1).is_ok());
     t.check_invariants().unwrap();
