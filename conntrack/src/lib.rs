@@ -54,17 +54,23 @@
 //! responder's, so a request and its reply meet and an unsolicited reply
 //! finds nothing. The same 5-tuple in two zones is two entries.
 //!
-//! **TCP** ([`tcp`](crate) module): Linux's state table and `tcp_in_window`
-//! (per direction `end`, `maxend`, `maxwin`, window-scale shift). Segments
-//! outside the window are [`Reason::OutOfWindow`]; an RST must be in window
-//! even in liberal mode ([`Reason::InvalidRst`]), so a blind reset does not
-//! tear a connection down; refused packets leave the entry unchanged.
-//! Liberal mode ([`Config::liberal`], [`ZoneSettings::liberal`],
-//! [`PacketFacts::liberal`]) skips the data window checks. A bare ACK with no
+//! **TCP.** Linux's state table and `tcp_in_window` (per direction `end`,
+//! `maxend`, `maxwin`, window-scale shift; scaling only when both SYNs carry
+//! the option). Segments outside the window are [`Reason::OutOfWindow`]; an
+//! RST must be in window even in liberal mode ([`Reason::InvalidRst`]; in
+//! SYN_SENT the responder's RST must also ACK the SYN), so a blind reset
+//! does not tear a connection down. The windows are updated on copies, so a
+//! refused packet leaves the entry as it was. Liberal mode
+//! ([`Config::liberal`], [`ZoneSettings::liberal`], [`PacketFacts::liberal`],
+//! the most specific wins) skips the data window checks. A bare ACK with no
 //! entry is picked up ([`Config::loose_pickup`], as Linux's
 //! `nf_conntrack_tcp_loose`: ESTABLISHED, windows learned from the first
 //! packet each way, liberal since the scale is unknown) or, strict,
-//! refused.
+//! [`Outcome::StrictRefused`]. Differences from Linux: a SYN from either
+//! side reopens an entry in TIME_WAIT or CLOSE; a SYN seen first in a
+//! direction goes through the window checks (so a simultaneous open learns
+//! the window the SYN advertises); no SACK blocks (`sack == ack`), no
+//! retransmission counting or "unacknowledged" timeout.
 //!
 //! **Memory.** Entries live in a slab (`Vec`, 104 bytes each: key, two
 //! timestamps, generation and rule, FIFO links, the TCP windows, state
@@ -78,14 +84,18 @@
 //! list through the same links.
 //!
 //! **Expiry.** One intrusive doubly linked FIFO per timeout class (each TCP
-//! state, UDP unreplied/replied, ICMP, other). A packet updates the entry's
-//! `last_seen`; it moves the entry to its class's tail only when the class
-//! changes or the last move is older than [`Config::expiry_slack`], so
-//! the per-packet cost stays a few stores. A FIFO is ordered by link time,
-//! which bounds every deadline behind the head, so [`Table::expire`] looks
-//! at heads only and stops at the budget. Lookups compare the exact
-//! deadline: an expired entry is never matched, even before it is
-//! reclaimed.
+//! state, UDP unreplied/replied, ICMP, other), threaded through the entries.
+//! A packet updates the entry's `last_seen`; it moves the entry to its
+//! class's tail only when the class changes or the last move is older than
+//! [`Config::expiry_slack`] (1 s), so most packets touch no other entry. A
+//! FIFO is ordered by link time, and every deadline is at least link time +
+//! the class's timeout, so [`Table::expire`] looks at heads only, removes
+//! what is due, and stops at its budget: a call costs O(budget), whatever
+//! expires at once. An entry is reclaimed at most the slack after its
+//! deadline, but lookups compare the exact deadline: an expired entry is
+//! never matched, and a full table reclaims a few before refusing. The
+//! clock must not go backwards (if it does, nothing panics; expiry may be
+//! late).
 //!
 //! **Capacity.** [`Config::max_entries`] in total and
 //! [`Config::max_per_zone`] (or [`ZoneSettings::max_entries`]) per zone.
@@ -94,6 +104,12 @@
 //!
 //! **Policy generation.** Each entry stores the rule-set generation and
 //! rule id that admitted it; [`Outcome::Established`] returns both.
+//!
+//! **Handles and batches.** A [`Handle`] is a slab index, valid until its
+//! entry is removed; use it within the batch that got it. If a batch holds
+//! two packets of one new connection, the second is `New` too unless the
+//! first was inserted in between; its `insert` then returns
+//! [`InsertError::Exists`] with the handle to use.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
