@@ -259,3 +259,81 @@ proptest! {
         prop_assert_eq!(t.stats().frag_entries, 0);
     }
 }
+
+fn any_facts() -> impl Strategy<Value = PacketFacts> {
+    (
+        (any::<u32>(), any::<u128>(), any::<u128>(), any::<u8>()),
+        (
+            any::<u16>(),
+            any::<u16>(),
+            any::<u8>(),
+            any::<u32>(),
+            any::<u32>(),
+        ),
+        (
+            any::<u16>(),
+            any::<Option<u8>>(),
+            any::<u32>(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<u16>(),
+        ),
+        (any::<bool>(), any::<Option<bool>>()),
+    )
+        .prop_map(
+            |(
+                (zone, src, dst, proto),
+                (sport, dport, fl, seq, ack),
+                (win, ws, len, ty, code, id),
+                (inn, lib),
+            )| {
+                PacketFacts {
+                    zone,
+                    src,
+                    dst,
+                    proto,
+                    sport,
+                    dport,
+                    tcp_flags: fl,
+                    tcp_seq: seq,
+                    tcp_ack: ack,
+                    tcp_window: win,
+                    tcp_wscale: ws,
+                    payload_len: len,
+                    icmp_type: ty,
+                    icmp_code: code,
+                    icmp_id: id,
+                    dir: if inn {
+                        conntrack::PortDir::In
+                    } else {
+                        conntrack::PortDir::Out
+                    },
+                    liberal: lib,
+                }
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+    /// Arbitrary field values (including absurd ones) never panic, whatever
+    /// the call, and an accepted insert is found again.
+    #[test]
+    fn arbitrary_facts_never_panic(fs in prop::collection::vec((any_facts(), any::<u64>()), 1..40)) {
+        let mut t = Table::new(Config { max_entries: 16, ..Config::default() }).unwrap();
+        let mut now = 0u64;
+        for (f, dt) in fs {
+            now = now.saturating_add(dt % 10_000_000);
+            let _ = t.track(Time(now), &f);
+            if t.insert(Time(now), &f, 1, 1).is_ok() {
+                prop_assert!(t.lookup(Time(now), &f).is_some());
+            }
+            let _ = t.related(Time(now), &f, &f);
+            let _ = t.expire(Time(now), 3);
+            t.check_invariants().map_err(TestCaseError::fail)?;
+        }
+        let _ = t.expire(Time(u64::MAX), usize::MAX);
+        prop_assert!(t.is_empty());
+    }
+}
