@@ -107,6 +107,9 @@ pub fn check_headers(frame: &[u8], h: &Headers) {
     assert_eq!(h.ethertype, be16(frame, 12));
     assert!(!matches!(h.ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ));
     assert_eq!(h.cast, Cast::of(frame));
+    if h.frag == Fragment::Whole {
+        assert_eq!(h.frag_id, 0, "a fragment id on a whole datagram: {h:?}");
+    }
     assert_eq!(
         (&h.dst_mac[..], &h.src_mac[..]),
         (&frame[..6], &frame[6..12])
