@@ -136,7 +136,13 @@ fn run(args: Args) -> Result<(), String> {
     let config = initial_config(&args)?;
     let sigset = block_signals();
 
-    let empty = Tables::build(&Config::default(), |_| None, None, &mut Slots::new(1))
+    let empty = Tables::build(
+        &Config::default(),
+        |_| None,
+        None,
+        &mut Slots::new(1),
+        &mut Slots::new(1),
+    )
         .map_err(|e| e.to_string())?;
     let tables = Arc::new(SnapshotCell::new(empty));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));

@@ -710,6 +710,7 @@ impl Rig {
             |n| names.iter().position(|v| v == n).map(|i| VifId(i as u32)),
             local,
             &mut Slots::new(crate::counters::MAX_PORTS),
+            &mut Slots::new(crate::firewall::compile::MAX_RULE_SLOTS),
         )
         .expect("rig tables");
         let tep_macs = vec![Some(REMOTE_NEXT_HOP); tables.remote_teps.len()];

@@ -45,6 +45,7 @@
 //! IPv4 ranges.
 
 pub mod classifier;
+pub mod compile;
 pub mod rules;
 
 #[cfg(test)]

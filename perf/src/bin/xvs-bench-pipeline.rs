@@ -71,6 +71,7 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
             mtu: 1600,
         }),
         &mut Slots::new(MAX_PORTS),
+        &mut Slots::new(MAX_PORTS),
     )
     .expect("tables");
     let tep_macs = [Some([2, 0, 0, 0, 0, 0xbb])];
