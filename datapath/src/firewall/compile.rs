@@ -53,6 +53,11 @@ pub struct FirewallTables {
     pub ports: Vec<PortFirewall>,
     /// Refuse non-SYN TCP without a tracked connection.
     pub strict: bool,
+    /// The connection table's run-time settings (capacity, liberal mode,
+    /// loose pick-up unless strict, timeouts).
+    pub conntrack: conntrack::Config,
+    /// Most log lines per second a worker writes.
+    pub log_rate: u32,
     /// What decides verdicts: compared to tell whether a new snapshot
     /// needs a new generation.
     inputs: (Vec<CompiledRule>, Vec<Action>),
@@ -122,6 +127,8 @@ impl FirewallTables {
             rules: infos,
             ports,
             strict: config.firewall.strict,
+            conntrack: conntrack_config(&config.firewall),
+            log_rate: config.firewall.log_rate_per_sec,
             inputs: (compiled, defaults),
         })
     }
@@ -144,6 +151,36 @@ impl FirewallTables {
     /// The firewall settings of port `id`.
     pub fn port(&self, id: PortId) -> PortFirewall {
         self.ports.get(id.index()).copied().unwrap_or_default()
+    }
+}
+
+/// The connection table's configuration from the firewall settings.
+pub fn conntrack_config(s: &control::model::FirewallSettings) -> conntrack::Config {
+    let secs = |n: u32| std::time::Duration::from_secs(u64::from(n));
+    let t = &s.timeouts;
+    let defaults = conntrack::Config::default();
+    conntrack::Config {
+        max_entries: s.max_connections,
+        max_per_zone: s.max_connections_per_port,
+        liberal: s.liberal,
+        loose_pickup: !s.strict,
+        timeouts: conntrack::Timeouts {
+            tcp_syn_sent: secs(t.tcp_syn_sent),
+            tcp_syn_recv: secs(t.tcp_syn_recv),
+            tcp_established: secs(t.tcp_established),
+            tcp_fin_wait: secs(t.tcp_fin_wait),
+            tcp_close_wait: secs(t.tcp_close_wait),
+            tcp_last_ack: secs(t.tcp_last_ack),
+            tcp_time_wait: secs(t.tcp_time_wait),
+            tcp_close: secs(t.tcp_close),
+            tcp_syn_sent2: secs(t.tcp_syn_sent),
+            udp_unreplied: secs(t.udp),
+            udp_replied: secs(t.udp_stream),
+            icmp: secs(t.icmp),
+            other: defaults.timeouts.other,
+        },
+        frag_timeout: secs(t.fragment),
+        ..defaults
     }
 }
 
