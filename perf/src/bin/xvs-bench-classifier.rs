@@ -63,7 +63,16 @@ const ICMP: u8 = 1;
 fn pod(g: &mut Rng, v6: bool) -> u128 {
     let h = g.below(65_536) as u32;
     if v6 {
-        u128::from(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (h >> 16) as u16, h as u16))
+        u128::from(Ipv6Addr::new(
+            0xfd00,
+            0,
+            0,
+            0,
+            0,
+            0,
+            (h >> 16) as u16,
+            h as u16,
+        ))
     } else {
         datapath::firewall::v4_mapped(Ipv4Addr::from(0x0a00_0000 | h))
     }
@@ -89,7 +98,9 @@ fn cidr(g: &mut Rng, v6: bool) -> IpRange {
 fn ports(g: &mut Rng) -> Vec<u32> {
     let max = if g.chance(80) { 4 } else { 16 };
     let n = 1 + g.below(max);
-    (0..n).map(|_| g.below(u64::from(MAX_PORTS)) as u32).collect()
+    (0..n)
+        .map(|_| g.below(u64::from(MAX_PORTS)) as u32)
+        .collect()
 }
 
 fn l4(g: &mut Rng, r: &mut CompiledRule) {
@@ -97,7 +108,11 @@ fn l4(g: &mut Rng, r: &mut CompiledRule) {
     if x < 80 {
         r.protocol = Some(if g.chance(80) { TCP } else { UDP });
         let lo = [22, 53, 80, 443, 3306, 5432, 6379, 8080, 9090][g.below(9) as usize];
-        let hi = if g.chance(80) { lo } else { lo + g.below(100) as u16 };
+        let hi = if g.chance(80) {
+            lo
+        } else {
+            lo + g.below(100) as u16
+        };
         r.dst_ports = vec![(lo, hi)];
         if g.chance(10) {
             let p = 30_000 + g.below(2000) as u16;
@@ -158,26 +173,41 @@ fn rules(g: &mut Rng, n: usize, all_ports: bool) -> Vec<CompiledRule> {
             2 => {
                 r.src = vec![cidr(g, v6)];
                 r.dst = vec![cidr(g, v6)];
-                r.action = if g.chance(70) { Action::Pass } else { Action::Drop };
+                r.action = if g.chance(70) {
+                    Action::Pass
+                } else {
+                    Action::Drop
+                };
             }
             3 => {
                 r.applied_to = AppliedTo::Ports(ports(g));
-                r.direction = if g.chance(70) { RuleDirection::In } else { RuleDirection::Out };
+                r.direction = if g.chance(70) {
+                    RuleDirection::In
+                } else {
+                    RuleDirection::Out
+                };
                 let peers = if g.chance(85) { 1 + g.below(3) } else { 0 };
                 r.src = (0..peers).map(|_| cidr(g, v6)).collect();
                 if g.chance(40) {
                     r.dst = vec![cidr(g, v6)];
                 }
                 l4(g, &mut r);
-                r.action = if g.chance(85) { Action::Allow } else { Action::Drop };
+                r.action = if g.chance(85) {
+                    Action::Allow
+                } else {
+                    Action::Drop
+                };
             }
             _ => {
                 if i + 1 == n {
                     r.protocol = Some(ICMP);
                     r.icmp_type = Some(8);
                 } else {
-                    r.dst = vec![IpRange::v6_cidr(Ipv6Addr::new(0xfd00, 0, 0, 0xdead, 0, 0, 0, 0), 64)
-                        .unwrap_or(IpRange::single(0))];
+                    r.dst =
+                        vec![
+                            IpRange::v6_cidr(Ipv6Addr::new(0xfd00, 0, 0, 0xdead, 0, 0, 0, 0), 64)
+                                .unwrap_or(IpRange::single(0)),
+                        ];
                     r.action = Action::Reject;
                 }
             }
@@ -205,7 +235,11 @@ fn queries(g: &mut Rng, rules: &[CompiledRule], n: usize) -> Vec<Query> {
             let v6 = g.chance(10);
             let mut q = Query {
                 port: g.below(u64::from(MAX_PORTS)) as u32,
-                direction: if g.chance(50) { Direction::In } else { Direction::Out },
+                direction: if g.chance(50) {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
                 src: pod(g, v6),
                 dst: pod(g, v6),
                 protocol: if g.chance(85) { TCP } else { UDP },
