@@ -605,7 +605,7 @@ impl Classifier {
         let from_word = from >> 6;
         let dp = &self.dirproto[f.row * self.nwords..(f.row + 1) * self.nwords];
         let dpa = &self.dirproto_agg[f.row * self.nagg..(f.row + 1) * self.nagg];
-        for a in (from_word >> 6)..self.nagg {
+        for (a, &dpa_a) in dpa.iter().enumerate().skip(from_word >> 6) {
             // Candidate words: for each pattern, the AND of the aggregates
             // of the fields it pins down; then direction × protocol and l4.
             let (sp, ss, sd) = (p.agg(f.port, a), p.agg(f.src, a), p.agg(f.dst, a));
@@ -618,7 +618,7 @@ impl Classifier {
                 | (pa[5] & sp & sd)
                 | (pa[6] & ss & sd)
                 | (pa[7] & sp & ss & sd);
-            c &= dpa[a] & (p.agg(f.l4, a) | self.wild_agg[a * 4 + W_L4]);
+            c &= dpa_a & (p.agg(f.l4, a) | self.wild_agg[a * 4 + W_L4]);
             if a == from_word >> 6 {
                 c &= !0u64 << (from_word & 63);
             }
