@@ -6,7 +6,8 @@ use super::rules::{
     IpRange, Query, Verdict, MAX_PORTS,
 };
 
-/// The classifier refuses to grow beyond this many bytes.
+/// [`Classifier::build`] refuses to grow beyond this many bytes (see
+/// [`Classifier::build_with_limit`]).
 pub const MAX_BYTES: usize = 1 << 30;
 
 /// Sparse bitmaps over rule positions, one after the other in one vector,
@@ -19,17 +20,20 @@ struct Pool {
     nagg: usize,
     data: Vec<u64>,
     count: usize,
+    /// Byte limit of the whole classifier (at most MAX_BYTES: offsets are u32).
+    limit: usize,
 }
 
 /// The empty bitmap's offset.
 const EMPTY: u32 = 0;
 
 impl Pool {
-    fn new(nagg: usize) -> Pool {
+    fn new(nagg: usize, limit: usize) -> Pool {
         Pool {
             nagg,
             data: vec![0; 2 * nagg],
             count: 1,
+            limit: limit.min(MAX_BYTES),
         }
     }
 
@@ -37,10 +41,10 @@ impl Pool {
         self.data.capacity() * 8
     }
 
+    /// Stops the build early (the whole is checked at the end).
     fn check(&self) -> Result<(), BuildError> {
-        // Offsets are u32: MAX_BYTES keeps them in range.
-        if self.bytes() > MAX_BYTES {
-            Err(BuildError::TooLarge { limit: MAX_BYTES })
+        if self.data.len() * 8 > self.limit {
+            Err(BuildError::TooLarge { limit: self.limit })
         } else {
             Ok(())
         }
@@ -332,13 +336,24 @@ impl Classifier {
     /// default action (ports beyond: Allow). O(R log R + I·(B/64)) for R
     /// rules, I elementary intervals and B rule bits set per interval.
     pub fn build(rules: &[CompiledRule], defaults: &[Action]) -> Result<Classifier, BuildError> {
+        Self::build_with_limit(rules, defaults, MAX_BYTES)
+    }
+
+    /// [`Classifier::build`], refusing with [`BuildError::TooLarge`] once the
+    /// structure would exceed `limit` bytes (at most [`MAX_BYTES`]).
+    pub fn build_with_limit(
+        rules: &[CompiledRule],
+        defaults: &[Action],
+        limit: usize,
+    ) -> Result<Classifier, BuildError> {
+        let limit = limit.min(MAX_BYTES);
         let defaults = validate(rules, defaults)?;
         let order = evaluation_order(rules);
         let sorted: Vec<&CompiledRule> = order.iter().map(|&i| &rules[i as usize]).collect();
         let n = sorted.len();
         let nagg = n.div_ceil(64 * 64).max(1);
         let nwords = nagg * 64;
-        let mut pool = Pool::new(nagg);
+        let mut pool = Pool::new(nagg, limit);
 
         let mut meta = Vec::with_capacity(n);
         let mut next = n as u32;
@@ -489,6 +504,7 @@ impl Classifier {
             pattern_agg[(pos >> 12) * 8 + m] |= 1 << ((pos >> 6) & 63);
         }
 
+        pool.data.shrink_to_fit();
         let c = Classifier {
             nagg,
             nwords,
@@ -507,8 +523,8 @@ impl Classifier {
             dirproto_agg,
             pattern_agg,
         };
-        if c.memory_bytes() > MAX_BYTES {
-            return Err(BuildError::TooLarge { limit: MAX_BYTES });
+        if c.memory_bytes() > limit {
+            return Err(BuildError::TooLarge { limit });
         }
         Ok(c)
     }

@@ -535,6 +535,37 @@ fn every_pattern_of_pinned_fields_is_found_past_other_words() {
     }
 }
 
+/// Nested ranges are the costly shape (every rule covers every inner
+/// interval): they build, and a byte limit refuses them without a panic.
+#[test]
+fn nested_ranges_build_and_a_byte_limit_refuses_them() {
+    let rules: Vec<CompiledRule> = (0..3000u32)
+        .map(|i| {
+            let mut r = rule(i, 0, i, Action::Drop);
+            let c = v4(10, 0, 0, 0) + 100_000;
+            r.src = vec![IpRange { lo: c - u128::from(i) - 1, hi: c + u128::from(i) + 1 }];
+            r.protocol = Some(UDP);
+            r
+        })
+        .collect();
+    let c = Classifier::build(&rules, &[]).unwrap();
+    let q = |d: u128| Query { protocol: UDP, ..tcp(1, Direction::In, v4(10, 0, 0, 0) + 100_000 + d, 1, 53) };
+    assert_eq!(c.classify(&q(0)).rule, Some(0));
+    assert_eq!(c.classify(&q(2)).rule, Some(1));
+    assert_eq!(c.classify(&q(3000)).rule, Some(2999));
+    assert_eq!(c.classify(&q(3001)).rule, None);
+    let lin = LinearClassifier::build(&rules, &[]).unwrap();
+    for d in (0..3100).step_by(7) {
+        assert_eq!(c.classify(&q(d)), lin.classify(&q(d)));
+    }
+    let bytes = c.memory_bytes();
+    assert_eq!(Classifier::build_with_limit(&rules, &[], bytes).map(|c| c.len()), Ok(3000));
+    assert_eq!(
+        Classifier::build_with_limit(&rules, &[], bytes / 2).map(|c| c.len()),
+        Err(BuildError::TooLarge { limit: bytes / 2 })
+    );
+}
+
 /// A deterministic xorshift for the large cases.
 struct Rng(u64);
 

@@ -35,6 +35,15 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Rule counts of the realistic sets.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1_000, 10_000])]
+    rules: Vec<usize>,
+    /// Skip the linear classifier.
+    #[arg(long)]
+    no_linear: bool,
+    /// Skip the stress line (10,000 rules applied to all ports).
+    #[arg(long)]
+    no_stress: bool,
 }
 
 /// xorshift64*: deterministic, no dependency.
@@ -325,10 +334,14 @@ fn run(label: &str, n: usize, all_ports: bool, args: &Args) {
         code(v.action) ^ v.rule.unwrap_or(0)
     });
     let linear_qs = &qs[..if n > 1000 { 512 } else { 4096 }];
-    let linear = ns_per_query(linear_qs, dur / 2, |q| {
-        let v = lin.classify(black_box(q));
-        code(v.action) ^ v.rule.unwrap_or(0)
-    });
+    let linear = if args.no_linear {
+        f64::NAN
+    } else {
+        ns_per_query(linear_qs, dur / 2, |q| {
+            let v = lin.classify(black_box(q));
+            code(v.action) ^ v.rule.unwrap_or(0)
+        })
+    };
     let (si, di, li) = c.intervals();
     println!(
         "{label:<26} {n:>6} rules  build {:>7.2} ms  memory {:>10} B ({:>6.2} MiB)  classify {:>7.1} ns  linear {:>10.1} ns  decided-by-rule {:>3}%  intervals src/dst/l4 {si}/{di}/{li}",
@@ -343,8 +356,10 @@ fn run(label: &str, n: usize, all_ports: bool, args: &Args) {
 
 fn main() {
     let args = Args::parse();
-    for n in [10, 1_000, 10_000] {
+    for &n in &args.rules {
         run("realistic", n, false, &args);
     }
-    run("stress: all applied to all", 10_000, true, &args);
+    if !args.no_stress {
+        run("stress: all applied to all", 10_000, true, &args);
+    }
 }
