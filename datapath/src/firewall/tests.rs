@@ -543,13 +543,19 @@ fn nested_ranges_build_and_a_byte_limit_refuses_them() {
         .map(|i| {
             let mut r = rule(i, 0, i, Action::Drop);
             let c = v4(10, 0, 0, 0) + 100_000;
-            r.src = vec![IpRange { lo: c - u128::from(i) - 1, hi: c + u128::from(i) + 1 }];
+            r.src = vec![IpRange {
+                lo: c - u128::from(i) - 1,
+                hi: c + u128::from(i) + 1,
+            }];
             r.protocol = Some(UDP);
             r
         })
         .collect();
     let c = Classifier::build(&rules, &[]).unwrap();
-    let q = |d: u128| Query { protocol: UDP, ..tcp(1, Direction::In, v4(10, 0, 0, 0) + 100_000 + d, 1, 53) };
+    let q = |d: u128| Query {
+        protocol: UDP,
+        ..tcp(1, Direction::In, v4(10, 0, 0, 0) + 100_000 + d, 1, 53)
+    };
     assert_eq!(c.classify(&q(0)).rule, Some(0));
     assert_eq!(c.classify(&q(2)).rule, Some(1));
     assert_eq!(c.classify(&q(3000)).rule, Some(2999));
@@ -559,7 +565,10 @@ fn nested_ranges_build_and_a_byte_limit_refuses_them() {
         assert_eq!(c.classify(&q(d)), lin.classify(&q(d)));
     }
     let bytes = c.memory_bytes();
-    assert_eq!(Classifier::build_with_limit(&rules, &[], bytes).map(|c| c.len()), Ok(3000));
+    assert_eq!(
+        Classifier::build_with_limit(&rules, &[], bytes).map(|c| c.len()),
+        Ok(3000)
+    );
     assert_eq!(
         Classifier::build_with_limit(&rules, &[], bytes / 2).map(|c| c.len()),
         Err(BuildError::TooLarge { limit: bytes / 2 })
