@@ -589,7 +589,11 @@ fn reconfigure_changes_capacity_pickup_and_timeouts_keeping_entries() {
     assert_eq!(t.track(now, &ack), Outcome::StrictRefused);
     cfg.loose_pickup = true;
     t.reconfigure(&cfg).unwrap();
-    assert_eq!(t.track(now, &ack), Outcome::New, "picked up once the rules allow");
+    assert_eq!(
+        t.track(now, &ack),
+        Outcome::New,
+        "picked up once the rules allow"
+    );
     // A shorter UDP timeout applies to the entries already there.
     cfg.timeouts.udp_unreplied = Duration::from_secs(5);
     t.reconfigure(&cfg).unwrap();

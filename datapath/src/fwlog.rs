@@ -229,7 +229,10 @@ mod tests {
         assert_eq!(v["proto"], 6);
         assert_eq!(v["src"], "10.0.0.1");
         assert_eq!(v["dst"], "fd00::2");
-        assert_eq!((v["sport"].as_u64(), v["dport"].as_u64()), (Some(40000), Some(80)));
+        assert_eq!(
+            (v["sport"].as_u64(), v["dport"].as_u64()),
+            (Some(40000), Some(80))
+        );
     }
 
     #[test]

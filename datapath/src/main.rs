@@ -147,7 +147,7 @@ fn run(args: Args) -> Result<(), String> {
         &mut Slots::new(1),
         &mut Slots::new(1),
     )
-        .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?;
     let tables = Arc::new(SnapshotCell::new(empty));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());

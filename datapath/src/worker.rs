@@ -93,7 +93,9 @@ pub enum ConntrackRequest {
         limit: usize,
     },
     /// Removes every entry (of one port's zone, or all).
-    Flush { zone: Option<u32> },
+    Flush {
+        zone: Option<u32>,
+    },
     Stats,
 }
 

@@ -97,6 +97,7 @@ fn stale_headers() -> Headers {
         sport: 0xaaaa,
         dport: 0x9999,
         hash: 0x8888_8888,
+        frag_id: 0x7777_7777,
     }
 }
 

@@ -224,7 +224,9 @@ fn compile_rule(
     };
     Some(CompiledRule {
         index: slot,
-        section: config.section(&rule.section).map_or(u32::MAX, |s| s.position),
+        section: config
+            .section(&rule.section)
+            .map_or(u32::MAX, |s| s.position),
         priority: rule.priority,
         applied_to,
         direction: match rule.direction {
@@ -260,7 +262,9 @@ fn ranges(config: &Config, matches: &[AddrMatch]) -> Option<Vec<IpRange>> {
         match m {
             AddrMatch::Any => {}
             AddrMatch::Cidr(c) => out.extend(range_of(c)),
-            AddrMatch::Group(g) => out.extend(config.group_addresses(g).iter().filter_map(range_of)),
+            AddrMatch::Group(g) => {
+                out.extend(config.group_addresses(g).iter().filter_map(range_of))
+            }
         }
     }
     (!out.is_empty()).then_some(out)
@@ -329,7 +333,11 @@ mod tests {
         assert_eq!(t.rule(slot).unwrap().id, "web-in-80");
         assert!(t.rule(slot).unwrap().log);
         assert_eq!(t.classifier.classify(&query(0, 81)).action, Action::Allow);
-        assert_eq!(t.classifier.classify(&query(1, 80)).action, Action::Allow, "b is not in web");
+        assert_eq!(
+            t.classifier.classify(&query(1, 80)).action,
+            Action::Allow,
+            "b is not in web"
+        );
         // The rule over an empty group is known (hits, names) but never matches.
         assert!(t.rules.iter().flatten().any(|r| r.id == "never"));
         assert_eq!(t.classifier.classify(&query(1, 81)).rule, None);
@@ -359,7 +367,10 @@ mod tests {
         assert_eq!(t2.generation, same.generation + 1);
         assert_eq!(t2.classifier.classify(&query(0, 80)).action, Action::Allow);
         // A port's default action too.
-        let deny = BASE.replace(r#""ips": ["10.0.0.1"],"#, r#""ips": ["10.0.0.1"], "default_action": "drop","#);
+        let deny = BASE.replace(
+            r#""ips": ["10.0.0.1"],"#,
+            r#""ips": ["10.0.0.1"], "default_action": "drop","#,
+        );
         let mut t3 = compile(&deny, &mut slots);
         t3.follow(&t2);
         assert_eq!(t3.generation, t2.generation + 1);

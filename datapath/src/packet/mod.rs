@@ -10,11 +10,13 @@
 //! frame's current first byte, so they stay right when a stage moves the
 //! start (tag strip).
 
-mod parse;
 mod l4;
+mod parse;
 pub mod reject;
 
-pub use l4::{icmp_echo_id, icmp_quote, is_echo, is_icmp_error, tcp_segment, QuotedFlow, TcpSegment};
+pub use l4::{
+    icmp_echo_id, icmp_quote, is_echo, is_icmp_error, tcp_segment, QuotedFlow, TcpSegment,
+};
 pub use parse::{parse, parse_into, parse_tagged_into, vlan_tag, ParseError};
 
 use crate::ids::{Endpoint, Mac, SwitchId};

@@ -37,8 +37,8 @@ use crate::{
     fwlog::{LogRecord, LogSink},
     ids::{Endpoint, PortId},
     packet::{
-        icmp_echo_id, icmp_quote, is_icmp_error, parse, reject::reject_reply, tcp_segment,
-        Dest, Fragment, Frame, Headers, PacketCtx, L3,
+        icmp_echo_id, icmp_quote, is_icmp_error, parse, reject::reject_reply, tcp_segment, Dest,
+        Fragment, Frame, Headers, PacketCtx, L3,
     },
     tables::L2Dest,
     wire::{IPPROTO_ICMP, IPPROTO_ICMPV6},
@@ -273,11 +273,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 // The rules changed since this connection was admitted:
                 // check its opening direction again, now.
                 self.counters.firewall.rechecked.add(1);
-                let (open, open_dir) = if reply {
-                    reversed(&f, dir)
-                } else {
-                    (f, dir)
-                };
+                let (open, open_dir) = if reply { reversed(&f, dir) } else { (f, dir) };
                 let v = fw.classifier.classify(&query(port, open_dir, &open));
                 if v.action == Action::Allow {
                     let slot = v.rule.unwrap_or(DEFAULT_RULE);

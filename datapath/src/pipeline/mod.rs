@@ -314,3 +314,5 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_firewall;
