@@ -169,8 +169,12 @@ fn init_sender(s: &mut Seen, r: &mut Seen, seg: &Seg, end: u32) {
     if let Some(shift) = seg.wscale {
         s.sf |= D_WSCALE | shift.min(14);
     }
-    // Both sides must send the option for scaling to apply either way.
-    if s.sf & D_WSCALE == 0 || r.sf & D_WSCALE == 0 {
+    // Both sides must send the option for scaling to apply either way
+    // (RFC 7323 2.2). Decided once the other direction's SYN was seen too
+    // (the SYN-ACK, or the second SYN of a simultaneous open): at the
+    // first SYN the peer's option is not known yet, and dropping the
+    // opener's shift there would leave its window unscaled for good.
+    if r.maxwin != 0 && (s.sf & D_WSCALE == 0 || r.sf & D_WSCALE == 0) {
         s.sf &= !SCALE_MASK;
         r.sf &= !SCALE_MASK;
     }

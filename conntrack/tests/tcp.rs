@@ -304,6 +304,16 @@ fn window_scaling_is_honoured() {
         // Beyond even the scaled window (128000): refused either way.
         far.tcp_seq = far.tcp_seq.wrapping_add(200_000);
         assert_eq!(t.track(c.now, &far), Outcome::Invalid(Reason::OutOfWindow));
+        // The other way too: A's window (1000 << 7, A's scale from its SYN)
+        // lets B, the responder, send 100 kB ahead — a server's bulk data.
+        let mut far_b = c.pkt_b(ACK).with_payload(1000);
+        far_b.tcp_seq = far_b.tcp_seq.wrapping_add(100_000);
+        let o = t.track(c.now, &far_b);
+        if scaled {
+            assert!(matches!(o, Outcome::Established { .. }), "{o:?}");
+        } else {
+            assert_eq!(o, Outcome::Invalid(Reason::OutOfWindow));
+        }
     }
 }
 

@@ -122,6 +122,13 @@ pub trait Backend {
     /// Every counter now.
     fn report(&self) -> StatsReport;
 
+    /// Metric families beyond the counters of [`Backend::report`]
+    /// (Prometheus text, each with its HELP and TYPE), appended to
+    /// `metrics.show` ([`metrics_text`]). None by default.
+    fn more_metrics(&self) -> String {
+        String::new()
+    }
+
     /// Sets counters back to zero: one port's (the service has checked the
     /// running configuration has it), or all of them.
     fn clear_counters(&mut self, port: Option<&str>) -> Result<(), CommitError>;
@@ -251,7 +258,7 @@ impl<B: Backend> Service<B> {
                     .map_err(|e| error_body(&e))?;
                 Ok(Value::Object(Map::new()))
             }
-            Op::MetricsShow => Ok(Value::String(prometheus(&self.backend.report()))),
+            Op::MetricsShow => Ok(Value::String(metrics_text(&self.backend))),
             Op::ConfigApply(args) => {
                 args.config.validate().map_err(|e| {
                     ErrorBody::new(
@@ -372,4 +379,12 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value, ErrorBody> {
             format!("cannot serialize the result: {e}"),
         )
     })
+}
+
+/// The Prometheus exposition of a backend, as `metrics.show` answers it:
+/// the counters' families, then the backend's own ([`Backend::more_metrics`]).
+pub fn metrics_text<B: Backend>(backend: &B) -> String {
+    let mut text = prometheus(&backend.report());
+    text.push_str(&backend.more_metrics());
+    text
 }

@@ -182,8 +182,7 @@ fn write_stats(daemon: &Daemon, out: &StatsOutput) {
     }
     let report = daemon.report();
     if let Some(published) = &out.metrics {
-        let mut text = metrics::render(&report);
-        text.push_str(&daemon.firewall_metrics());
+        let text = control::service::metrics_text(daemon);
         if let Ok(mut p) = published.lock() {
             *p = text;
         }

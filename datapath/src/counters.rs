@@ -138,6 +138,11 @@ pub struct FirewallCounters {
     /// Reject answers sent, and not sent (no free frame).
     pub rejects_sent: Counter,
     pub rejects_unsent: Counter,
+    /// Flood targets the firewall refused, beyond the one refusal that
+    /// stands for the frame itself when every target refused it: each is
+    /// a copy that was never made, counted as a drop on its port. (With
+    /// `rejects_sent`, what lets frames in = frames out + drops add up.)
+    pub flood_refusals: Counter,
 }
 
 pub struct WorkerCounters {

@@ -557,6 +557,17 @@ impl Backend for Daemon {
         env!("CARGO_PKG_VERSION")
     }
 
+    /// The firewall and conntrack metric families.
+    fn more_metrics(&self) -> String {
+        let hits = self.rule_hits().unwrap_or_default();
+        let ct = self.conntrack_stats().ok();
+        fwreport::prometheus(
+            &hits,
+            &fwreport::firewall_counters(&self.counters),
+            ct.as_ref(),
+        )
+    }
+
     fn rule_hits(&self) -> Option<BTreeMap<String, RuleHits>> {
         Some(fwreport::rule_hits(
             &self.tables.load(),

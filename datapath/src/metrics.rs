@@ -5,7 +5,9 @@
 //! `xvswitch_port_{rx,tx}_{broadcast,multicast}_packets_total` and
 //! `xvswitch_port_drops_total` (labels `port`, `switch`, and `reason` on
 //! drops); the same per vif (label `vif`) and for the uplink; and the
-//! kernel's AF_XDP socket drops (`interface`, `queue`, `reason`).
+//! kernel's AF_XDP socket drops (`interface`, `queue`, `reason`); then the
+//! firewall's and the connection table's families. The text is
+//! `control::service::metrics_text`, the same `metrics.show` answers.
 
 use std::{
     io::{Read, Write},
@@ -17,15 +19,6 @@ use std::{
     thread,
     time::Duration,
 };
-
-use crate::stats::Report;
-
-/// Renders a report as Prometheus text exposition. The format lives in
-/// `control::stats::prometheus`, next to the report type, so the daemon and
-/// the documentation cannot drift apart.
-pub fn render(report: &Report) -> String {
-    control::stats::prometheus(report)
-}
 
 /// The latest exposition text, published by the control loop on every stats
 /// tick and served by the HTTP listener.
@@ -70,10 +63,9 @@ pub fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::{
         counters::Totals,
-        stats::{PortStats, SocketStats},
+        stats::{PortStats, Report, SocketStats},
     };
 
     #[test]
@@ -109,7 +101,7 @@ mod tests {
                 tx_ring_empty: 0,
             }],
         };
-        let text = render(&report);
+        let text = control::stats::prometheus(&report);
         assert!(text.contains(
             "# HELP xvswitch_port_rx_packets_total Frames received by the logical port."
         ));

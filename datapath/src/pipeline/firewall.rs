@@ -14,8 +14,10 @@
 //! - a packet of a tracked connection passes if the rule-set generation
 //!   that admitted the connection is the current one; otherwise the
 //!   connection (its opening direction) is checked against the current
-//!   rules on this packet, and removed if they refuse it: a policy change
-//!   reaches established connections on their next packet;
+//!   rules on this packet, and marked refused if they refuse it (every
+//!   later packet of it, either way, is dropped until it expires or the
+//!   rules change again): a policy change reaches established connections
+//!   on their next packet;
 //! - a new connection (or an untracked packet) is classified: allowed, it
 //!   is tracked (unless the rule is stateless), refused, it is dropped, or
 //!   rejected with an answer to its source ([`crate::packet::reject`]).
@@ -46,6 +48,11 @@ use crate::{
 
 /// The rule slot a connection admitted by a port's default action records.
 pub const DEFAULT_RULE: u32 = u32::MAX;
+/// The rule slot of a connection the current rules refused on a re-check:
+/// the entry stays (until it expires) so that every later packet of the
+/// connection, either way, is dropped too — none can be picked up again
+/// as a new connection from the other side.
+pub const DENIED_RULE: u32 = u32::MAX - 1;
 
 /// Expiry work per burst: at most this many entries are reclaimed at a
 /// time, so no expiry step stalls a worker.
@@ -267,6 +274,9 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 ..
             } => {
                 if generation == fw.generation {
+                    if rule == DENIED_RULE {
+                        return Err(DropReason::FirewallDrop);
+                    }
                     self.hit(rule, bytes, false);
                     return Ok(());
                 }
@@ -281,7 +291,9 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                     self.hit(slot, bytes, false);
                     return Ok(());
                 }
-                self.fw.ct.remove(handle);
+                self.fw
+                    .ct
+                    .set_generation(handle, fw.generation, DENIED_RULE);
                 self.counters.firewall.recheck_denied.add(1);
                 self.decided(ctx, port, dir, &v, bytes);
                 self.refuse(ctx, port, &v)

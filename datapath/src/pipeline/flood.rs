@@ -47,20 +47,23 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let candidates = sw
             .local_ports
             .iter()
-            .any(|p| Endpoint::Port(*p) != ctx.ingress);
+            .filter(|p| Endpoint::Port(**p) != ctx.ingress)
+            .count();
+        let refused = (candidates - allowed.len()) as u64;
         let mut targets = ports.chain(teps.iter().map(|t| Target::Tep(*t))).peekable();
         if targets.peek().is_none() {
             drop(targets);
-            let refused = candidates && allowed.is_empty();
             self.egress.flood_ports = allowed;
-            if refused {
+            if refused > 0 {
                 // Every local port's firewall refused it and counted it.
+                self.counters.firewall.flood_refusals.add(refused - 1);
                 self.pool.push(chunk_base(ctx.frame.addr));
             } else {
                 self.drop_frame(ctx.ingress, ctx.frame, DropReason::NoDestination);
             }
             return;
         }
+        self.counters.firewall.flood_refusals.add(refused);
         while let Some(target) = targets.next() {
             let frame = if targets.peek().is_none() {
                 ctx.frame

@@ -286,13 +286,16 @@ fn a_rule_change_reaches_an_established_connection_on_its_next_packet() {
     ));
     assert_eq!(drops(&r, 'b', DropReason::FirewallDrop), 1);
     assert_eq!(r.counters.firewall.recheck_denied.get(), 1);
-    // The reply direction is refused too: the entry in b's zone is gone
-    // and b's rules refuse a new connection that way? No: b's rule is
-    // inbound only; the reply leaves b (out) and opens nothing into b.
-    assert_eq!(
-        r.fw.ct.iter().filter(|e| e.zone == r.port("b").0).count(),
-        0
-    );
+    // The reply direction is refused too: b's rule is inbound only, but the
+    // connection is marked refused in b's zone, so b's data cannot be
+    // picked up as a new connection out of b.
+    assert!(!passes(
+        &mut r,
+        'b',
+        &tcp4('b', 'a', 80, 40000, PSH_ACK, sb, sa + 1, b"more")
+    ));
+    assert_eq!(drops(&r, 'b', DropReason::FirewallDrop), 2);
+    assert_eq!(r.counters.firewall.recheck_denied.get(), 1, "marked once");
     // A new SYN is checked against the current rules.
     assert!(!passes(
         &mut r,
