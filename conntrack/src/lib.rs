@@ -75,9 +75,13 @@
 //! **Memory.** Entries live in a slab (`Vec`, 104 bytes each: key, two
 //! timestamps, generation and rule, FIFO links, the TCP windows, state
 //! bytes) addressed by `u32` handles; the index is a
-//! `hashbrown::HashTable<u32>` holding only handles (5 bytes a bucket,
-//! ≈10.5 bytes an entry at 7/8 load), hashed with a seeded folded multiply
-//! ([`Config::hash_seed`]). The slab grows to at most
+//! `hashbrown::HashTable<u32>` holding only handles (5 bytes a bucket),
+//! hashed with a seeded folded multiply ([`Config::hash_seed`]). The index
+//! is kept at most half full for the slab's slots (10 to 20 bytes an
+//! entry): hashbrown leaves a tombstone for a removal in a full probe group
+//! and clears them only by rehashing the whole index inside an insert, so a
+//! fuller index at a steady state of inserts and expiries would sooner or
+//! later stall the packet path for tens of ms. The slab grows to at most
 //! [`Config::max_entries`] slots ([`Table::reserve`] pre-sizes it), so at
 //! 1,000,000 entries the table holds about 115 bytes an entry, index and
 //! expiry links included ([`Table::memory_bytes`]). Freed slots form a free

@@ -539,10 +539,22 @@ impl Table {
         if n > self.slots.capacity() {
             self.slots.reserve_exact(n - self.slots.len());
         }
-        if n > self.index.capacity() {
+        self.reserve_index(n);
+    }
+
+    /// Keep the index at most half full for `slots` entries: room for 7/4 of
+    /// them (hashbrown's buckets are a power of two, 7/8 usable). hashbrown
+    /// marks a removed bucket as a tombstone when its probe group is full,
+    /// and tombstones go away only in a rehash, which an insert does once
+    /// they have used up the spare room: at a steady state of inserts and
+    /// expiries, a whole-index rehash (or doubling) on the packet path, tens
+    /// of ms at a million entries. At half load a group is almost never full.
+    fn reserve_index(&mut self, slots: usize) {
+        let want = slots.saturating_add(slots / 4 * 3);
+        if want > self.index.capacity() {
             let slots = &self.slots;
             let seed = self.seed;
-            self.index.reserve(n - self.index.len(), |&h| {
+            self.index.reserve(want - self.index.len(), |&h| {
                 hash_entry(&seed, &slots[h as usize])
             });
         }
@@ -813,6 +825,7 @@ impl Table {
             let cap = self.slots.capacity();
             let room = (self.cfg.max_entries as usize).saturating_sub(cap);
             self.slots.reserve_exact(cap.max(64).min(room.max(1)));
+            self.reserve_index(self.slots.capacity());
         }
         self.slots.push(Entry::FREE);
         (self.slots.len() - 1) as u32

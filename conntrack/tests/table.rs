@@ -599,5 +599,33 @@ fn reconfigure_changes_capacity_pickup_and_timeouts_keeping_entries() {
     t.reconfigure(&cfg).unwrap();
     let later = now + Duration::from_secs(6);
     assert!(t.lookup(later, &udp(1, 1)).is_none());
+
+#[test]
+fn steady_churn_does_not_grow_the_index() {
+    // A table at a steady state, each new connection replacing an expired
+    // one: the index must not fill up with hashbrown's tombstones, or an
+    // insert on the packet path rehashes (or doubles) the whole index.
+    let n: u32 = 12_000;
+    let mut t = table(Config {
+        max_entries: n,
+        max_per_zone: n,
+        ..Config::default()
+    });
+    t.reserve(n as usize);
+    let mut now = Time::from_secs(1);
+    let mut bytes = 0;
+    for i in 0..12 * n {
+        // UDP unreplied lives 30 s: 10,000 inserts, so 10,000 live (a
+        // 16,384-bucket index is 61 % full).
+        now = Time(now.0 + 3);
+        t.expire(now, 64);
+        t.insert(now, &PacketFacts::udp(1, A + u128::from(i), B, 1, 2), 1, 1)
+            .unwrap();
+        if i == 2 * n {
+            bytes = t.memory_bytes();
+        }
+    }
+    assert!(t.len() >= 10_000 && t.len() < n as usize, "{}", t.len());
+    assert_eq!(t.memory_bytes(), bytes, "the index grew at a steady state");
     t.check_invariants().unwrap();
 }
