@@ -599,6 +599,8 @@ fn reconfigure_changes_capacity_pickup_and_timeouts_keeping_entries() {
     t.reconfigure(&cfg).unwrap();
     let later = now + Duration::from_secs(6);
     assert!(t.lookup(later, &udp(1, 1)).is_none());
+    t.check_invariants().unwrap();
+}
 
 #[test]
 fn steady_churn_does_not_grow_the_index() {
