@@ -491,7 +491,10 @@ impl Testbed {
             "net.ipv6.conf.eth0.disable_ipv6=0",
         ]);
         must(&mut c);
-        self.ip(pod, &format!("-6 addr replace {}/64 dev eth0 nodad", p.ip6()));
+        self.ip(
+            pod,
+            &format!("-6 addr replace {}/64 dev eth0 nodad", p.ip6()),
+        );
     }
 
     /// Turns IPv6 off in `pod` again (its addresses go with it).
