@@ -494,6 +494,34 @@ impl Table {
         &self.cfg
     }
 
+    /// Takes the run-time settings of `cfg`: capacity (total and per
+    /// zone), liberal mode, loose pick-up and timeouts. Entries stay; a
+    /// lower capacity refuses new connections until enough have gone (none
+    /// is evicted); new timeouts apply to every entry from its last packet.
+    /// The hash seed, the expiry slack and the fragment table keep their
+    /// values. Refused whole, changing nothing, if `cfg` is invalid.
+    pub fn reconfigure(&mut self, cfg: &Config) -> Result<(), ConfigError> {
+        if cfg.max_entries == 0 || cfg.max_entries > 1 << 31 {
+            return Err(ConfigError::MaxEntries(u64::from(cfg.max_entries)));
+        }
+        let max_t = Duration::from_secs(30 * 24 * 3600);
+        let mut timeout_ms = [0; NCLASS];
+        for (i, (name, d)) in cfg.timeouts.by_class().into_iter().enumerate() {
+            if d < Duration::from_millis(1) || d > max_t {
+                return Err(ConfigError::Timeout(name));
+            }
+            timeout_ms[i] = duration_ms(d);
+        }
+        self.timeout_ms = timeout_ms;
+        self.cfg.max_entries = cfg.max_entries;
+        self.cfg.max_per_zone = cfg.max_per_zone;
+        self.cfg.liberal = cfg.liberal;
+        self.cfg.loose_pickup = cfg.loose_pickup;
+        self.cfg.timeouts = cfg.timeouts;
+        self.stats.capacity = cfg.max_entries;
+        Ok(())
+    }
+
     /// Entries in the table.
     pub fn len(&self) -> usize {
         self.len as usize

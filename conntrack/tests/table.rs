@@ -550,3 +550,54 @@ fn memory_per_entry_stays_small() {
     let per = t.memory_bytes() / n as usize;
     assert!(per <= 128, "{per} bytes per entry");
 }
+
+#[test]
+fn reconfigure_changes_capacity_pickup_and_timeouts_keeping_entries() {
+    let mut t = table(Config {
+        max_entries: 2,
+        ..exact()
+    });
+    let now = Time::from_secs(1);
+    open(&mut t, now, &udp(1, 1));
+    open(&mut t, now, &udp(1, 2));
+    assert_eq!(t.insert(now, &udp(1, 3), 1, 1), Err(InsertError::TableFull));
+    // A bad config is refused whole.
+    let mut bad = Config {
+        max_entries: 3,
+        ..exact()
+    };
+    bad.timeouts.udp_unreplied = Duration::ZERO;
+    assert!(t.reconfigure(&bad).is_err());
+    assert_eq!(t.insert(now, &udp(1, 3), 1, 1), Err(InsertError::TableFull));
+    // More room; a lower capacity evicts nothing.
+    let mut cfg = Config {
+        max_entries: 3,
+        ..exact()
+    };
+    t.reconfigure(&cfg).unwrap();
+    assert!(t.insert(now, &udp(1, 3), 1, 1).is_ok());
+    cfg.max_entries = 1;
+    t.reconfigure(&cfg).unwrap();
+    assert_eq!(t.len(), 3);
+    assert_eq!(t.stats().capacity, 1);
+    assert_eq!(t.insert(now, &udp(1, 4), 1, 1), Err(InsertError::TableFull));
+    // Strict: a mid-stream ACK without an entry is refused.
+    cfg.max_entries = 10;
+    cfg.loose_pickup = false;
+    t.reconfigure(&cfg).unwrap();
+    let ack = PacketFacts::tcp(1, A, B, 5000, 80, ACK, 100, 200, 1000);
+    assert_eq!(t.track(now, &ack), Outcome::StrictRefused);
+    cfg.loose_pickup = true;
+    t.reconfigure(&cfg).unwrap();
+    assert_eq!(
+        t.track(now, &ack),
+        Outcome::New,
+        "picked up once the rules allow"
+    );
+    // A shorter UDP timeout applies to the entries already there.
+    cfg.timeouts.udp_unreplied = Duration::from_secs(5);
+    t.reconfigure(&cfg).unwrap();
+    let later = now + Duration::from_secs(6);
+    assert!(t.lookup(later, &udp(1, 1)).is_none());
+    t.check_invariants().unwrap();
+}

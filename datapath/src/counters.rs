@@ -114,10 +114,39 @@ impl CounterBlock {
 pub use control::model::{MAX_PORTS, MAX_VIFS};
 
 /// All counters one worker writes.
+/// Hits of one firewall rule: packets and bytes it decided, connections
+/// it admitted (or refused).
+#[derive(Default)]
+pub struct RuleCounters {
+    pub packets: Counter,
+    pub bytes: Counter,
+    pub connections: Counter,
+}
+
+/// Connection-tracking events a worker counts beyond the table's own
+/// statistics.
+#[derive(Default)]
+pub struct FirewallCounters {
+    /// Connections checked again after a rule change, and of those the
+    /// ones the new rules refused (removed on that packet).
+    pub rechecked: Counter,
+    pub recheck_denied: Counter,
+    /// Log lines written to the log channel, and lost: over the rate
+    /// limit or with the channel full.
+    pub log_lines: Counter,
+    pub log_dropped: Counter,
+    /// Reject answers sent, and not sent (no free frame).
+    pub rejects_sent: Counter,
+    pub rejects_unsent: Counter,
+}
+
 pub struct WorkerCounters {
     pub ports: Box<[CounterBlock]>,
     pub vifs: Box<[CounterBlock]>,
     pub uplink: CounterBlock,
+    /// By rule slot.
+    pub rules: Box<[RuleCounters]>,
+    pub firewall: FirewallCounters,
 }
 
 impl WorkerCounters {
@@ -148,6 +177,10 @@ impl Default for WorkerCounters {
             ports: (0..MAX_PORTS).map(|_| CounterBlock::default()).collect(),
             vifs: (0..MAX_VIFS).map(|_| CounterBlock::default()).collect(),
             uplink: CounterBlock::default(),
+            rules: (0..crate::firewall::compile::MAX_RULE_SLOTS)
+                .map(|_| RuleCounters::default())
+                .collect(),
+            firewall: FirewallCounters::default(),
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Daemon {
     /// interface is attached afresh next to the old one before it goes.
     vif_slots: Slots,
     port_slots: Slots,
+    /// Rule slots (hit counters), by rule id.
+    rule_slots: Slots,
     /// Attached vifs by `name@interface`.
     vifs: HashMap<String, Attached>,
     uplink: Option<(Attached, LocalTep)>,
@@ -130,6 +132,7 @@ impl Daemon {
             config: Config::default(),
             vif_slots: Slots::new(MAX_VIFS),
             port_slots: Slots::new(MAX_PORTS),
+            rule_slots: Slots::new(crate::firewall::compile::MAX_RULE_SLOTS),
             vifs: HashMap::new(),
             uplink: None,
             tables,
@@ -145,6 +148,7 @@ impl Daemon {
         // The model's rules, capacity limits included.
         new.validate()?;
         let slots_before = self.port_slot_map();
+        let rule_slots_before = self.rule_slots.clone();
         let mut slots_touched = false;
         let mut attached_now: Vec<String> = Vec::new();
         let mut new_uplink: Option<(Attached, LocalTep)> = None;
@@ -156,6 +160,7 @@ impl Daemon {
                 self.undo_attach(attached_now, new_uplink);
                 if slots_touched {
                     self.restore_port_slots(&slots_before);
+                    self.rule_slots = rule_slots_before;
                 }
                 return Err(e);
             }
@@ -236,13 +241,15 @@ impl Daemon {
             })
             .collect();
         *slots_touched = true;
-        let tables = Tables::build(
+        let mut tables = Tables::build(
             new,
             |n| keys.get(n).copied(),
             local_tep,
             &mut self.port_slots,
+            &mut self.rule_slots,
         )
         .map_err(|e| tables_error("config".into(), e))?;
+        tables.firewall.follow(&self.tables.load().firewall);
         self.save(new)?;
         Ok(tables)
     }
@@ -552,7 +559,14 @@ mod tests {
     /// A daemon with no worker thread behind it: enough for commits that
     /// attach nothing (configurations without vifs or a local TEP).
     fn daemon(state_file: PathBuf) -> Daemon {
-        let empty = Tables::build(&Config::default(), |_| None, None, &mut Slots::new(1)).unwrap();
+        let empty = Tables::build(
+            &Config::default(),
+            |_| None,
+            None,
+            &mut Slots::new(1),
+            &mut Slots::new(1),
+        )
+        .unwrap();
         let (commands, _) = mpsc::channel();
         Daemon::new(
             Arc::new(SnapshotCell::new(empty)),

@@ -85,6 +85,22 @@ reasons! {
     GeneveProtocol => "geneve_protocol",
     /// Uplink: a Geneve control packet (O bit): never forwarded (RFC 8926, 3.4).
     GeneveOam => "geneve_oam",
+    /// A firewall rule dropped it, or the port's default action is drop.
+    FirewallDrop => "firewall_drop",
+    /// A firewall reject rule refused it (and answered the source with a
+    /// TCP RST or an ICMP/ICMPv6 administratively prohibited).
+    FirewallReject => "firewall_reject",
+    /// Connection tracking found it invalid: a TCP segment or RST outside
+    /// the window, impossible flags or state.
+    ConntrackInvalid => "conntrack_invalid",
+    /// A new connection, with the connection table (total, or the port's
+    /// share) full.
+    ConntrackFull => "conntrack_full",
+    /// Strict mode: TCP other than a SYN for a connection not tracked.
+    ConntrackStrict => "conntrack_strict",
+    /// A fragment past the first, whose first fragment was not seen (or
+    /// its verdict has expired).
+    FragmentNoFirst => "fragment_no_first",
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod drop_reason;
 pub mod firewall;
 pub mod frames;
+pub mod fwlog;
 pub mod ids;
 pub mod metrics;
 pub mod neigh;

@@ -63,6 +63,10 @@ struct Args {
     /// How often the stats file (and the metrics) are rewritten.
     #[arg(long, default_value_t = 500)]
     stats_interval_ms: u64,
+    /// Where rules with `log` set write their decisions (one JSON line
+    /// each); the file is created when the first line is written.
+    #[arg(long, default_value = "/var/log/xvswitch/firewall.log")]
+    firewall_log: PathBuf,
     /// CPU core the worker is pinned to (default: the last core).
     #[arg(long)]
     core: Option<usize>,
@@ -136,8 +140,14 @@ fn run(args: Args) -> Result<(), String> {
     let config = initial_config(&args)?;
     let sigset = block_signals();
 
-    let empty = Tables::build(&Config::default(), |_| None, None, &mut Slots::new(1))
-        .map_err(|e| e.to_string())?;
+    let empty = Tables::build(
+        &Config::default(),
+        |_| None,
+        None,
+        &mut Slots::new(1),
+        &mut Slots::new(1),
+    )
+    .map_err(|e| e.to_string())?;
     let tables = Arc::new(SnapshotCell::new(empty));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());
@@ -145,6 +155,10 @@ fn run(args: Args) -> Result<(), String> {
     let wake = Arc::new(WakeFd::new().map_err(|e| format!("eventfd: {e}"))?);
     let umem = Umem::new(args.frames.max(1024), args.ring_size).map_err(|e| e.to_string())?;
     let (commands, command_rx) = mpsc::channel();
+    let (log_tx, log_rx) = datapath::fwlog::channel();
+    let fw_log = Some(log_tx);
+    datapath::fwlog::spawn_writer(args.firewall_log.clone(), log_rx)
+        .map_err(|e| format!("firewall log thread: {e}"))?;
     let worker = Worker::new(
         umem,
         WorkerShared {
@@ -154,6 +168,7 @@ fn run(args: Args) -> Result<(), String> {
             stop: Arc::clone(&stop),
             wake: Arc::clone(&wake),
             commands: command_rx,
+            fw_log,
         },
     )
     .map_err(|e| format!("AF_XDP: {e}"))?;

@@ -13,6 +13,8 @@ use std::{
 use control::Config;
 use hashbrown::HashMap;
 
+use crate::firewall::compile::{CompileError, FirewallTables};
+
 pub use crate::ids::{Mac, PortId, SwitchId, TepId, VifId};
 
 const NO_PORT: PortId = PortId(u32::MAX);
@@ -106,6 +108,8 @@ pub struct LocalTep {
 
 /// One immutable forwarding snapshot.
 pub struct Tables {
+    /// The distributed firewall: classifier, rules, per-port settings.
+    pub firewall: FirewallTables,
     /// Indexed by vif id; `None` for free slots.
     pub vifs: Vec<Option<VifTable>>,
     /// Indexed by port id; `None` for free slots.
@@ -118,6 +122,7 @@ pub struct Tables {
 
 /// Stable id allocation by name: an object keeps its slot (and so its
 /// counters) for as long as it exists; freed slots are reused lowest first.
+#[derive(Debug, Clone)]
 pub struct Slots {
     capacity: usize,
     by_name: StdHashMap<String, u32>,
@@ -129,6 +134,8 @@ pub enum TablesError {
     Full { kind: &'static str, capacity: usize },
     #[error("vif \"{0}\" is not attached to the datapath")]
     VifNotAttached(String),
+    #[error(transparent)]
+    Firewall(#[from] CompileError),
 }
 
 impl Slots {
@@ -175,12 +182,15 @@ impl Tables {
     /// of every attached vif (the worker's index of its interface); ports get
     /// their slots from `port_slots` (slots of ports no longer configured are
     /// freed); `local_tep` is the resolved local TEP (None if the config has
-    /// none).
+    /// none); rules get their hit-counter slots from `rule_slots`. The
+    /// firewall's generation starts at 0: the caller makes it follow the
+    /// running snapshot's ([`FirewallTables::follow`]).
     pub fn build(
         config: &Config,
         vif_slot: impl Fn(&str) -> Option<VifId>,
         local_tep: Option<LocalTep>,
         port_slots: &mut Slots,
+        rule_slots: &mut Slots,
     ) -> Result<Tables, TablesError> {
         let mut vifs: Vec<Option<VifTable>> = Vec::new();
         for v in &config.vifs {
@@ -282,7 +292,13 @@ impl Tables {
             });
         }
 
+        let firewall = FirewallTables::build(
+            config,
+            |name| Some(PortId(port_slots.get(name)?)),
+            rule_slots,
+        )?;
         Ok(Tables {
+            firewall,
             vifs,
             ports,
             switches,
@@ -340,7 +356,14 @@ mod tests {
         for v in &c.vifs {
             vifs.assign("vifs", &v.name).unwrap();
         }
-        Tables::build(&c, |n| vifs.get(n).map(VifId), None, slots).unwrap()
+        Tables::build(
+            &c,
+            |n| vifs.get(n).map(VifId),
+            None,
+            slots,
+            &mut Slots::new(16),
+        )
+        .unwrap()
     }
 
     #[test]

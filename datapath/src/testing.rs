@@ -11,7 +11,7 @@ use crate::{
     counters::{DropReason, WorkerCounters},
     frames::{HeapFrames, FRAME_SIZE},
     ids::{Endpoint, Mac, PortId, VifId},
-    pipeline::{Batch, Egress, Pipeline, TxMeta},
+    pipeline::{firewall::FirewallState, Batch, Egress, Pipeline, TxMeta},
     tables::{LocalTep, Slots, Tables},
     wire::*,
 };
@@ -680,8 +680,13 @@ pub struct Rig {
     pub counters: WorkerCounters,
     pub egress: Egress,
     pub pool: Vec<u64>,
+    /// The connection table and clock (set `fw.now` to move time).
+    pub fw: FirewallState,
     batch: Batch,
     chunks: u32,
+    local_tep: bool,
+    port_slots: Slots,
+    rule_slots: Slots,
 }
 
 impl Rig {
@@ -693,31 +698,16 @@ impl Rig {
     /// A rig for `config` (vifs get ids in order); `local_tep` says whether
     /// the local TEP resolves.
     pub fn with_config(config: &str, local_tep: bool) -> Rig {
-        let config = Config::from_json(config).expect("rig config");
-        let names: Vec<String> = config.vifs.iter().map(|v| v.name.clone()).collect();
-        let local = local_tep.then(|| LocalTep {
-            ip: LOCAL_TEP,
-            uplink: "up0".into(),
-            uplink_mac: UPLINK_MAC,
-            mtu: config
-                .local_tep
-                .as_ref()
-                .and_then(|t| t.mtu)
-                .unwrap_or(1500),
-        });
-        let tables = Tables::build(
-            &config,
-            |n| names.iter().position(|v| v == n).map(|i| VifId(i as u32)),
-            local,
-            &mut Slots::new(crate::counters::MAX_PORTS),
-        )
-        .expect("rig tables");
+        let mut port_slots = Slots::new(crate::counters::MAX_PORTS);
+        let mut rule_slots = Slots::new(crate::firewall::compile::MAX_RULE_SLOTS);
+        let tables = rig_tables(config, local_tep, &mut port_slots, &mut rule_slots);
         let tep_macs = vec![Some(REMOTE_NEXT_HOP); tables.remote_teps.len()];
         let chunks = 256;
         let mut egress = Egress::default();
-        egress.ensure_vifs(names.len());
+        egress.ensure_vifs(tables.vifs.len());
         Rig {
             mem: HeapFrames::new(chunks),
+            fw: FirewallState::new(&tables.firewall, None),
             tables,
             tep_macs,
             counters: WorkerCounters::default(),
@@ -728,7 +718,27 @@ impl Rig {
                 .collect(),
             batch: Batch::new(),
             chunks,
+            local_tep,
+            port_slots,
+            rule_slots,
         }
+    }
+
+    /// Swaps in the tables of another configuration as a commit does:
+    /// ports and rules keep their slots, the firewall's generation follows,
+    /// the connection table stays.
+    pub fn reconfigure(&mut self, config: &str) {
+        let mut tables = rig_tables(
+            config,
+            self.local_tep,
+            &mut self.port_slots,
+            &mut self.rule_slots,
+        );
+        tables.firewall.follow(&self.tables.firewall);
+        self.fw.configure(&tables.firewall);
+        self.tep_macs = vec![Some(REMOTE_NEXT_HOP); tables.remote_teps.len()];
+        self.egress.ensure_vifs(tables.vifs.len());
+        self.tables = tables;
     }
 
     /// The id of port `name`.
@@ -769,6 +779,7 @@ impl Rig {
             counters: &self.counters,
             egress: &mut self.egress,
             batch: &mut self.batch,
+            fw: &mut self.fw,
         };
         match vif {
             Some(v) => p.vif_input(v, descs),
@@ -852,4 +863,28 @@ impl Default for Rig {
     fn default() -> Self {
         Rig::new()
     }
+}
+
+/// The tables of a rig configuration (vifs get ids in order).
+fn rig_tables(config: &str, local_tep: bool, ports: &mut Slots, rules: &mut Slots) -> Tables {
+    let config = Config::from_json(config).expect("rig config");
+    let names: Vec<String> = config.vifs.iter().map(|v| v.name.clone()).collect();
+    let local = local_tep.then(|| LocalTep {
+        ip: LOCAL_TEP,
+        uplink: "up0".into(),
+        uplink_mac: UPLINK_MAC,
+        mtu: config
+            .local_tep
+            .as_ref()
+            .and_then(|t| t.mtu)
+            .unwrap_or(1500),
+    });
+    Tables::build(
+        &config,
+        |n| names.iter().position(|v| v == n).map(|i| VifId(i as u32)),
+        local,
+        ports,
+        rules,
+    )
+    .expect("rig tables")
 }

@@ -14,6 +14,10 @@
 //! used for traffic: it anchors the shared UMEM, so any vif or the uplink can
 //! be detached and attached again.
 
+use crate::{
+    fwlog::LogSink,
+    pipeline::firewall::{FirewallState, EXPIRE_BUDGET},
+};
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
@@ -74,6 +78,34 @@ pub enum WorkerCommand {
     /// Stop serving `slot`: drain it, take back its frames, close its
     /// sockets. Detach the XDP program first, so nothing new arrives.
     Detach { slot: Slot, reply: mpsc::Sender<()> },
+    /// Work on the worker's connection table (it owns it).
+    Conntrack {
+        request: ConntrackRequest,
+        reply: mpsc::Sender<ConntrackReply>,
+    },
+}
+
+/// What the control plane asks of a worker's connection table.
+pub enum ConntrackRequest {
+    /// Entries that match the filter, at most `limit`, and how many match.
+    List {
+        filter: conntrack::Filter,
+        limit: usize,
+    },
+    /// Removes every entry (of one port's zone, or all).
+    Flush {
+        zone: Option<u32>,
+    },
+    Stats,
+}
+
+pub enum ConntrackReply {
+    List {
+        entries: Vec<conntrack::EntryInfo>,
+        total: usize,
+    },
+    Flushed(usize),
+    Stats(Box<conntrack::Stats>),
 }
 
 /// What the daemon hands a worker.
@@ -85,6 +117,8 @@ pub struct WorkerShared {
     /// Wakes the worker from its idle poll.
     pub wake: Arc<WakeFd>,
     pub commands: mpsc::Receiver<WorkerCommand>,
+    /// Where logged firewall decisions go (none: not logged).
+    pub fw_log: Option<mpsc::SyncSender<crate::fwlog::LogRecord>>,
 }
 
 pub struct Worker {
@@ -102,6 +136,10 @@ pub struct Worker {
     neigh: Cached<NeighTable>,
     /// Next-hop MAC of each remote TEP of `tables` (None: unresolved).
     tep_macs: Vec<Option<Mac>>,
+    /// The connection table, its clock and the firewall log.
+    fw: FirewallState,
+    /// The origin of the firewall's clock.
+    epoch: Instant,
 }
 
 impl Worker {
@@ -115,7 +153,15 @@ impl Worker {
         let tables = Cached::new(&shared.tables);
         let neigh = Cached::new(&shared.neigh);
         let tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
+        let fw_tables = &tables.value.firewall;
+        let log = shared
+            .fw_log
+            .clone()
+            .map(|tx| LogSink::new(tx, fw_tables.log_rate));
+        let fw = FirewallState::new(fw_tables, log);
         Ok(Worker {
+            fw,
+            epoch: Instant::now(),
             tables,
             neigh,
             tep_macs,
@@ -143,6 +189,9 @@ impl Worker {
             WorkerCommand::Detach { slot, reply } => {
                 self.detach(slot);
                 let _ = reply.send(());
+            }
+            WorkerCommand::Conntrack { request, reply } => {
+                let _ = reply.send(conntrack_request(&mut self.fw.ct, request));
             }
         }
     }
@@ -268,7 +317,10 @@ impl Worker {
             self.tables.refresh(&self.shared.tables) | self.neigh.refresh(&self.shared.neigh);
         if changed {
             self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
+            self.fw.configure(&self.tables.value.firewall);
         }
+        self.fw.now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);
+        self.fw.ct.expire(self.fw.now, EXPIRE_BUDGET);
         let mut rx = [xdp_desc {
             addr: 0,
             len: 0,
@@ -283,6 +335,7 @@ impl Worker {
             counters: &self.shared.counters,
             egress: &mut self.egress,
             batch: &mut self.batch,
+            fw: &mut self.fw,
         };
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
             for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {
@@ -488,5 +541,24 @@ impl WakeFd {
         let mut buf = [0u8; 8];
         // SAFETY: reading the 8-byte eventfd counter into a local buffer.
         unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+    }
+}
+
+/// Runs a control-plane request on the worker's connection table.
+fn conntrack_request(ct: &mut conntrack::Table, request: ConntrackRequest) -> ConntrackReply {
+    match request {
+        ConntrackRequest::List { filter, limit } => {
+            let mut total = 0;
+            let mut entries = Vec::new();
+            for e in ct.list(&filter) {
+                total += 1;
+                if entries.len() < limit {
+                    entries.push(e);
+                }
+            }
+            ConntrackReply::List { entries, total }
+        }
+        ConntrackRequest::Flush { zone } => ConntrackReply::Flushed(ct.flush(zone)),
+        ConntrackRequest::Stats => ConntrackReply::Stats(Box::new(ct.stats())),
     }
 }

@@ -97,6 +97,7 @@ fn stale_headers() -> Headers {
         sport: 0xaaaa,
         dport: 0x9999,
         hash: 0x8888_8888,
+        frag_id: 0x7777_7777,
     }
 }
 
@@ -107,6 +108,9 @@ pub fn check_headers(frame: &[u8], h: &Headers) {
     assert_eq!(h.ethertype, be16(frame, 12));
     assert!(!matches!(h.ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ));
     assert_eq!(h.cast, Cast::of(frame));
+    if h.frag == Fragment::Whole {
+        assert_eq!(h.frag_id, 0, "a fragment id on a whole datagram: {h:?}");
+    }
     assert_eq!(
         (&h.dst_mac[..], &h.src_mac[..]),
         (&frame[..6], &frame[6..12])

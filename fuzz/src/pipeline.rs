@@ -255,6 +255,7 @@ fn run_call(rig: &mut Rig, batch: &mut Batch, vif: Option<VifId>, frames: &[Vec<
         counters: &rig.counters,
         egress: &mut rig.egress,
         batch,
+        fw: &mut rig.fw,
     };
     match vif {
         Some(v) => p.vif_input(v, &descs),

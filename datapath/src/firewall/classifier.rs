@@ -3,57 +3,48 @@
 
 use super::rules::{
     evaluation_order, l4_class, validate, Action, AppliedTo, BuildError, CompiledRule, Direction,
-    Query, Verdict, MAX_PORTS, PROTO_TCP, PROTO_UDP,
+    IpRange, Query, Verdict, MAX_PORTS,
 };
 
-/// The classifier refuses to grow beyond this many bytes.
+/// [`Classifier::build`] refuses to grow beyond this many bytes (see
+/// [`Classifier::build_with_limit`]).
 pub const MAX_BYTES: usize = 1 << 30;
 
-/// The id of the empty sparse bitmap in every pool.
-const EMPTY: u32 = 0;
-
-/// Sparse bitmaps over rule positions, all in one pool. Bitmap `id` has
-/// `nagg` aggregate words (bit `w` set iff word `w` is non-zero), for each
-/// aggregate word the rank of its first stored word, and its non-zero words
-/// stored contiguously from `offs[id]`.
+/// Sparse bitmaps over rule positions, one after the other in one vector,
+/// named by their offset. A bitmap is `nagg` aggregate words (bit `w` set iff
+/// word `w` is non-zero), `nagg` ranks (of the first stored word of each
+/// aggregate word), then its non-zero words: one or two cache lines for a
+/// bitmap of a few rules. Offset 0 is the empty bitmap.
 #[derive(Debug)]
 struct Pool {
     nagg: usize,
-    aggs: Vec<u64>,
-    bases: Vec<u32>,
-    offs: Vec<u32>,
-    words: Vec<u64>,
+    data: Vec<u64>,
+    count: usize,
+    /// Byte limit of the whole classifier (at most MAX_BYTES: offsets are u32).
+    limit: usize,
 }
 
-impl Pool {
-    fn new(nagg: usize) -> Pool {
-        let mut p = Pool {
-            nagg,
-            aggs: Vec::new(),
-            bases: Vec::new(),
-            offs: Vec::new(),
-            words: Vec::new(),
-        };
-        p.aggs.resize(nagg, 0);
-        p.bases.resize(nagg, 0);
-        p.offs.push(0);
-        p
-    }
+/// The empty bitmap's offset.
+const EMPTY: u32 = 0;
 
-    fn count(&self) -> usize {
-        self.offs.len()
+impl Pool {
+    fn new(nagg: usize, limit: usize) -> Pool {
+        Pool {
+            nagg,
+            data: vec![0; 2 * nagg],
+            count: 1,
+            limit: limit.min(MAX_BYTES),
+        }
     }
 
     fn bytes(&self) -> usize {
-        self.aggs.capacity() * 8
-            + self.bases.capacity() * 4
-            + self.offs.capacity() * 4
-            + self.words.capacity() * 8
+        self.data.capacity() * 8
     }
 
+    /// Stops the build early (the whole is checked at the end).
     fn check(&self) -> Result<(), BuildError> {
-        if self.bytes() > MAX_BYTES {
-            Err(BuildError::TooLarge { limit: MAX_BYTES })
+        if self.data.len() * 8 > self.limit {
+            Err(BuildError::TooLarge { limit: self.limit })
         } else {
             Ok(())
         }
@@ -64,20 +55,23 @@ impl Pool {
         if agg.iter().all(|&a| a == 0) {
             return EMPTY;
         }
-        let id = self.offs.len() as u32;
-        let start = self.words.len();
-        self.offs.push(start as u32);
+        let off = self.data.len();
+        self.count += 1;
+        self.data.extend_from_slice(agg);
+        let mut rank = 0;
+        for &ag in agg {
+            self.data.push(rank);
+            rank += u64::from(ag.count_ones());
+        }
         for (a, &ag) in agg.iter().enumerate() {
-            self.aggs.push(ag);
-            self.bases.push((self.words.len() - start) as u32);
             let mut m = ag;
             while m != 0 {
                 let b = m.trailing_zeros() as usize;
                 m &= m - 1;
-                self.words.push(words[a * 64 + b]);
+                self.data.push(words[a * 64 + b]);
             }
         }
-        id
+        off as u32
     }
 
     /// Stores the positions `pos` (ascending; repeats allowed).
@@ -85,47 +79,45 @@ impl Pool {
         if pos.is_empty() {
             return EMPTY;
         }
-        let id = self.offs.len() as u32;
-        let start = self.words.len();
-        self.offs.push(start as u32);
-        let agg0 = self.aggs.len();
-        self.aggs.resize(agg0 + self.nagg, 0);
-        self.bases.resize(agg0 + self.nagg, 0);
+        let off = self.data.len();
+        self.count += 1;
+        let words0 = off + 2 * self.nagg;
+        self.data.resize(words0, 0);
         let mut last_word = usize::MAX;
         for &p in pos {
             let w = p as usize >> 6;
             if w != last_word {
                 last_word = w;
-                self.aggs[agg0 + (w >> 6)] |= 1 << (w & 63);
-                self.words.push(0);
+                self.data[off + (w >> 6)] |= 1 << (w & 63);
+                self.data.push(0);
             }
-            if let Some(x) = self.words.last_mut() {
+            if let Some(x) = self.data.last_mut() {
                 *x |= 1 << (p & 63);
             }
         }
         let mut rank = 0;
         for a in 0..self.nagg {
-            self.bases[agg0 + a] = rank;
-            rank += self.aggs[agg0 + a].count_ones();
+            self.data[off + self.nagg + a] = rank;
+            rank += u64::from(self.data[off + a].count_ones());
         }
-        id
+        off as u32
     }
 
     #[inline]
-    fn agg(&self, id: u32, a: usize) -> u64 {
-        self.aggs[id as usize * self.nagg + a]
+    fn agg(&self, off: u32, a: usize) -> u64 {
+        self.data[off as usize + a]
     }
 
     #[inline]
-    fn word(&self, id: u32, w: usize) -> u64 {
-        let i = id as usize * self.nagg + (w >> 6);
-        let ag = self.aggs[i];
+    fn word(&self, off: u32, w: usize) -> u64 {
+        let i = off as usize + (w >> 6);
+        let ag = self.data[i];
         let bit = 1u64 << (w & 63);
         if ag & bit == 0 {
             return 0;
         }
-        let rank = self.bases[i] + (ag & (bit - 1)).count_ones();
-        self.words[self.offs[id as usize] as usize + rank as usize]
+        let rank = self.data[i + self.nagg] as usize + (ag & (bit - 1)).count_ones() as usize;
+        self.data[off as usize + 2 * self.nagg + rank]
     }
 }
 
@@ -148,23 +140,17 @@ impl Dense {
         self.words[pos >> 6] |= 1 << (pos & 63);
         self.agg[pos >> 12] |= 1 << ((pos >> 6) & 63);
     }
-
-    fn bytes(&self) -> usize {
-        (self.words.capacity() + self.agg.capacity()) * 8
-    }
 }
 
-/// One range-valued field: elementary intervals (`starts[i]` up to the next
-/// start) each with the sparse bitmap of the rules whose ranges cover it,
-/// plus the dense bitmap of rules that leave the field open (wildcard).
+/// Elementary intervals: `starts[i]` up to the next start, each with the
+/// sparse bitmap (pool offset) of the rules whose ranges cover it.
 #[derive(Debug)]
-struct IntervalField<K> {
+struct Intervals<K> {
     starts: Vec<K>,
     ids: Vec<u32>,
-    wild: Dense,
 }
 
-impl<K: Copy + Ord> IntervalField<K> {
+impl<K: Copy + Ord> Intervals<K> {
     #[inline]
     fn lookup(&self, v: K) -> u32 {
         let i = self.starts.partition_point(|&s| s <= v);
@@ -172,17 +158,58 @@ impl<K: Copy + Ord> IntervalField<K> {
     }
 
     fn bytes(&self) -> usize {
-        self.starts.capacity() * std::mem::size_of::<K>() + self.ids.capacity() * 4 + self.wild.bytes()
+        self.starts.capacity() * std::mem::size_of::<K>() + self.ids.capacity() * 4
     }
 }
 
-/// Builds an interval field from `(lo, hi, position)` ranges (`lo > hi`
+/// The v4-mapped block `::ffff:0.0.0.0/96`.
+const V4_LO: u128 = 0xffff_0000_0000;
+
+/// An address field: all intervals, and those inside the v4-mapped block
+/// again with 32-bit keys (a quarter of the bytes to search for IPv4).
+#[derive(Debug)]
+struct AddrIntervals {
+    all: Intervals<u128>,
+    v4: Intervals<u32>,
+}
+
+impl AddrIntervals {
+    fn new(all: Intervals<u128>) -> AddrIntervals {
+        // The first v4 interval is the one in effect at V4_LO.
+        let mut v4 = Intervals {
+            starts: vec![0],
+            ids: vec![all.lookup(V4_LO)],
+        };
+        for (&s, &id) in all.starts.iter().zip(&all.ids) {
+            if s > V4_LO && s >> 32 == 0xffff {
+                v4.starts.push(s as u32);
+                v4.ids.push(id);
+            }
+        }
+        AddrIntervals { all, v4 }
+    }
+
+    #[inline]
+    fn lookup(&self, v: u128) -> u32 {
+        if v >> 32 == 0xffff {
+            self.v4.lookup(v as u32)
+        } else {
+            self.all.lookup(v)
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.all.bytes() + self.v4.bytes()
+    }
+}
+
+/// Builds elementary intervals from `(lo, hi, position)` ranges (`lo > hi`
 /// ranges are skipped) by one sweep over the sorted range ends.
 fn sweep(
     ranges: &mut Vec<(u128, u128, u32)>,
     n: usize,
     pool: &mut Pool,
-) -> Result<(Vec<u128>, Vec<u32>), BuildError> {
+) -> Result<Intervals<u128>, BuildError> {
     // (boundary, is_end, position): starts sort before ends at one boundary,
     // so a rule whose ranges touch never flickers.
     let mut events: Vec<(u128, bool, u32)> = Vec::with_capacity(ranges.len() * 2);
@@ -201,8 +228,10 @@ fn sweep(
     let mut count = vec![0u32; n];
     let mut cur = vec![0u64; nwords];
     let mut cur_agg = vec![0u64; pool.nagg];
-    let mut starts = vec![0u128];
-    let mut ids = vec![EMPTY];
+    let mut iv = Intervals {
+        starts: vec![0u128],
+        ids: vec![EMPTY],
+    };
     let mut i = 0;
     while i < events.len() {
         let b = events[i].0;
@@ -234,14 +263,14 @@ fn sweep(
             let id = pool.push_dense(&cur, &cur_agg);
             pool.check()?;
             if b == 0 {
-                ids[0] = id;
+                iv.ids[0] = id;
             } else {
-                starts.push(b);
-                ids.push(id);
+                iv.starts.push(b);
+                iv.ids.push(id);
             }
         }
     }
-    Ok((starts, ids))
+    Ok(iv)
 }
 
 /// What `classify` keeps of a rule, by position.
@@ -255,6 +284,12 @@ struct Meta {
     stateless: bool,
 }
 
+/// Wildcard bitmaps, interleaved by word: `[w * 4 + k]`.
+const W_SRC: usize = 0;
+const W_DST: usize = 1;
+const W_PORT: usize = 2;
+const W_L4: usize = 3;
+
 /// The fast classifier. Build it off the datapath, share it behind an
 /// `Arc`; [`Classifier::classify`] allocates nothing.
 #[derive(Debug)]
@@ -266,12 +301,15 @@ pub struct Classifier {
     pool: Pool,
     /// `[port * 2 + dir]`: the port's own rules (not `All`) of that direction.
     port_ids: Vec<u32>,
-    /// Rules applied to all ports.
-    all_ports: Dense,
-    src: IntervalField<u128>,
-    dst: IntervalField<u128>,
+    src: AddrIntervals,
+    dst: AddrIntervals,
     /// Key `l4_class << 16 | dst_port` (ICMP: `type << 8 | code`).
-    l4: IntervalField<u32>,
+    l4: Intervals<u32>,
+    /// `[w * 4 + k]`: rules that leave source, destination open, are applied
+    /// to all ports, leave the l4 key open (`W_*`).
+    wild: Vec<u64>,
+    /// `[a * 4 + k]`: their aggregates.
+    wild_agg: Vec<u64>,
     /// Row of `dirproto` for each protocol number (0: protocols no rule names).
     proto_row: Vec<u16>,
     nrows: usize,
@@ -298,13 +336,24 @@ impl Classifier {
     /// default action (ports beyond: Allow). O(R log R + I·(B/64)) for R
     /// rules, I elementary intervals and B rule bits set per interval.
     pub fn build(rules: &[CompiledRule], defaults: &[Action]) -> Result<Classifier, BuildError> {
+        Self::build_with_limit(rules, defaults, MAX_BYTES)
+    }
+
+    /// [`Classifier::build`], refusing with [`BuildError::TooLarge`] once the
+    /// structure would exceed `limit` bytes (at most [`MAX_BYTES`]).
+    pub fn build_with_limit(
+        rules: &[CompiledRule],
+        defaults: &[Action],
+        limit: usize,
+    ) -> Result<Classifier, BuildError> {
+        let limit = limit.min(MAX_BYTES);
         let defaults = validate(rules, defaults)?;
         let order = evaluation_order(rules);
         let sorted: Vec<&CompiledRule> = order.iter().map(|&i| &rules[i as usize]).collect();
         let n = sorted.len();
         let nagg = n.div_ceil(64 * 64).max(1);
         let nwords = nagg * 64;
-        let mut pool = Pool::new(nagg);
+        let mut pool = Pool::new(nagg, limit);
 
         let mut meta = Vec::with_capacity(n);
         let mut next = n as u32;
@@ -349,9 +398,9 @@ impl Classifier {
 
         // Source and destination addresses.
         let mut ranges = Vec::new();
-        let mut addr_field = |get: fn(&CompiledRule) -> &[super::rules::IpRange],
+        let mut addr_field = |get: fn(&CompiledRule) -> &[IpRange],
                               pool: &mut Pool|
-         -> Result<IntervalField<u128>, BuildError> {
+         -> Result<(AddrIntervals, Dense), BuildError> {
             let mut wild = Dense::new(nwords, nagg);
             for (pos, r) in sorted.iter().enumerate() {
                 let rs = get(r);
@@ -360,14 +409,13 @@ impl Classifier {
                 }
                 ranges.extend(rs.iter().map(|x| (x.lo, x.hi, pos as u32)));
             }
-            let (starts, ids) = sweep(&mut ranges, n, pool)?;
-            Ok(IntervalField { starts, ids, wild })
+            Ok((AddrIntervals::new(sweep(&mut ranges, n, pool)?), wild))
         };
-        let src = addr_field(|r| &r.src, &mut pool)?;
-        let dst = addr_field(|r| &r.dst, &mut pool)?;
+        let (src, src_wild) = addr_field(|r| &r.src, &mut pool)?;
+        let (dst, dst_wild) = addr_field(|r| &r.dst, &mut pool)?;
 
         // Destination port or ICMP type/code, keyed by l4 class.
-        let mut wild = Dense::new(nwords, nagg);
+        let mut l4_wild = Dense::new(nwords, nagg);
         for (pos, r) in sorted.iter().enumerate() {
             let p = pos as u32;
             let icmp = r.icmp_type.is_some() || r.icmp_code.is_some();
@@ -391,16 +439,31 @@ impl Classifier {
                     (None, None) => {}
                 }
             } else {
-                wild.set(pos);
+                l4_wild.set(pos);
             }
         }
-        let (starts, ids) = sweep(&mut ranges, n, &mut pool)?;
-        let l4 = IntervalField {
+        let iv = sweep(&mut ranges, n, &mut pool)?;
+        let l4 = Intervals {
             // Keys are below 2 << 16.
-            starts: starts.into_iter().map(|s| s as u32).collect(),
-            ids,
-            wild,
+            starts: iv.starts.into_iter().map(|s| s as u32).collect(),
+            ids: iv.ids,
         };
+
+        let mut wild = vec![0u64; nwords * 4];
+        let mut wild_agg = vec![0u64; nagg * 4];
+        for (k, d) in [
+            (W_SRC, &src_wild),
+            (W_DST, &dst_wild),
+            (W_PORT, &all_ports),
+            (W_L4, &l4_wild),
+        ] {
+            for (w, &x) in d.words.iter().enumerate() {
+                wild[w * 4 + k] = x;
+            }
+            for (a, &x) in d.agg.iter().enumerate() {
+                wild_agg[a * 4 + k] = x;
+            }
+        }
 
         // Direction × protocol.
         let mut proto_row = vec![0u16; 256];
@@ -441,6 +504,7 @@ impl Classifier {
             pattern_agg[(pos >> 12) * 8 + m] |= 1 << ((pos >> 6) & 63);
         }
 
+        pool.data.shrink_to_fit();
         let c = Classifier {
             nagg,
             nwords,
@@ -448,18 +512,19 @@ impl Classifier {
             defaults,
             pool,
             port_ids,
-            all_ports,
             src,
             dst,
             l4,
+            wild,
+            wild_agg,
             proto_row,
             nrows,
             dirproto,
             dirproto_agg,
             pattern_agg,
         };
-        if c.memory_bytes() > MAX_BYTES {
-            return Err(BuildError::TooLarge { limit: MAX_BYTES });
+        if c.memory_bytes() > limit {
+            return Err(BuildError::TooLarge { limit });
         }
         Ok(c)
     }
@@ -480,22 +545,30 @@ impl Classifier {
             + self.defaults.capacity() * std::mem::size_of::<Action>()
             + self.pool.bytes()
             + self.port_ids.capacity() * 4
-            + self.all_ports.bytes()
             + self.src.bytes()
             + self.dst.bytes()
             + self.l4.bytes()
             + self.proto_row.capacity() * 2
-            + (self.dirproto.capacity() + self.dirproto_agg.capacity() + self.pattern_agg.capacity()) * 8
+            + (self.wild.capacity()
+                + self.wild_agg.capacity()
+                + self.dirproto.capacity()
+                + self.dirproto_agg.capacity()
+                + self.pattern_agg.capacity())
+                * 8
     }
 
     /// The number of elementary intervals of (source, destination, l4).
     pub fn intervals(&self) -> (usize, usize, usize) {
-        (self.src.starts.len(), self.dst.starts.len(), self.l4.starts.len())
+        (
+            self.src.all.starts.len(),
+            self.dst.all.starts.len(),
+            self.l4.starts.len(),
+        )
     }
 
     /// The number of sparse bitmaps stored.
     pub fn bitmaps(&self) -> usize {
-        self.pool.count()
+        self.pool.count
     }
 
     /// Classifies with the port's default from the table.
@@ -548,7 +621,7 @@ impl Classifier {
         let from_word = from >> 6;
         let dp = &self.dirproto[f.row * self.nwords..(f.row + 1) * self.nwords];
         let dpa = &self.dirproto_agg[f.row * self.nagg..(f.row + 1) * self.nagg];
-        for a in (from_word >> 6)..self.nagg {
+        for (a, &dpa_a) in dpa.iter().enumerate().skip(from_word >> 6) {
             // Candidate words: for each pattern, the AND of the aggregates
             // of the fields it pins down; then direction × protocol and l4.
             let (sp, ss, sd) = (p.agg(f.port, a), p.agg(f.src, a), p.agg(f.dst, a));
@@ -561,7 +634,7 @@ impl Classifier {
                 | (pa[5] & sp & sd)
                 | (pa[6] & ss & sd)
                 | (pa[7] & sp & ss & sd);
-            c &= dpa[a] & (p.agg(f.l4, a) | self.l4.wild.agg[a]);
+            c &= dpa_a & (p.agg(f.l4, a) | self.wild_agg[a * 4 + W_L4]);
             if a == from_word >> 6 {
                 c &= !0u64 << (from_word & 63);
             }
@@ -575,19 +648,20 @@ impl Classifier {
                 if x == 0 {
                     continue;
                 }
-                x &= p.word(f.src, w) | self.src.wild.words[w];
+                let wild = &self.wild[w * 4..w * 4 + 4];
+                x &= p.word(f.src, w) | wild[W_SRC];
                 if x == 0 {
                     continue;
                 }
-                x &= p.word(f.dst, w) | self.dst.wild.words[w];
+                x &= p.word(f.dst, w) | wild[W_DST];
                 if x == 0 {
                     continue;
                 }
-                x &= p.word(f.port, w) | self.all_ports.words[w];
+                x &= p.word(f.port, w) | wild[W_PORT];
                 if x == 0 {
                     continue;
                 }
-                x &= p.word(f.l4, w) | self.l4.wild.words[w];
+                x &= p.word(f.l4, w) | wild[W_L4];
                 if x != 0 {
                     return Some(w * 64 + x.trailing_zeros() as usize);
                 }
@@ -596,6 +670,3 @@ impl Classifier {
         None
     }
 }
-
-// Keep the protocol constants used where l4_class is defined in sync.
-const _: () = assert!(PROTO_TCP == 6 && PROTO_UDP == 17);

@@ -224,8 +224,7 @@ pub(crate) fn rule_matches(r: &CompiledRule, q: &Query) -> bool {
     let in_ranges = |rs: &[IpRange], a: u128| rs.is_empty() || rs.iter().any(|x| x.contains(a));
     let ports_ok = r.dst_ports.is_empty()
         || (l4_class(q) == 0
-            && r
-                .dst_ports
+            && r.dst_ports
                 .iter()
                 .any(|&(lo, hi)| lo <= q.dst_port && q.dst_port <= hi));
     let icmp_ok = (r.icmp_type.is_none() && r.icmp_code.is_none())

@@ -83,13 +83,29 @@ fn decide(rules: &[CompiledRule], q: &Query) -> (Option<u32>, Action) {
 #[test]
 fn no_rules_gives_the_port_default() {
     let defaults = [Action::Allow, Action::Drop, Action::Reject];
-    for (port, want) in [(0, Action::Allow), (1, Action::Drop), (2, Action::Reject), (3, Action::Allow)] {
+    for (port, want) in [
+        (0, Action::Allow),
+        (1, Action::Drop),
+        (2, Action::Reject),
+        (3, Action::Allow),
+    ] {
         let q = tcp(port, Direction::In, 1, 2, 3);
         let v = both(&[], &defaults, &q);
-        assert_eq!(v, Verdict { action: want, rule: None, log: false, stateless: false });
+        assert_eq!(
+            v,
+            Verdict {
+                action: want,
+                rule: None,
+                log: false,
+                stateless: false
+            }
+        );
     }
     // Beyond the ports: Allow, no panic.
-    assert_eq!(both(&[], &defaults, &tcp(70_000, Direction::Out, 1, 2, 3)).action, Action::Allow);
+    assert_eq!(
+        both(&[], &defaults, &tcp(70_000, Direction::Out, 1, 2, 3)).action,
+        Action::Allow
+    );
 }
 
 #[test]
@@ -106,13 +122,23 @@ fn default_per_query() {
         assert_eq!(fast.classify_with_default(&q0(), d).action, d);
     }
     // A Pass given per query is Allow.
-    assert_eq!(fast.classify_with_default(&q0(), Action::Pass).action, Action::Allow);
-    assert_eq!(lin.classify_with_default(&q0(), Action::Pass).action, Action::Allow);
+    assert_eq!(
+        fast.classify_with_default(&q0(), Action::Pass).action,
+        Action::Allow
+    );
+    assert_eq!(
+        lin.classify_with_default(&q0(), Action::Pass).action,
+        Action::Allow
+    );
 }
 
 #[test]
 fn sections_are_evaluated_in_ascending_rank() {
-    let rules = [rule(1, 5, 0, Action::Allow), rule(2, 3, 9, Action::Drop), rule(3, 4, 0, Action::Reject)];
+    let rules = [
+        rule(1, 5, 0, Action::Allow),
+        rule(2, 3, 9, Action::Drop),
+        rule(3, 4, 0, Action::Reject),
+    ];
     assert_eq!(decide(&rules, &q0()), (Some(2), Action::Drop));
 }
 
@@ -141,7 +167,15 @@ fn verdict_carries_the_rule_flags() {
     r.log = true;
     r.stateless = true;
     let v = both(&[r], &[], &q0());
-    assert_eq!(v, Verdict { action: Action::Reject, rule: Some(42), log: true, stateless: true });
+    assert_eq!(
+        v,
+        Verdict {
+            action: Action::Reject,
+            rule: Some(42),
+            log: true,
+            stateless: true
+        }
+    );
 }
 
 #[test]
@@ -157,9 +191,16 @@ fn pass_skips_the_rest_of_its_section() {
     assert_eq!(decide(&rules, &q0()), (Some(3), Action::Reject));
     // Pass with nothing after it: the default.
     assert_eq!(decide(&rules[..2], &q0()), (None, Action::Allow));
-    assert_eq!(both(&rules[..2], &[Action::Allow, Action::Drop], &q0()).action, Action::Drop);
+    assert_eq!(
+        both(&rules[..2], &[Action::Allow, Action::Drop], &q0()).action,
+        Action::Drop
+    );
     // A Pass that does not match skips nothing.
-    let rules = [udp_only, rule(2, 0, 1, Action::Drop), rule(3, 1, 0, Action::Reject)];
+    let rules = [
+        udp_only,
+        rule(2, 0, 1, Action::Drop),
+        rule(3, 1, 0, Action::Reject),
+    ];
     assert_eq!(decide(&rules, &q0()), (Some(2), Action::Drop));
     // Pass in several sections in a row.
     let rules = [
@@ -226,28 +267,76 @@ fn ipv4_ranges_never_match_ipv6_and_back() {
     r6.src = vec![cidr6("2001:db8::", 32)];
     let rules = [r4, any4, r6];
     let at = |src, dst| tcp(1, Direction::In, src, dst, 80);
-    assert_eq!(decide(&rules, &at(v4(10, 1, 2, 3), v6("2001:db8::1"))), (Some(1), Action::Drop));
-    assert_eq!(decide(&rules, &at(v4(11, 0, 0, 0), v4(1, 1, 1, 1))), (Some(2), Action::Reject));
+    assert_eq!(
+        decide(&rules, &at(v4(10, 1, 2, 3), v6("2001:db8::1"))),
+        (Some(1), Action::Drop)
+    );
+    assert_eq!(
+        decide(&rules, &at(v4(11, 0, 0, 0), v4(1, 1, 1, 1))),
+        (Some(2), Action::Reject)
+    );
     // v6 addresses whose low 32 bits are 10.x.y.z: not v4.
-    assert_eq!(decide(&rules, &at(v6("::a00:1"), v6("::1"))), (None, Action::Allow));
-    assert_eq!(decide(&rules, &at(v6("2001:db8::a00:1"), v6("::1"))), (Some(3), Action::Allow));
-    assert_eq!(decide(&rules, &at(v6("2001:db9::"), v6("::1"))), (None, Action::Allow));
+    assert_eq!(
+        decide(&rules, &at(v6("::a00:1"), v6("::1"))),
+        (None, Action::Allow)
+    );
+    assert_eq!(
+        decide(&rules, &at(v6("2001:db8::a00:1"), v6("::1"))),
+        (Some(3), Action::Allow)
+    );
+    assert_eq!(
+        decide(&rules, &at(v6("2001:db9::"), v6("::1"))),
+        (None, Action::Allow)
+    );
     // CIDR ends.
-    assert_eq!(decide(&rules, &at(v4(9, 255, 255, 255), v6("::1"))), (None, Action::Allow));
-    assert_eq!(decide(&rules, &at(v4(10, 255, 255, 255), v6("::1"))), (Some(1), Action::Drop));
+    assert_eq!(
+        decide(&rules, &at(v4(9, 255, 255, 255), v6("::1"))),
+        (None, Action::Allow)
+    );
+    assert_eq!(
+        decide(&rules, &at(v4(10, 255, 255, 255), v6("::1"))),
+        (Some(1), Action::Drop)
+    );
 }
 
 #[test]
 fn cidr_ranges() {
     let r = |a: [u8; 4], len| IpRange::v4_cidr(Ipv4Addr::from(a), len);
     assert_eq!(r([10, 1, 2, 3], 32), Some(IpRange::single(v4(10, 1, 2, 3))));
-    assert_eq!(r([10, 1, 2, 3], 24), Some(IpRange { lo: v4(10, 1, 2, 0), hi: v4(10, 1, 2, 255) }));
-    assert_eq!(r([10, 1, 2, 3], 0), Some(IpRange { lo: v4(0, 0, 0, 0), hi: v4(255, 255, 255, 255) }));
+    assert_eq!(
+        r([10, 1, 2, 3], 24),
+        Some(IpRange {
+            lo: v4(10, 1, 2, 0),
+            hi: v4(10, 1, 2, 255)
+        })
+    );
+    assert_eq!(
+        r([10, 1, 2, 3], 0),
+        Some(IpRange {
+            lo: v4(0, 0, 0, 0),
+            hi: v4(255, 255, 255, 255)
+        })
+    );
     assert_eq!(r([10, 1, 2, 3], 33), None);
     let r6 = |s: &str, len| IpRange::v6_cidr(s.parse().unwrap(), len);
-    assert_eq!(r6("2001:db8::1", 128), Some(IpRange::single(v6("2001:db8::1"))));
-    assert_eq!(r6("2001:db8::1", 0), Some(IpRange { lo: 0, hi: u128::MAX }));
-    assert_eq!(r6("2001:db8:ff::1", 32), Some(IpRange { lo: v6("2001:db8::"), hi: v6("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff") }));
+    assert_eq!(
+        r6("2001:db8::1", 128),
+        Some(IpRange::single(v6("2001:db8::1")))
+    );
+    assert_eq!(
+        r6("2001:db8::1", 0),
+        Some(IpRange {
+            lo: 0,
+            hi: u128::MAX
+        })
+    );
+    assert_eq!(
+        r6("2001:db8:ff::1", 32),
+        Some(IpRange {
+            lo: v6("2001:db8::"),
+            hi: v6("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff")
+        })
+    );
     assert_eq!(r6("::", 129), None);
 }
 
@@ -255,18 +344,35 @@ fn cidr_ranges() {
 fn address_ranges_several_per_rule_and_empty() {
     let mut r = rule(1, 0, 0, Action::Drop);
     r.dst = vec![
-        IpRange { lo: v4(10, 0, 0, 5), hi: v4(10, 0, 0, 9) },
+        IpRange {
+            lo: v4(10, 0, 0, 5),
+            hi: v4(10, 0, 0, 9),
+        },
         IpRange::single(v4(10, 0, 0, 20)),
-        IpRange { lo: v4(10, 0, 0, 7), hi: v4(10, 0, 0, 12) },
+        IpRange {
+            lo: v4(10, 0, 0, 7),
+            hi: v4(10, 0, 0, 12),
+        },
     ];
     let mut inverted = rule(2, 0, 1, Action::Reject);
     inverted.src = vec![IpRange { lo: 5, hi: 4 }];
-    let full = IpRange { lo: 0, hi: u128::MAX };
+    let full = IpRange {
+        lo: 0,
+        hi: u128::MAX,
+    };
     let mut all = rule(3, 0, 2, Action::Allow);
     all.src = vec![full];
     let rules = [r, inverted, all];
     let to = |d| tcp(1, Direction::Out, v4(1, 1, 1, 1), v4(10, 0, 0, d), 80);
-    for (d, want) in [(4, Some(3)), (5, Some(1)), (9, Some(1)), (12, Some(1)), (13, Some(3)), (20, Some(1)), (21, Some(3))] {
+    for (d, want) in [
+        (4, Some(3)),
+        (5, Some(1)),
+        (9, Some(1)),
+        (12, Some(1)),
+        (13, Some(3)),
+        (20, Some(1)),
+        (21, Some(3)),
+    ] {
         assert_eq!(decide(&rules, &to(d)).0, want, "10.0.0.{d}");
     }
     let top = tcp(1, Direction::Out, u128::MAX, v4(1, 1, 1, 1), 1);
@@ -279,11 +385,25 @@ fn destination_port_ranges_only_for_tcp_and_udp() {
     r.dst_ports = vec![(80, 80), (8000, 8099), (65535, 65535)];
     let rules = [r];
     let mut q = q0();
-    for (port, hit) in [(80, true), (79, false), (81, false), (8000, true), (8099, true), (7999, false), (8100, false), (65535, true), (0, false)] {
+    for (port, hit) in [
+        (80, true),
+        (79, false),
+        (81, false),
+        (8000, true),
+        (8099, true),
+        (7999, false),
+        (8100, false),
+        (65535, true),
+        (0, false),
+    ] {
         for proto in [TCP, UDP] {
             q.protocol = proto;
             q.dst_port = port;
-            assert_eq!(decide(&rules, &q).0.is_some(), hit, "port {port} proto {proto}");
+            assert_eq!(
+                decide(&rules, &q).0.is_some(),
+                hit,
+                "port {port} proto {proto}"
+            );
         }
     }
     // Not for other protocols, nor ICMP whose type<<8|code is 80.
@@ -332,7 +452,10 @@ fn icmp_type_and_code() {
     both_l4.icmp_type = Some(3);
     both_l4.dst_ports = vec![(0, 65535)];
     assert_eq!(decide(&[both_l4.clone()], &icmp(3, 4, ICMP)).0, None);
-    assert_eq!(decide(&[both_l4], &tcp(1, Direction::In, 1, 2, 0x304)).0, None);
+    assert_eq!(
+        decide(&[both_l4], &tcp(1, Direction::In, 1, 2, 0x304)).0,
+        None
+    );
 }
 
 #[test]
@@ -354,7 +477,10 @@ fn protocol_any_and_number() {
 fn build_refuses_bad_input() {
     let mut r = rule(9, 0, 0, Action::Drop);
     r.applied_to = AppliedTo::Ports(vec![1, 4096]);
-    let want = BuildError::PortOutOfRange { rule: 9, port: 4096 };
+    let want = BuildError::PortOutOfRange {
+        rule: 9,
+        port: 4096,
+    };
     assert_eq!(Classifier::build(&[r.clone()], &[]).unwrap_err(), want);
     assert_eq!(LinearClassifier::build(&[r], &[]).unwrap_err(), want);
     let want = BuildError::PassDefault { port: 2 };
@@ -362,8 +488,14 @@ fn build_refuses_bad_input() {
     assert_eq!(Classifier::build(&[], &defaults).unwrap_err(), want);
     assert_eq!(LinearClassifier::build(&[], &defaults).unwrap_err(), want);
     let many = vec![Action::Drop; MAX_PORTS as usize + 1];
-    assert!(matches!(Classifier::build(&[], &many), Err(BuildError::TooManyDefaults { .. })));
-    assert!(matches!(LinearClassifier::build(&[], &many), Err(BuildError::TooManyDefaults { .. })));
+    assert!(matches!(
+        Classifier::build(&[], &many),
+        Err(BuildError::TooManyDefaults { .. })
+    ));
+    assert!(matches!(
+        LinearClassifier::build(&[], &many),
+        Err(BuildError::TooManyDefaults { .. })
+    ));
     let _ = MAX_RULES;
 }
 
@@ -395,8 +527,52 @@ fn every_pattern_of_pinned_fields_is_found_past_other_words() {
             r.dst = vec![cidr4([10, 0, 0, 2], 32)];
         }
         rules.push(r);
-        assert_eq!(decide(&rules, &q), (Some(500), Action::Reject), "pattern {m}");
+        assert_eq!(
+            decide(&rules, &q),
+            (Some(500), Action::Reject),
+            "pattern {m}"
+        );
     }
+}
+
+/// Nested ranges are the costly shape (every rule covers every inner
+/// interval): they build, and a byte limit refuses them without a panic.
+#[test]
+fn nested_ranges_build_and_a_byte_limit_refuses_them() {
+    let rules: Vec<CompiledRule> = (0..3000u32)
+        .map(|i| {
+            let mut r = rule(i, 0, i, Action::Drop);
+            let c = v4(10, 0, 0, 0) + 100_000;
+            r.src = vec![IpRange {
+                lo: c - u128::from(i) - 1,
+                hi: c + u128::from(i) + 1,
+            }];
+            r.protocol = Some(UDP);
+            r
+        })
+        .collect();
+    let c = Classifier::build(&rules, &[]).unwrap();
+    let q = |d: u128| Query {
+        protocol: UDP,
+        ..tcp(1, Direction::In, v4(10, 0, 0, 0) + 100_000 + d, 1, 53)
+    };
+    assert_eq!(c.classify(&q(0)).rule, Some(0));
+    assert_eq!(c.classify(&q(2)).rule, Some(1));
+    assert_eq!(c.classify(&q(3000)).rule, Some(2999));
+    assert_eq!(c.classify(&q(3001)).rule, None);
+    let lin = LinearClassifier::build(&rules, &[]).unwrap();
+    for d in (0..3100).step_by(7) {
+        assert_eq!(c.classify(&q(d)), lin.classify(&q(d)));
+    }
+    let bytes = c.memory_bytes();
+    assert_eq!(
+        Classifier::build_with_limit(&rules, &[], bytes).map(|c| c.len()),
+        Ok(3000)
+    );
+    assert_eq!(
+        Classifier::build_with_limit(&rules, &[], bytes / 2).map(|c| c.len()),
+        Err(BuildError::TooLarge { limit: bytes / 2 })
+    );
 }
 
 /// A deterministic xorshift for the large cases.
@@ -420,19 +596,31 @@ fn large_rule_sets_agree_with_the_linear_classifier() {
     let mut g = Rng(0x9e37_79b9_7f4a_7c15);
     let mut rules = Vec::new();
     for i in 0..9000u32 {
-        let mut r = rule(i, (i / 1500) * 10 + g.below(2) as u32, g.below(50) as u32, Action::Allow);
+        let mut r = rule(
+            i,
+            (i / 1500) * 10 + g.below(2) as u32,
+            g.below(50) as u32,
+            Action::Allow,
+        );
         r.action = [Action::Allow, Action::Drop, Action::Reject, Action::Pass][g.below(4) as usize];
         r.applied_to = if g.below(4) == 0 {
             AppliedTo::All
         } else {
             AppliedTo::Ports((0..=g.below(3)).map(|_| g.below(16) as u32).collect())
         };
-        r.direction = [RuleDirection::In, RuleDirection::Out, RuleDirection::Both][g.below(3) as usize];
+        r.direction =
+            [RuleDirection::In, RuleDirection::Out, RuleDirection::Both][g.below(3) as usize];
         if g.below(5) != 0 {
-            r.src = vec![cidr4([10, 0, g.below(4) as u8, g.below(8) as u8], [32, 30, 24][g.below(3) as usize])];
+            r.src = vec![cidr4(
+                [10, 0, g.below(4) as u8, g.below(8) as u8],
+                [32, 30, 24][g.below(3) as usize],
+            )];
         }
         if g.below(3) != 0 {
-            r.dst = vec![cidr4([10, 1, 0, g.below(8) as u8], [32, 31][g.below(2) as usize])];
+            r.dst = vec![cidr4(
+                [10, 1, 0, g.below(8) as u8],
+                [32, 31][g.below(2) as usize],
+            )];
         }
         if g.below(2) == 0 {
             r.protocol = Some([TCP, UDP][g.below(2) as usize]);
@@ -441,7 +629,9 @@ fn large_rule_sets_agree_with_the_linear_classifier() {
         }
         rules.push(r);
     }
-    let defaults: Vec<Action> = (0..16).map(|p| [Action::Allow, Action::Drop][p % 2]).collect();
+    let defaults: Vec<Action> = (0..16)
+        .map(|p| [Action::Allow, Action::Drop][p % 2])
+        .collect();
     let lin = LinearClassifier::build(&rules, &defaults).unwrap();
     let fast = Classifier::build(&rules, &defaults).unwrap();
     let mut decided = 0;
@@ -487,47 +677,73 @@ fn ip_range() -> impl Strategy<Value = IpRange> {
 }
 
 fn port_range() -> impl Strategy<Value = (u16, u16)> {
-    (0..PORTS.len(), 0..PORTS.len(), prop::option::of(0u16..4))
-        .prop_map(|(a, b, d)| match d {
-            Some(d) => (PORTS[a], PORTS[a].saturating_add(d)),
-            None => (PORTS[a], PORTS[b]),
-        })
+    (0..PORTS.len(), 0..PORTS.len(), prop::option::of(0u16..4)).prop_map(|(a, b, d)| match d {
+        Some(d) => (PORTS[a], PORTS[a].saturating_add(d)),
+        None => (PORTS[a], PORTS[b]),
+    })
 }
 
 fn action() -> impl Strategy<Value = Action> {
-    prop::sample::select(vec![Action::Allow, Action::Drop, Action::Reject, Action::Pass])
+    prop::sample::select(vec![
+        Action::Allow,
+        Action::Drop,
+        Action::Reject,
+        Action::Pass,
+    ])
 }
 
 fn compiled_rule() -> impl Strategy<Value = CompiledRule> {
     let addrs = || prop::collection::vec(ip_range(), 0..3);
     (
-        (0u32..4, 0u32..6, prop::option::of(prop::collection::vec(0u32..8, 0..4))),
-        prop::sample::select(vec![RuleDirection::In, RuleDirection::Out, RuleDirection::Both]),
+        (
+            0u32..4,
+            0u32..6,
+            prop::option::of(prop::collection::vec(0u32..8, 0..4)),
+        ),
+        prop::sample::select(vec![
+            RuleDirection::In,
+            RuleDirection::Out,
+            RuleDirection::Both,
+        ]),
         (addrs(), addrs()),
         prop::option::of(prop::sample::select(PROTOS.to_vec())),
         (0..4u8, prop::collection::vec(port_range(), 1..3)),
         (prop::option::of(0u8..3), prop::option::of(0u8..3)),
         (action(), any::<bool>(), any::<bool>()),
     )
-        .prop_map(|((section, priority, ports), direction, (src, dst), protocol, (l4, dst_ports), (t, c), (action, log, stateless))| {
-            CompiledRule {
-                index: 0,
-                section,
-                priority,
-                applied_to: ports.map_or(AppliedTo::All, AppliedTo::Ports),
+        .prop_map(
+            |(
+                (section, priority, ports),
                 direction,
-                src,
-                dst,
+                (src, dst),
                 protocol,
-                // l4: 0-1 none, 2 ports, 3 ICMP (rarely both).
-                dst_ports: if l4 == 2 || (l4 == 3 && t == Some(2)) { dst_ports } else { vec![] },
-                icmp_type: if l4 == 3 { t } else { None },
-                icmp_code: if l4 == 3 { c } else { None },
-                action,
-                log,
-                stateless,
-            }
-        })
+                (l4, dst_ports),
+                (t, c),
+                (action, log, stateless),
+            )| {
+                CompiledRule {
+                    index: 0,
+                    section,
+                    priority,
+                    applied_to: ports.map_or(AppliedTo::All, AppliedTo::Ports),
+                    direction,
+                    src,
+                    dst,
+                    protocol,
+                    // l4: 0-1 none, 2 ports, 3 ICMP (rarely both).
+                    dst_ports: if l4 == 2 || (l4 == 3 && t == Some(2)) {
+                        dst_ports
+                    } else {
+                        vec![]
+                    },
+                    icmp_type: if l4 == 3 { t } else { None },
+                    icmp_code: if l4 == 3 { c } else { None },
+                    action,
+                    log,
+                    stateless,
+                }
+            },
+        )
 }
 
 fn query() -> impl Strategy<Value = Query> {
@@ -541,7 +757,11 @@ fn query() -> impl Strategy<Value = Query> {
     )
         .prop_map(|(port, out, (src, dst), protocol, (p, d, t, c), odd)| {
             let is_icmp = protocol == ICMP || protocol == ICMP6;
-            let dst_port = if is_icmp { u16::from(t) << 8 | u16::from(c) } else { PORTS[p].saturating_add(d) };
+            let dst_port = if is_icmp {
+                u16::from(t) << 8 | u16::from(c)
+            } else {
+                PORTS[p].saturating_add(d)
+            };
             Query {
                 port: if port == 9 { 5000 } else { port },
                 direction: if out { Direction::Out } else { Direction::In },
@@ -555,7 +775,11 @@ fn query() -> impl Strategy<Value = Query> {
         })
 }
 
-fn check(rules: Vec<CompiledRule>, defaults: Vec<Action>, queries: Vec<Query>) -> Result<(), TestCaseError> {
+fn check(
+    rules: Vec<CompiledRule>,
+    defaults: Vec<Action>,
+    queries: Vec<Query>,
+) -> Result<(), TestCaseError> {
     let rules: Vec<CompiledRule> = rules
         .into_iter()
         .enumerate()
@@ -569,13 +793,19 @@ fn check(rules: Vec<CompiledRule>, defaults: Vec<Action>, queries: Vec<Query>) -
     for q in &queries {
         prop_assert_eq!(fast.classify(q), lin.classify(q), "query {:?}", q);
         let d = Action::Reject;
-        prop_assert_eq!(fast.classify_with_default(q, d), lin.classify_with_default(q, d));
+        prop_assert_eq!(
+            fast.classify_with_default(q, d),
+            lin.classify_with_default(q, d)
+        );
     }
     Ok(())
 }
 
 fn default_actions() -> impl Strategy<Value = Vec<Action>> {
-    prop::collection::vec(prop::sample::select(vec![Action::Allow, Action::Drop, Action::Reject]), 0..10)
+    prop::collection::vec(
+        prop::sample::select(vec![Action::Allow, Action::Drop, Action::Reject]),
+        0..10,
+    )
 }
 
 proptest! {

@@ -10,9 +10,13 @@
 //! frame's current first byte, so they stay right when a stage moves the
 //! start (tag strip).
 
+mod l4;
 mod parse;
 pub mod reject;
 
+pub use l4::{
+    icmp_echo_id, icmp_quote, is_echo, is_icmp_error, tcp_segment, QuotedFlow, TcpSegment,
+};
 pub use parse::{parse, parse_into, parse_tagged_into, vlan_tag, ParseError};
 
 use crate::ids::{Endpoint, Mac, SwitchId};
@@ -101,6 +105,9 @@ pub struct Headers {
     /// Hash of the flow (addresses, protocol, ports; MACs and EtherType for
     /// non-IP): picks the Geneve source port, later the worker.
     pub hash: u32,
+    /// The datagram's identification for a fragment (IPv4: 16 bits, IPv6:
+    /// the fragment header's 32 bits); 0 when not a fragment.
+    pub frag_id: u32,
 }
 
 impl Headers {

@@ -148,6 +148,7 @@ fn parse_at(frame: &[u8], tag: usize, h: &mut Headers) -> Result<(), ParseError>
         sport,
         dport,
         hash,
+        frag_id,
     } = h;
     *dst_mac = frame[..6].try_into().expect("checked length");
     *src_mac = frame[6..12].try_into().expect("checked length");
@@ -167,6 +168,7 @@ fn parse_at(frame: &[u8], tag: usize, h: &mut Headers) -> Result<(), ParseError>
     *sport = 0;
     *dport = 0;
     *hash = 0;
+    *frag_id = 0;
     let l3 = &origin[ETH_HLEN..];
     match ethertype {
         ETHERTYPE_IPV4 => parse_ipv4(origin, l3, h)?,
@@ -230,6 +232,9 @@ fn parse_ipv4(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
         _ => Fragment::Later,
     };
     h.proto = l3[9];
+    if h.frag != Fragment::Whole {
+        h.frag_id = u32::from(be16(l3, 4));
+    }
     let mut l4 = &l3[ihl..total];
     if h.frag == Fragment::Later {
         return later_fragment(h.proto, offset);
@@ -331,6 +336,7 @@ fn parse_ipv6(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
                 let offset = be16(hdr, 2) >> 3;
                 let more = hdr[3] & 1 == 1;
                 fragment = Some((offset, more));
+                h.frag_id = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]);
                 if offset != 0 {
                     // What follows is the datagram's data, not headers.
                     h.proto = hdr[0];
@@ -353,6 +359,9 @@ fn parse_ipv6(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
         // An atomic fragment (offset 0, no more): a whole datagram.
         _ => Fragment::Whole,
     };
+    if h.frag == Fragment::Whole {
+        h.frag_id = 0;
+    }
     if h.frag == Fragment::First
         && !matches!(next, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_ICMPV6)
         && next != IPV6_NO_NEXT

@@ -76,14 +76,7 @@ fn answerable(h: &Headers) -> bool {
     if h.frag == Fragment::Later || !h.has_l4() {
         return false;
     }
-    let error = match (h.l3, h.proto) {
-        // Destination unreachable, source quench, redirect, time exceeded,
-        // parameter problem.
-        (L3::Ipv4, IPPROTO_ICMP) => matches!(h.icmp_type, 3 | 4 | 5 | 11 | 12),
-        // Types below 128 are errors.
-        (L3::Ipv6, IPPROTO_ICMPV6) => h.icmp_type < 128,
-        _ => false,
-    };
+    let error = super::is_icmp_error(h);
     if error {
         return false;
     }

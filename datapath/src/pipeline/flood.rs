@@ -9,7 +9,8 @@
 use super::Pipeline;
 use crate::{
     counters::DropReason,
-    frames::FrameMemory,
+    firewall::rules::Direction,
+    frames::{chunk_base, FrameMemory},
     ids::{Endpoint, PortId, TepId},
     packet::{Frame, PacketCtx},
 };
@@ -25,19 +26,40 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     pub(super) fn flood(&mut self, ctx: &PacketCtx) {
         let tables = self.tables;
         let sw = tables.switch(ctx.switch);
-        let ports = sw
-            .local_ports
-            .iter()
-            .filter(|p| Endpoint::Port(**p) != ctx.ingress)
-            .map(|p| Target::Port(*p));
+        // The firewall into each local port decides before any copy.
+        let mut allowed = std::mem::take(&mut self.egress.flood_ports);
+        allowed.clear();
+        for &p in &sw.local_ports {
+            if Endpoint::Port(p) == ctx.ingress {
+                continue;
+            }
+            match self.firewall_check(ctx, p, Direction::In) {
+                Ok(()) => allowed.push(p),
+                Err(reason) => self.counters.port(p).drop(reason),
+            }
+        }
+        let ports = allowed.iter().map(|p| Target::Port(*p));
         let teps: &[TepId] = if ctx.ingress == Endpoint::Uplink {
             &[]
         } else {
             &sw.remote_teps
         };
+        let candidates = sw
+            .local_ports
+            .iter()
+            .any(|p| Endpoint::Port(*p) != ctx.ingress);
         let mut targets = ports.chain(teps.iter().map(|t| Target::Tep(*t))).peekable();
         if targets.peek().is_none() {
-            return self.drop_frame(ctx.ingress, ctx.frame, DropReason::NoDestination);
+            drop(targets);
+            let refused = candidates && allowed.is_empty();
+            self.egress.flood_ports = allowed;
+            if refused {
+                // Every local port's firewall refused it and counted it.
+                self.pool.push(chunk_base(ctx.frame.addr));
+            } else {
+                self.drop_frame(ctx.ingress, ctx.frame, DropReason::NoDestination);
+            }
+            return;
         }
         while let Some(target) = targets.next() {
             let frame = if targets.peek().is_none() {
@@ -56,6 +78,8 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 Target::Tep(t) => self.output_tep(ctx, frame, t),
             }
         }
+        drop(targets);
+        self.egress.flood_ports = allowed;
     }
 
     /// A copy of `frame` in a free chunk, if there is one.

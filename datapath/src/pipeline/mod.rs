@@ -3,13 +3,13 @@
 //! design, and drops with its own reason:
 //!
 //! ```text
-//! vif rx    ─▶ classify: parse+validate, (vif, VLAN) → port, strip tag ─▶ guards ─▶ [firewall out]
-//!           ─▶ l2_lookup ─▶ output ─┬▶ local port: [firewall in] ─▶ tag ─▶ vif tx
-//!                                   ├▶ remote MAC: Geneve encap ─▶ uplink tx
-//!                                   └▶ flood: the targets are decided first
-//!                                      ([firewall in] of each), then copied
+//! vif rx    ─▶ classify: parse+validate, (vif, VLAN) → port, strip tag ─▶ guards ─▶ firewall_out
+//!           ─▶ l2_lookup ─▶ firewall_in ─▶ output ─┬▶ local port: tag ─▶ vif tx
+//!                                                 ├▶ remote MAC: Geneve encap ─▶ uplink tx
+//!                                                 └▶ flood: the targets are decided first
+//!                                                    (firewall into each), then copied
 //! uplink rx ─▶ decap: validate Geneve, VNI → switch, parse+validate inner
-//!           ─▶ l2_lookup ─▶ output
+//!           ─▶ l2_lookup ─▶ firewall_in ─▶ output
 //! ```
 //!
 //! The first stage parses each frame once into its [`PacketCtx`]; later
@@ -23,6 +23,7 @@
 //! arena in tests, benchmarks and fuzzing.
 
 mod classify;
+pub mod firewall;
 mod flood;
 pub mod guards;
 mod l2;
@@ -129,6 +130,8 @@ pub struct Egress {
     /// Indexed by vif id.
     pub vifs: Vec<TxQueue>,
     pub uplink: TxQueue,
+    /// Scratch of `flood`: the local ports whose firewall let a frame in.
+    pub flood_ports: Vec<crate::ids::PortId>,
 }
 
 impl Egress {
@@ -239,6 +242,8 @@ pub struct Pipeline<'a, M: FrameMemory> {
     pub egress: &'a mut Egress,
     /// The batch's storage, reused (see [`Batch::new`]).
     pub batch: &'a mut Batch,
+    /// The worker's connection table, clock and firewall log.
+    pub fw: &'a mut firewall::FirewallState,
 }
 
 impl<M: FrameMemory> Pipeline<'_, M> {
@@ -249,8 +254,9 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             batch.reset();
             self.classify(vif, rx, &mut batch);
             self.guards(&mut batch);
-            // [firewall out of the source port: the firewall issue]
+            self.firewall_out(&mut batch);
             self.l2_lookup(&mut batch);
+            self.firewall_in(&mut batch);
             self.output(&mut batch);
         }
         *self.batch = batch;
@@ -263,6 +269,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             batch.reset();
             self.decap(rx, &mut batch);
             self.l2_lookup(&mut batch);
+            self.firewall_in(&mut batch);
             self.output(&mut batch);
         }
         *self.batch = batch;
@@ -307,3 +314,5 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_firewall;

@@ -6,8 +6,10 @@
 //! it prints the build time, the classifier's memory (from its structure's
 //! sizes) and the ns per classification of the fast classifier and of the
 //! linear reference, over random queries of which about half are made to
-//! hit a rule and half are random. A last line stresses the structure with
-//! 10,000 rules all applied to every port. Run it pinned, in release:
+//! hit a rule and half are random. Two stress lines follow: the same 10,000
+//! rules all applied to every port, and an adversarial set where each field
+//! alone matches rules in every bitmap word but no rule matches whole (the
+//! O(rules/64) worst case of the scan). Run it pinned, in release:
 //!
 //! ```text
 //! cargo build --release -p perf --bin xvs-bench-classifier
@@ -35,6 +37,15 @@ struct Args {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Rule counts of the realistic sets.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1_000, 10_000])]
+    rules: Vec<usize>,
+    /// Skip the linear classifier.
+    #[arg(long)]
+    no_linear: bool,
+    /// Skip the stress lines (10,000 rules: all ports; adversarial).
+    #[arg(long)]
+    no_stress: bool,
 }
 
 /// xorshift64*: deterministic, no dependency.
@@ -63,7 +74,16 @@ const ICMP: u8 = 1;
 fn pod(g: &mut Rng, v6: bool) -> u128 {
     let h = g.below(65_536) as u32;
     if v6 {
-        u128::from(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (h >> 16) as u16, h as u16))
+        u128::from(Ipv6Addr::new(
+            0xfd00,
+            0,
+            0,
+            0,
+            0,
+            0,
+            (h >> 16) as u16,
+            h as u16,
+        ))
     } else {
         datapath::firewall::v4_mapped(Ipv4Addr::from(0x0a00_0000 | h))
     }
@@ -89,7 +109,9 @@ fn cidr(g: &mut Rng, v6: bool) -> IpRange {
 fn ports(g: &mut Rng) -> Vec<u32> {
     let max = if g.chance(80) { 4 } else { 16 };
     let n = 1 + g.below(max);
-    (0..n).map(|_| g.below(u64::from(MAX_PORTS)) as u32).collect()
+    (0..n)
+        .map(|_| g.below(u64::from(MAX_PORTS)) as u32)
+        .collect()
 }
 
 fn l4(g: &mut Rng, r: &mut CompiledRule) {
@@ -97,7 +119,11 @@ fn l4(g: &mut Rng, r: &mut CompiledRule) {
     if x < 80 {
         r.protocol = Some(if g.chance(80) { TCP } else { UDP });
         let lo = [22, 53, 80, 443, 3306, 5432, 6379, 8080, 9090][g.below(9) as usize];
-        let hi = if g.chance(80) { lo } else { lo + g.below(100) as u16 };
+        let hi = if g.chance(80) {
+            lo
+        } else {
+            lo + g.below(100) as u16
+        };
         r.dst_ports = vec![(lo, hi)];
         if g.chance(10) {
             let p = 30_000 + g.below(2000) as u16;
@@ -158,26 +184,41 @@ fn rules(g: &mut Rng, n: usize, all_ports: bool) -> Vec<CompiledRule> {
             2 => {
                 r.src = vec![cidr(g, v6)];
                 r.dst = vec![cidr(g, v6)];
-                r.action = if g.chance(70) { Action::Pass } else { Action::Drop };
+                r.action = if g.chance(70) {
+                    Action::Pass
+                } else {
+                    Action::Drop
+                };
             }
             3 => {
                 r.applied_to = AppliedTo::Ports(ports(g));
-                r.direction = if g.chance(70) { RuleDirection::In } else { RuleDirection::Out };
+                r.direction = if g.chance(70) {
+                    RuleDirection::In
+                } else {
+                    RuleDirection::Out
+                };
                 let peers = if g.chance(85) { 1 + g.below(3) } else { 0 };
                 r.src = (0..peers).map(|_| cidr(g, v6)).collect();
                 if g.chance(40) {
                     r.dst = vec![cidr(g, v6)];
                 }
                 l4(g, &mut r);
-                r.action = if g.chance(85) { Action::Allow } else { Action::Drop };
+                r.action = if g.chance(85) {
+                    Action::Allow
+                } else {
+                    Action::Drop
+                };
             }
             _ => {
                 if i + 1 == n {
                     r.protocol = Some(ICMP);
                     r.icmp_type = Some(8);
                 } else {
-                    r.dst = vec![IpRange::v6_cidr(Ipv6Addr::new(0xfd00, 0, 0, 0xdead, 0, 0, 0, 0), 64)
-                        .unwrap_or(IpRange::single(0))];
+                    r.dst =
+                        vec![
+                            IpRange::v6_cidr(Ipv6Addr::new(0xfd00, 0, 0, 0xdead, 0, 0, 0, 0), 64)
+                                .unwrap_or(IpRange::single(0)),
+                        ];
                     r.action = Action::Reject;
                 }
             }
@@ -197,6 +238,42 @@ fn pick(g: &mut Rng, rs: &[IpRange], v6: bool) -> u128 {
     }
 }
 
+/// Adversarial: rules alternate (src A, port 1) and (src B, port 2), all
+/// ports; queries (src A, port 2) or (src B, port 1) match none of them.
+fn adversarial(n: usize) -> (Vec<CompiledRule>, Vec<Query>) {
+    let (a, b) = (pod(&mut Rng(3), false), pod(&mut Rng(5), false));
+    let rules = (0..n)
+        .map(|i| CompiledRule {
+            index: i as u32,
+            section: 0,
+            priority: i as u32,
+            applied_to: AppliedTo::All,
+            direction: RuleDirection::Both,
+            src: vec![IpRange::single(if i % 2 == 0 { a } else { b })],
+            dst: vec![],
+            protocol: Some(TCP),
+            dst_ports: vec![if i % 2 == 0 { (1, 1) } else { (2, 2) }],
+            icmp_type: None,
+            icmp_code: None,
+            action: Action::Allow,
+            log: false,
+            stateless: false,
+        })
+        .collect();
+    let qs = (0..4096u32)
+        .map(|i| Query {
+            port: i % MAX_PORTS,
+            direction: Direction::In,
+            src: if i % 2 == 0 { a } else { b },
+            dst: pod(&mut Rng(u64::from(i) + 7), false),
+            protocol: TCP,
+            dst_port: if i % 2 == 0 { 2 } else { 1 },
+            is_icmp: false,
+        })
+        .collect();
+    (rules, qs)
+}
+
 /// Half the queries are built from a random rule (inside its ranges), half
 /// are random pod-to-pod traffic.
 fn queries(g: &mut Rng, rules: &[CompiledRule], n: usize) -> Vec<Query> {
@@ -205,7 +282,11 @@ fn queries(g: &mut Rng, rules: &[CompiledRule], n: usize) -> Vec<Query> {
             let v6 = g.chance(10);
             let mut q = Query {
                 port: g.below(u64::from(MAX_PORTS)) as u32,
-                direction: if g.chance(50) { Direction::In } else { Direction::Out },
+                direction: if g.chance(50) {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
                 src: pod(g, v6),
                 dst: pod(g, v6),
                 protocol: if g.chance(85) { TCP } else { UDP },
@@ -259,9 +340,19 @@ fn code(a: Action) -> u32 {
     a as u32
 }
 
-fn run(label: &str, n: usize, all_ports: bool, args: &Args) {
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Realistic,
+    AllPorts,
+    Adversarial,
+}
+
+fn run(label: &str, n: usize, shape: Shape, args: &Args) {
     let mut g = Rng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let rs = rules(&mut g, n, all_ports);
+    let (rs, adv_qs) = match shape {
+        Shape::Adversarial => adversarial(n),
+        _ => (rules(&mut g, n, shape == Shape::AllPorts), vec![]),
+    };
     let defaults = vec![Action::Drop; MAX_PORTS as usize];
     // Build time: the best of a few builds (the first also warms the allocator).
     let mut best = Duration::MAX;
@@ -274,13 +365,17 @@ fn run(label: &str, n: usize, all_ports: bool, args: &Args) {
     }
     let Some(c) = c else { return };
     let lin = LinearClassifier::build(&rs, &defaults).expect("build");
-    let mut qs = queries(&mut g, &rs, 1 << 16);
+    let mut qs = if shape == Shape::Adversarial {
+        adv_qs
+    } else {
+        queries(&mut g, &rs, 1 << 16)
+    };
     // Spread the queries' order so consecutive ones do not share cache lines.
     for i in (1..qs.len()).rev() {
         qs.swap(i, g.below(i as u64 + 1) as usize);
     }
     let mut by_rule = 0;
-    for q in &qs[..4096] {
+    for q in qs.iter().take(4096) {
         let v = c.classify(q);
         assert_eq!(v, lin.classify(q), "fast and linear disagree on {q:?}");
         by_rule += usize::from(v.rule.is_some());
@@ -290,14 +385,18 @@ fn run(label: &str, n: usize, all_ports: bool, args: &Args) {
         let v = c.classify(black_box(q));
         code(v.action) ^ v.rule.unwrap_or(0)
     });
-    let linear_qs = &qs[..if n > 1000 { 512 } else { 4096 }];
-    let linear = ns_per_query(linear_qs, dur / 2, |q| {
-        let v = lin.classify(black_box(q));
-        code(v.action) ^ v.rule.unwrap_or(0)
-    });
+    let linear_qs = &qs[..qs.len().min(if n > 1000 { 512 } else { 4096 })];
+    let linear = if args.no_linear {
+        f64::NAN
+    } else {
+        ns_per_query(linear_qs, dur / 2, |q| {
+            let v = lin.classify(black_box(q));
+            code(v.action) ^ v.rule.unwrap_or(0)
+        })
+    };
     let (si, di, li) = c.intervals();
     println!(
-        "{label:<26} {n:>6} rules  build {:>7.2} ms  memory {:>10} B ({:>6.2} MiB)  classify {:>7.1} ns  linear {:>10.1} ns  decided-by-rule {:>3}%  intervals src/dst/l4 {si}/{di}/{li}",
+        "{label:<20} {n:>6} rules  build {:>7.2} ms  memory {:>10} B ({:>6.2} MiB)  classify {:>7.1} ns  linear {:>10.1} ns  decided-by-rule {:>3}%  intervals src/dst/l4 {si}/{di}/{li}",
         best.as_secs_f64() * 1e3,
         c.memory_bytes(),
         c.memory_bytes() as f64 / (1 << 20) as f64,
@@ -309,8 +408,11 @@ fn run(label: &str, n: usize, all_ports: bool, args: &Args) {
 
 fn main() {
     let args = Args::parse();
-    for n in [10, 1_000, 10_000] {
-        run("realistic", n, false, &args);
+    for &n in &args.rules {
+        run("realistic", n, Shape::Realistic, &args);
     }
-    run("stress: all applied to all", 10_000, true, &args);
+    if !args.no_stress {
+        run("stress: all ports", 10_000, Shape::AllPorts, &args);
+        run("stress: adversarial", 10_000, Shape::Adversarial, &args);
+    }
 }

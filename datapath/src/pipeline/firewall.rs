@@ -1,0 +1,445 @@
+//! Stage `firewall`: the distributed firewall, stateful, per logical port.
+//! A frame is checked out of its source port (`firewall_out`, after the
+//! guards) and into its destination port (`firewall_in` after the L2
+//! lookup, and per target in `flood` before any copy); across hypervisors,
+//! out here and in there. Non-IP frames (ARP, other EtherTypes) are not
+//! the firewall's.
+//!
+//! One check ([`Pipeline::firewall_check`]) in a zone (the port) and a
+//! direction:
+//!
+//! - a later fragment takes the verdict its first fragment got (none seen:
+//!   `fragment_no_first`);
+//! - an ICMP error quoting a tracked connection is related to it;
+//! - a packet of a tracked connection passes if the rule-set generation
+//!   that admitted the connection is the current one; otherwise the
+//!   connection (its opening direction) is checked against the current
+//!   rules on this packet, and removed if they refuse it: a policy change
+//!   reaches established connections on their next packet;
+//! - a new connection (or an untracked packet) is classified: allowed, it
+//!   is tracked (unless the rule is stateless), refused, it is dropped, or
+//!   rejected with an answer to its source ([`crate::packet::reject`]).
+//!
+//! Hits are counted per rule (packets and bytes of the connections it
+//! admitted, connections it decided); decisions of logged rules go to the
+//! log channel ([`crate::fwlog`]), never blocking.
+
+use conntrack::{FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Time};
+
+use super::{Batch, Pipeline};
+use crate::{
+    counters::DropReason,
+    firewall::{
+        compile::FirewallTables,
+        rules::{Action, Direction, Query, Verdict},
+    },
+    frames::{chunk_base, FrameMemory, RX_HEADROOM},
+    fwlog::{LogRecord, LogSink},
+    ids::{Endpoint, PortId},
+    packet::{
+        icmp_echo_id, icmp_quote, is_icmp_error, parse, reject::reject_reply, tcp_segment, Dest,
+        Fragment, Frame, Headers, PacketCtx, L3,
+    },
+    tables::L2Dest,
+    wire::{IPPROTO_ICMP, IPPROTO_ICMPV6},
+};
+
+/// The rule slot a connection admitted by a port's default action records.
+pub const DEFAULT_RULE: u32 = u32::MAX;
+
+/// Expiry work per burst: at most this many entries are reclaimed at a
+/// time, so no expiry step stalls a worker.
+pub const EXPIRE_BUDGET: usize = 128;
+
+/// A worker's firewall state: its connection table, its clock and its log.
+pub struct FirewallState {
+    pub ct: conntrack::Table,
+    /// The time of the current burst (milliseconds, monotonic).
+    pub now: Time,
+    pub log: Option<LogSink>,
+    /// The table settings last applied ([`FirewallState::configure`]).
+    applied: conntrack::Config,
+}
+
+impl FirewallState {
+    /// A state whose table follows `tables`' settings.
+    pub fn new(tables: &FirewallTables, log: Option<LogSink>) -> FirewallState {
+        let cfg = conntrack::Config {
+            hash_seed: seed(),
+            ..tables.conntrack
+        };
+        let ct = conntrack::Table::new(cfg).unwrap_or_else(|_| {
+            conntrack::Table::new(conntrack::Config {
+                hash_seed: cfg.hash_seed,
+                ..conntrack::Config::default()
+            })
+            .expect("the default connection-table config is valid")
+        });
+        FirewallState {
+            applied: *ct.config(),
+            ct,
+            now: Time(0),
+            log,
+        }
+    }
+
+    /// Applies the settings of a new snapshot (if they changed).
+    pub fn configure(&mut self, tables: &FirewallTables) {
+        let want = conntrack::Config {
+            hash_seed: self.applied.hash_seed,
+            ..tables.conntrack
+        };
+        if want != self.applied && self.ct.reconfigure(&want).is_ok() {
+            self.applied = want;
+        }
+        if let Some(log) = &mut self.log {
+            log.set_rate(tables.log_rate);
+        }
+    }
+}
+
+/// A hash seed that differs between runs (time and address entropy).
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let stack = &t as *const u64 as u64;
+    t ^ stack.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15
+}
+
+fn port_dir(d: Direction) -> PortDir {
+    match d {
+        Direction::Out => PortDir::Out,
+        Direction::In => PortDir::In,
+    }
+}
+
+fn addr(ip: &[u8; 16]) -> u128 {
+    u128::from_be_bytes(*ip)
+}
+
+/// What connection tracking reads of a packet checked on `port`.
+fn facts(frame: &[u8], h: &Headers, port: PortId, dir: Direction, liberal: bool) -> PacketFacts {
+    let mut f = PacketFacts {
+        zone: port.0,
+        src: addr(&h.src_ip),
+        dst: addr(&h.dst_ip),
+        proto: h.proto,
+        sport: h.sport,
+        dport: h.dport,
+        tcp_flags: h.tcp_flags,
+        icmp_type: h.icmp_type,
+        icmp_code: h.icmp_code,
+        icmp_id: icmp_echo_id(frame, h),
+        dir: port_dir(dir),
+        liberal: liberal.then_some(true),
+        ..PacketFacts::default()
+    };
+    if let Some(seg) = tcp_segment(frame, h) {
+        f.tcp_seq = seg.seq;
+        f.tcp_ack = seg.ack;
+        f.tcp_window = seg.window;
+        f.tcp_wscale = seg.wscale;
+        f.payload_len = seg.payload_len;
+    }
+    f
+}
+
+/// The classifier's question for a flow seen going `dir` on `port`.
+fn query(port: PortId, dir: Direction, f: &PacketFacts) -> Query {
+    let is_icmp = matches!(f.proto, IPPROTO_ICMP | IPPROTO_ICMPV6);
+    Query {
+        port: port.0,
+        direction: dir,
+        src: f.src,
+        dst: f.dst,
+        protocol: f.proto,
+        dst_port: if is_icmp {
+            (u16::from(f.icmp_type) << 8) | u16::from(f.icmp_code)
+        } else {
+            f.dport
+        },
+        is_icmp,
+    }
+}
+
+/// The opening packet of the connection a reply belongs to: addresses and
+/// ports swapped, the other direction.
+fn reversed(f: &PacketFacts, dir: Direction) -> (PacketFacts, Direction) {
+    let mut o = *f;
+    std::mem::swap(&mut o.src, &mut o.dst);
+    std::mem::swap(&mut o.sport, &mut o.dport);
+    if matches!(f.proto, IPPROTO_ICMP | IPPROTO_ICMPV6) {
+        // An echo reply's request: type 0 → 8, 129 → 128.
+        o.icmp_type = match f.icmp_type {
+            0 => 8,
+            129 => 128,
+            t => t,
+        };
+    }
+    let back = match dir {
+        Direction::Out => Direction::In,
+        Direction::In => Direction::Out,
+    };
+    (o, back)
+}
+
+impl<M: FrameMemory> Pipeline<'_, M> {
+    /// `firewall_out`: every frame from a port, out of that port.
+    pub(super) fn firewall_out(&mut self, batch: &mut Batch) {
+        self.retain(batch, |p, ctx| {
+            let Endpoint::Port(port) = ctx.ingress else {
+                return Ok(());
+            };
+            p.firewall_check(ctx, port, Direction::Out)
+                .map_err(|r| (Endpoint::Port(port), r))
+        });
+    }
+
+    /// `firewall_in`: every frame for a local port, into that port.
+    /// Flooded frames are checked per target in `flood`.
+    pub(super) fn firewall_in(&mut self, batch: &mut Batch) {
+        self.retain(batch, |p, ctx| match ctx.dest {
+            Dest::Port(port) => p
+                .firewall_check(ctx, port, Direction::In)
+                .map_err(|r| (Endpoint::Port(port), r)),
+            _ => Ok(()),
+        });
+    }
+
+    /// The firewall's check of `ctx` on `port` in direction `dir`; the
+    /// error is the drop reason (counted on `port` by the caller).
+    pub(super) fn firewall_check(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+    ) -> Result<(), DropReason> {
+        let h = &ctx.hdr;
+        if !matches!(h.l3, L3::Ipv4 | L3::Ipv6) {
+            return Ok(());
+        }
+        let fw = &self.tables.firewall;
+        let now = self.fw.now;
+        let bytes = u64::from(ctx.frame.len);
+        let frame = self.bytes(ctx.frame);
+        let f = facts(frame, h, port, dir, fw.port(port).liberal);
+        if h.frag == Fragment::Later {
+            let key = frag_key(&f, h);
+            return match self.fw.ct.frag_lookup(now, &key) {
+                Some(FragVerdict::Allow) => Ok(()),
+                Some(FragVerdict::Deny) => Err(DropReason::FirewallDrop),
+                None => Err(DropReason::FragmentNoFirst),
+            };
+        }
+        let outcome = if is_icmp_error(h) {
+            match icmp_quote(frame, h) {
+                Some(q) => {
+                    // The quoted packet went the other way: the connection
+                    // it belongs to is seen reversed from this error.
+                    let inner = PacketFacts {
+                        zone: port.0,
+                        src: addr(&q.src),
+                        dst: addr(&q.dst),
+                        proto: q.proto,
+                        sport: q.sport,
+                        dport: q.dport,
+                        icmp_type: q.icmp_type,
+                        icmp_code: q.icmp_code,
+                        icmp_id: q.icmp_id,
+                        dir: f.dir,
+                        ..PacketFacts::default()
+                    };
+                    self.fw.ct.related(now, &f, &inner)
+                }
+                None => Outcome::Untracked,
+            }
+        } else {
+            self.fw.ct.track(now, &f)
+        };
+        let fw = &self.tables.firewall;
+        match outcome {
+            Outcome::Established {
+                handle,
+                reply,
+                generation,
+                rule,
+                ..
+            } => {
+                if generation == fw.generation {
+                    self.hit(rule, bytes, false);
+                    return Ok(());
+                }
+                // The rules changed since this connection was admitted:
+                // check its opening direction again, now.
+                self.counters.firewall.rechecked.add(1);
+                let (open, open_dir) = if reply { reversed(&f, dir) } else { (f, dir) };
+                let v = fw.classifier.classify(&query(port, open_dir, &open));
+                if v.action == Action::Allow {
+                    let slot = v.rule.unwrap_or(DEFAULT_RULE);
+                    self.fw.ct.set_generation(handle, fw.generation, slot);
+                    self.hit(slot, bytes, false);
+                    return Ok(());
+                }
+                self.fw.ct.remove(handle);
+                self.counters.firewall.recheck_denied.add(1);
+                self.decided(ctx, port, dir, &v, bytes);
+                self.refuse(ctx, port, &v)
+            }
+            Outcome::Related { generation, .. } if generation == fw.generation => Ok(()),
+            Outcome::New | Outcome::Related { .. } | Outcome::Untracked => {
+                let v = fw.classifier.classify(&query(port, dir, &f));
+                self.decided(ctx, port, dir, &v, bytes);
+                if h.frag == Fragment::First {
+                    let verdict = if v.action == Action::Allow {
+                        FragVerdict::Allow
+                    } else {
+                        FragVerdict::Deny
+                    };
+                    // A full fragment table only costs the later fragments.
+                    let _ = self.fw.ct.frag_first(now, frag_key(&f, h), verdict);
+                }
+                if v.action != Action::Allow {
+                    return self.refuse(ctx, port, &v);
+                }
+                if v.stateless || outcome != Outcome::New {
+                    return Ok(());
+                }
+                let slot = v.rule.unwrap_or(DEFAULT_RULE);
+                match self.fw.ct.insert(now, &f, fw.generation, slot) {
+                    Ok(_) | Err(InsertError::Exists(_)) => Ok(()),
+                    Err(InsertError::TableFull | InsertError::ZoneFull(_)) => {
+                        Err(DropReason::ConntrackFull)
+                    }
+                    Err(InsertError::NotNew(_)) => Err(DropReason::ConntrackInvalid),
+                }
+            }
+            Outcome::Invalid(_) => Err(DropReason::ConntrackInvalid),
+            Outcome::StrictRefused => Err(DropReason::ConntrackStrict),
+        }
+    }
+
+    /// Counts a packet of `bytes` on rule `slot` (a new connection too, if
+    /// `new`).
+    #[inline]
+    fn hit(&self, slot: u32, bytes: u64, new: bool) {
+        if let Some(c) = self.counters.rules.get(slot as usize) {
+            c.packets.add(1);
+            c.bytes.add(bytes);
+            if new {
+                c.connections.add(1);
+            }
+        }
+    }
+
+    /// A classification's hit counters and, for a logged rule, its log line.
+    fn decided(&mut self, ctx: &PacketCtx, port: PortId, dir: Direction, v: &Verdict, bytes: u64) {
+        let Some(slot) = v.rule else { return };
+        self.hit(slot, bytes, true);
+        if !v.log {
+            return;
+        }
+        let Some(log) = &mut self.fw.log else { return };
+        let tables = self.tables;
+        let (Some(rule), Some(entry)) = (tables.firewall.rule(slot), tables.port(port)) else {
+            return;
+        };
+        let h = &ctx.hdr;
+        let record = LogRecord {
+            rule: rule.id.clone(),
+            section: rule.section.clone(),
+            action: v.action,
+            port: entry.name.clone(),
+            direction: dir,
+            proto: h.proto,
+            src: conntrack::ip(addr(&h.src_ip)),
+            dst: conntrack::ip(addr(&h.dst_ip)),
+            sport: h.sport,
+            dport: h.dport,
+        };
+        if log.send(self.fw.now, record) {
+            self.counters.firewall.log_lines.add(1);
+        } else {
+            self.counters.firewall.log_dropped.add(1);
+        }
+    }
+
+    /// The drop reason of a refusing verdict, answering the source first
+    /// for a reject.
+    fn refuse(&mut self, ctx: &PacketCtx, port: PortId, v: &Verdict) -> Result<(), DropReason> {
+        match v.action {
+            Action::Reject => {
+                if self.send_reject(ctx, port) {
+                    self.counters.firewall.rejects_sent.add(1);
+                } else {
+                    self.counters.firewall.rejects_unsent.add(1);
+                }
+                Err(DropReason::FirewallReject)
+            }
+            _ => Err(DropReason::FirewallDrop),
+        }
+    }
+
+    /// Builds the answer to a rejected frame in a free chunk and sends it
+    /// back where the frame came from: out of its source port, or through
+    /// the TEP its source MAC lives behind. Returns whether it was staged.
+    fn send_reject(&mut self, ctx: &PacketCtx, port: PortId) -> bool {
+        let Some(chunk) = self.pool.pop() else {
+            return false;
+        };
+        let start = chunk + RX_HEADROOM as u64;
+        let frame = self.bytes(ctx.frame).to_vec();
+        let out = self.bytes(Frame {
+            addr: start,
+            len: (crate::frames::FRAME_SIZE - RX_HEADROOM) as u32,
+        });
+        let Some(len) = reject_reply(&frame, &ctx.hdr, out) else {
+            self.pool.push(chunk);
+            return false;
+        };
+        let reply = Frame {
+            addr: start,
+            len: len as u32,
+        };
+        let Ok(hdr) = parse(self.bytes(reply)) else {
+            self.pool.push(chunk);
+            return false;
+        };
+        let answer = PacketCtx {
+            frame: reply,
+            ingress: Endpoint::Port(port),
+            switch: ctx.switch,
+            vlan: 0,
+            hdr,
+            dest: Dest::Unknown,
+        };
+        match ctx.ingress {
+            Endpoint::Port(src) => self.output_port(&answer, reply, src),
+            Endpoint::Uplink => {
+                let tables = self.tables;
+                match tables.switch(ctx.switch).macs.get(&ctx.hdr.src_mac) {
+                    Some(L2Dest::Remote(tep)) => self.output_tep(&answer, reply, *tep),
+                    _ => {
+                        self.pool.push(chunk_base(reply.addr));
+                        return false;
+                    }
+                }
+            }
+            Endpoint::Vif(_) => {
+                self.pool.push(chunk_base(reply.addr));
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn frag_key(f: &PacketFacts, h: &Headers) -> FragKey {
+    FragKey {
+        zone: f.zone,
+        src: f.src,
+        dst: f.dst,
+        proto: f.proto,
+        id: h.frag_id,
+    }
+}
