@@ -448,6 +448,16 @@ fn now_ms() -> u128 {
         .unwrap_or(0)
 }
 
+/// The drop counters of `ports` on `hv`, for failure messages.
+fn port_drops(tb: &Testbed, hv: &str, ports: &[&str]) -> String {
+    let s = tb.stats_now(hv);
+    ports
+        .iter()
+        .map(|p| format!("{p}: {}", s["ports"][p]["drops"]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Firewall drop counters of every port on both hypervisors.
 fn fw_drops(tb: &Testbed) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
@@ -1097,9 +1107,10 @@ fn long_transfer_stops_after_deny(tb: &mut Testbed) {
     let mut s = Stream::start(tb, "pod1a", "pod1b", 1111, 12);
     assert!(
         s.grows(1_000_000, Duration::from_secs(4)),
-        "the stream does not flow: {:?} end {:?}",
+        "the stream does not flow: {:?} end {:?}; drops {}",
         s.last(),
-        s.end
+        s.end,
+        port_drops(tb, "hv1", &["pod1a", "pod1b"])
     );
     let before = tb.stats_now("hv1");
     rule(
@@ -1161,7 +1172,8 @@ fn restart_loose_and_strict(tb: &mut Testbed) {
     let mut s = Stream::start(tb, "pod1a", "pod1b", 1212, 25);
     assert!(
         s.grows(1_000_000, Duration::from_secs(4)),
-        "the stream does not flow"
+        "the stream does not flow; drops {}",
+        port_drops(tb, "hv1", &["pod1a", "pod1b", "pod2a"])
     );
     assert_eq!(
         tb.stop_daemon("hv1", libc::SIGTERM),
@@ -1182,7 +1194,8 @@ fn restart_loose_and_strict(tb: &mut Testbed) {
     let mut s = Stream::start(tb, "pod1a", "pod1b", 1213, 25);
     assert!(
         s.grows(1_000_000, Duration::from_secs(4)),
-        "the stream does not flow in strict mode"
+        "the stream does not flow in strict mode; drops {}",
+        port_drops(tb, "hv1", &["pod1a", "pod1b"])
     );
     assert_eq!(
         tb.stop_daemon("hv1", libc::SIGTERM),
@@ -1467,7 +1480,8 @@ fn syn_flood_capped_per_port(tb: &mut Testbed) {
     let mut s = Stream::start(tb, "pod2a", "pod3a", 1414, 15);
     assert!(
         s.grows(1_000_000, Duration::from_secs(4)),
-        "the stream does not flow"
+        "the stream does not flow; drops {}",
+        port_drops(tb, "hv1", &["pod1a", "pod1b", "pod2a"])
     );
     section(tb, &mut undo, "hv1", "t14", 1400);
     rule(
