@@ -124,18 +124,6 @@ pub struct ConnEntry {
     pub rule: Option<String>,
     /// Seconds until it expires without traffic.
     pub expires_in: u32,
-    /// Packets and bytes in the original direction.
-    #[serde(default)]
-    pub orig_packets: u64,
-    /// Bytes in the original direction.
-    #[serde(default)]
-    pub orig_bytes: u64,
-    /// Packets in the reply direction.
-    #[serde(default)]
-    pub reply_packets: u64,
-    /// Bytes in the reply direction.
-    #[serde(default)]
-    pub reply_bytes: u64,
 }
 
 /// The result of `conntrack.list`.

@@ -182,7 +182,8 @@ fn write_stats(daemon: &Daemon, out: &StatsOutput) {
     }
     let report = daemon.report();
     if let Some(published) = &out.metrics {
-        let text = metrics::render(&report);
+        let mut text = metrics::render(&report);
+        text.push_str(&daemon.firewall_metrics());
         if let Ok(mut p) = published.lock() {
             *p = text;
         }

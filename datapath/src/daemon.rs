@@ -21,13 +21,16 @@ use std::{
 };
 
 use control::{
+    fwstats::{ConntrackList, ConntrackStats, RuleHits},
     model::{MAX_PORTS, MAX_VIFS},
+    ops::ConntrackListArgs,
     service::{Backend, CommitError},
     Config,
 };
 
 use crate::{
     counters::{sum, Block, WorkerCounters},
+    fwreport,
     netdev::NetDev,
     snapshot::SnapshotCell,
     stats::{self, Baselines, Report, SocketRef},
@@ -69,6 +72,21 @@ impl WorkerHandle {
             .map_err(|_| "the worker did not answer".to_string())?
     }
 
+    /// Runs a request on the worker's connection table.
+    fn conntrack(
+        &self,
+        request: worker::ConntrackRequest,
+    ) -> Result<worker::ConntrackReply, CommitError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(WorkerCommand::Conntrack { request, reply })
+            .map_err(|_| CommitError::Internal("the worker has stopped".into()))?;
+        self.wake.wake();
+        answer
+            .recv_timeout(WORKER_TIMEOUT)
+            .map_err(|_| CommitError::Internal("the worker did not answer".into()))
+    }
+
     fn detach(&self, slot: Slot) {
         let (reply, answer) = mpsc::channel();
         if self
@@ -90,6 +108,9 @@ pub struct Daemon {
     port_slots: Slots,
     /// Rule slots (hit counters), by rule id.
     rule_slots: Slots,
+    /// Hit counts of rules at the time they were created (a new rule may
+    /// reuse a deleted one's slot: it counts from zero).
+    rule_baselines: HashMap<String, RuleHits>,
     /// Attached vifs by `name@interface`.
     vifs: HashMap<String, Attached>,
     uplink: Option<(Attached, LocalTep)>,
@@ -133,6 +154,7 @@ impl Daemon {
             vif_slots: Slots::new(MAX_VIFS),
             port_slots: Slots::new(MAX_PORTS),
             rule_slots: Slots::new(crate::firewall::compile::MAX_RULE_SLOTS),
+            rule_baselines: HashMap::new(),
             vifs: HashMap::new(),
             uplink: None,
             tables,
@@ -182,6 +204,17 @@ impl Daemon {
             .collect();
         for b in fresh_ports.into_iter().chain(fresh_vifs) {
             self.baselines.insert(b, sum(&self.counters, b));
+        }
+        self.rule_baselines
+            .retain(|id, _| new.rules.iter().any(|r| r.id == *id));
+        for rule in &new.rules {
+            if self.config.rules.iter().any(|r| r.id == rule.id) {
+                continue;
+            }
+            if let Some(slot) = self.rule_slots.get(&rule.id) {
+                self.rule_baselines
+                    .insert(rule.id.clone(), fwreport::slot_hits(&self.counters, slot));
+            }
         }
         self.tables.store(tables);
         self.worker.wake.wake();
@@ -443,6 +476,19 @@ fn port_slots_from(map: &[(String, u32)]) -> Slots {
     slots
 }
 
+impl Daemon {
+    /// The firewall and conntrack metric families (Prometheus text).
+    pub fn firewall_metrics(&self) -> String {
+        let hits = self.rule_hits().unwrap_or_default();
+        let ct = self.conntrack_stats().ok();
+        fwreport::prometheus(
+            &hits,
+            &fwreport::firewall_counters(&self.counters),
+            ct.as_ref(),
+        )
+    }
+}
+
 impl Backend for Daemon {
     fn config(&self) -> &Config {
         &self.config
@@ -509,6 +555,61 @@ impl Backend for Daemon {
 
     fn version(&self) -> &str {
         env!("CARGO_PKG_VERSION")
+    }
+
+    fn rule_hits(&self) -> Option<BTreeMap<String, RuleHits>> {
+        Some(fwreport::rule_hits(
+            &self.tables.load(),
+            &self.counters,
+            &self.rule_baselines,
+        ))
+    }
+
+    fn conntrack_list(&self, args: &ConntrackListArgs) -> Result<ConntrackList, CommitError> {
+        let tables = self.tables.load();
+        let filter = fwreport::filter(args, |name| self.port_slots.get(name));
+        let limit = args.effective_limit() as usize;
+        match self
+            .worker
+            .conntrack(worker::ConntrackRequest::List { filter, limit })?
+        {
+            worker::ConntrackReply::List {
+                entries,
+                total,
+                now,
+            } => Ok(fwreport::list(&tables, &entries, total, now)),
+            _ => Err(CommitError::Internal("unexpected worker reply".into())),
+        }
+    }
+
+    fn conntrack_flush(&mut self, port: Option<&str>) -> Result<u64, CommitError> {
+        let zone = port.and_then(|name| self.port_slots.get(name));
+        match self
+            .worker
+            .conntrack(worker::ConntrackRequest::Flush { zone })?
+        {
+            worker::ConntrackReply::Flushed(n) => Ok(n as u64),
+            _ => Err(CommitError::Internal("unexpected worker reply".into())),
+        }
+    }
+
+    fn conntrack_stats(&self) -> Result<ConntrackStats, CommitError> {
+        let tables = self.tables.load();
+        let zones: Vec<u32> = self
+            .config
+            .ports
+            .iter()
+            .filter_map(|p| self.port_slots.get(&p.name))
+            .collect();
+        match self
+            .worker
+            .conntrack(worker::ConntrackRequest::Stats { zones })?
+        {
+            worker::ConntrackReply::Stats { stats, zones } => {
+                Ok(fwreport::stats(&tables, &stats, &zones))
+            }
+            _ => Err(CommitError::Internal("unexpected worker reply".into())),
+        }
     }
 }
 

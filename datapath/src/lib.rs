@@ -20,6 +20,7 @@ pub mod drop_reason;
 pub mod firewall;
 pub mod frames;
 pub mod fwlog;
+pub mod fwreport;
 pub mod ids;
 pub mod metrics;
 pub mod neigh;

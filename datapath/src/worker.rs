@@ -93,19 +93,23 @@ pub enum ConntrackRequest {
         limit: usize,
     },
     /// Removes every entry (of one port's zone, or all).
-    Flush {
-        zone: Option<u32>,
-    },
-    Stats,
+    Flush { zone: Option<u32> },
+    /// The table's statistics, and the entries of each of `zones`.
+    Stats { zones: Vec<u32> },
 }
 
 pub enum ConntrackReply {
     List {
         entries: Vec<conntrack::EntryInfo>,
         total: usize,
+        /// The worker's clock (entries' times are on it).
+        now: conntrack::Time,
     },
     Flushed(usize),
-    Stats(Box<conntrack::Stats>),
+    Stats {
+        stats: Box<conntrack::Stats>,
+        zones: Vec<(u32, u32)>,
+    },
 }
 
 /// What the daemon hands a worker.
@@ -191,7 +195,8 @@ impl Worker {
                 let _ = reply.send(());
             }
             WorkerCommand::Conntrack { request, reply } => {
-                let _ = reply.send(conntrack_request(&mut self.fw.ct, request));
+                let now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);
+                let _ = reply.send(conntrack_request(&mut self.fw.ct, now, request));
             }
         }
     }
@@ -545,20 +550,32 @@ impl WakeFd {
 }
 
 /// Runs a control-plane request on the worker's connection table.
-fn conntrack_request(ct: &mut conntrack::Table, request: ConntrackRequest) -> ConntrackReply {
+fn conntrack_request(
+    ct: &mut conntrack::Table,
+    now: conntrack::Time,
+    request: ConntrackRequest,
+) -> ConntrackReply {
     match request {
         ConntrackRequest::List { filter, limit } => {
             let mut total = 0;
             let mut entries = Vec::new();
-            for e in ct.list(&filter) {
+            // Expired entries not yet reclaimed are not connections.
+            for e in ct.list(&filter).filter(|e| e.expires > now) {
                 total += 1;
                 if entries.len() < limit {
                     entries.push(e);
                 }
             }
-            ConntrackReply::List { entries, total }
+            ConntrackReply::List {
+                entries,
+                total,
+                now,
+            }
         }
         ConntrackRequest::Flush { zone } => ConntrackReply::Flushed(ct.flush(zone)),
-        ConntrackRequest::Stats => ConntrackReply::Stats(Box::new(ct.stats())),
+        ConntrackRequest::Stats { zones } => ConntrackReply::Stats {
+            stats: Box::new(ct.stats()),
+            zones: zones.into_iter().map(|z| (z, ct.zone_len(z))).collect(),
+        },
     }
 }

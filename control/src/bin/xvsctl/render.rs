@@ -510,8 +510,6 @@ fn conntrack_row(e: &ConnEntry) -> Vec<String> {
         e.state.to_string(),
         e.rule.clone().unwrap_or_else(|| "-".into()),
         format!("{}s", e.expires_in),
-        (e.orig_packets + e.reply_packets).to_string(),
-        (e.orig_bytes + e.reply_bytes).to_string(),
     ]
 }
 
@@ -526,8 +524,6 @@ fn conntrack_table(list: &ConntrackList) -> String {
             "STATE",
             "RULE",
             "EXPIRES",
-            "PACKETS",
-            "BYTES",
         ]),
         &[6, 7, 8],
         &rows,
