@@ -18,7 +18,7 @@
 use std::{
     fmt::Write as _,
     fs,
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     thread,
@@ -130,6 +130,26 @@ pub const PODS: [PodSpec; 7] = [
     },
 ];
 
+impl PodSpec {
+    /// The pod's IPv6 address, `fd77::<last>` (the IPv4 address's last
+    /// byte written as it reads: 10.77.0.11 -> fd77::11). It is in the
+    /// port's `ips`, but pods run with IPv6 off until a test turns it on
+    /// ([`Testbed::enable_ipv6`]).
+    pub fn ip6(&self) -> Ipv6Addr {
+        let last = self.ip.octets()[3].to_string();
+        Ipv6Addr::new(
+            0xfd77,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u16::from_str_radix(&last, 16).expect("decimal digits read as hex"),
+        )
+    }
+}
+
 pub const UPLINK_MTU: u32 = 1600;
 const NS_PREFIX: &str = "xvs";
 
@@ -231,7 +251,7 @@ pub fn hv_config(hv: &str) -> serde_json::Value {
         .map(|p| {
             serde_json::json!({
                 "name": p.name, "vif": p.vm, "vlan": p.vlan, "switch": p.switch,
-                "mac": mac_str(&p.mac), "ips": [p.ip.to_string()],
+                "mac": mac_str(&p.mac), "ips": [p.ip.to_string(), p.ip6().to_string()],
             })
         })
         .collect();
@@ -249,6 +269,9 @@ pub struct Testbed {
     pub dir: PathBuf,
     pub bin: PathBuf,
     daemons: Vec<(&'static str, Child)>,
+    /// Whether this xvswitchd takes `--firewall-log` (asked once, of
+    /// `xvswitchd --help`).
+    firewall_log_flag: Option<bool>,
 }
 
 impl Testbed {
@@ -277,6 +300,7 @@ impl Testbed {
             dir,
             bin: bin_dir(),
             daemons: Vec::new(),
+            firewall_log_flag: None,
         };
         for b in ["xvswitchd", "xvsctl", "xvs-tagger", "xvs-probe"] {
             assert!(
@@ -431,6 +455,59 @@ impl Testbed {
         self.dir.join(format!("{hv}.log"))
     }
 
+    /// Where `hv`'s xvswitchd writes its firewall log (`--firewall-log`):
+    /// one JSON line per logged connection decision.
+    pub fn firewall_log_path(&self, hv: &str) -> PathBuf {
+        self.dir.join(format!("{hv}-firewall.log"))
+    }
+
+    /// Whether the daemons were started with `--firewall-log` (the flag is
+    /// passed only when `xvswitchd --help` mentions it).
+    pub fn has_firewall_log(&mut self) -> bool {
+        *self.firewall_log_flag.get_or_insert_with(|| {
+            let help = run(Command::new(self.bin.join("xvswitchd")).arg("--help"));
+            String::from_utf8_lossy(&help.stdout).contains("--firewall-log")
+        })
+    }
+
+    /// `hv`'s counters as `xvsctl --json stats` reports them.
+    pub fn stats_now(&self, hv: &str) -> serde_json::Value {
+        serde_json::from_str(&self.xvsctl_ok(hv, &["--json", "stats"])).expect("stats json")
+    }
+
+    /// Turns IPv6 on in `pod` with its address [`PodSpec::ip6`] (no DAD, so
+    /// it is usable at once; the kernel adds the link-local address of the
+    /// pod's MAC, which spoofguard allows).
+    pub fn enable_ipv6(&self, pod: &str) {
+        let p = pod_spec(pod);
+        let mut c = self.cmd(pod, "sysctl");
+        c.args([
+            "-qw",
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.eth0.accept_dad=0",
+            "net.ipv6.conf.eth0.accept_ra=0",
+            "net.ipv6.conf.all.disable_ipv6=0",
+            "net.ipv6.conf.eth0.disable_ipv6=0",
+        ]);
+        must(&mut c);
+        self.ip(
+            pod,
+            &format!("-6 addr replace {}/64 dev eth0 nodad", p.ip6()),
+        );
+    }
+
+    /// Turns IPv6 off in `pod` again (its addresses go with it).
+    pub fn disable_ipv6(&self, pod: &str) {
+        let mut c = self.cmd(pod, "sysctl");
+        c.args([
+            "-qw",
+            "net.ipv6.conf.eth0.disable_ipv6=1",
+            "net.ipv6.conf.all.disable_ipv6=1",
+        ]);
+        run(&mut c);
+    }
+
     /// Starts `hv`'s xvswitchd and waits until it reports ready.
     pub fn start_daemon(&mut self, hv: &'static str) {
         let spec = HVS.iter().find(|h| h.name == hv).expect("known hv");
@@ -455,8 +532,11 @@ impl Testbed {
             .args(["--stats-interval-ms", "100"])
             // Each hypervisor namespace has its own loopback.
             .args(["--metrics-listen", "127.0.0.1:9477"])
-            .args(["--core", &(spec.core % cores).to_string()])
-            .stdin(Stdio::null())
+            .args(["--core", &(spec.core % cores).to_string()]);
+        if self.has_firewall_log() {
+            c.arg("--firewall-log").arg(self.firewall_log_path(hv));
+        }
+        c.stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         let mut child = c.spawn().expect("spawn xvswitchd");

@@ -1,6 +1,9 @@
 //! `xvs-probe`: traffic helpers the testbed runs inside pod and node-VM
-//! namespaces: a checksummed TCP transfer (sender and receiver) and a raw
-//! frame sender. Every loop is bounded in count and time.
+//! namespaces: a checksummed TCP transfer (sender and receiver), a raw
+//! frame sender, and the firewall tests' helpers (an echo server and a
+//! one-shot connect that names how it failed, a connected-UDP error probe,
+//! an endless TCP stream and its reader, many new flows in raw frames).
+//! Every loop is bounded in count and time.
 
 use std::{
     io::{Read, Write},
@@ -106,6 +109,91 @@ enum Cmd {
         #[arg(long, default_value_t = 20000)]
         pps: u32,
     },
+    /// TCP echo server: accept connections (each echoed on its own thread)
+    /// on PORT, IPv6 and IPv4 (IPv4 only when IPv6 is off), until TIMEOUT
+    /// seconds passed; prints `listening` once bound.
+    TcpServe {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// One TCP connect with a short timeout; once connected, send 4 bytes
+    /// and wait for them to come back. Prints `result=ok`, `result=refused`,
+    /// `result=timeout`, `result=unreachable` or `result=error`, with
+    /// `errno=N ms=ELAPSED`; exits 0 whatever the result.
+    TcpConnect {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
+    /// A connected UDP socket sends a datagram to TO and waits INTERVAL_MS
+    /// for an answer or an error, up to COUNT times; stops at the first
+    /// error (an ICMP error the kernel reported) and prints `sent=N errno=E`
+    /// (E = 0: no error).
+    UdpProbe {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 5)]
+        count: u32,
+        #[arg(long, default_value_t = 300)]
+        interval_ms: u64,
+    },
+    /// Accept one TCP connection on PORT and write to it without pause
+    /// until TIMEOUT seconds passed or the connection fails.
+    StreamServe {
+        #[arg(long)]
+        port: u16,
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Connect to a stream-serve and read for DURATION_MS; every
+    /// INTERVAL_MS print `t=UNIX_MS bytes=TOTAL` (flushed); at the end
+    /// `end=duration` or `end=eof`/`end=error:...` (exit 0).
+    StreamRecv {
+        #[arg(long)]
+        to: SocketAddr,
+        #[arg(long, default_value_t = 10_000)]
+        duration_ms: u64,
+        #[arg(long, default_value_t = 100)]
+        interval_ms: u64,
+    },
+    /// COUNT new IPv4 flows as raw frames out of IFACE: TCP SYNs or UDP
+    /// datagrams from SRC_IP to DST_IP:DPORT, each from its own source port
+    /// (distinct for up to 60,000 frames), at most PPS per second, with
+    /// correct checksums; prints `sent=N`.
+    Flows {
+        #[arg(long)]
+        iface: String,
+        #[arg(long)]
+        proto: FlowProto,
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        src_mac: control::MacAddr,
+        #[arg(long)]
+        dst_mac: control::MacAddr,
+        #[arg(long)]
+        src_ip: std::net::Ipv4Addr,
+        #[arg(long)]
+        dst_ip: std::net::Ipv4Addr,
+        #[arg(long)]
+        dport: u16,
+        /// Varies the source ports between runs (added to each, mod 60,000).
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        #[arg(long, default_value_t = 100_000)]
+        pps: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FlowProto {
+    /// TCP SYNs.
+    Syn,
+    /// UDP datagrams (8 bytes of payload).
+    Udp,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -503,6 +591,338 @@ fn send_frames(
     Ok(())
 }
 
+fn tcp_serve(port: u16, timeout: Duration) -> Result<(), String> {
+    let listener = TcpListener::bind(("::", port))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
+        .map_err(|e| format!("bind: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    println!("listening");
+    let _ = std::io::stdout().flush();
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match listener.accept() {
+            Ok((mut s, _)) => {
+                std::thread::spawn(move || {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut buf = [0u8; 4096];
+                    for _ in 0..10_000 {
+                        match s.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if s.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    }
+    Ok(())
+}
+
+/// The result word of a failed connect or exchange.
+fn failure_word(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) | Some(libc::ECONNRESET) => "refused",
+        Some(libc::ETIMEDOUT) | Some(libc::EAGAIN) => "timeout",
+        Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) | Some(libc::EACCES) => "unreachable",
+        _ if e.kind() == std::io::ErrorKind::TimedOut => "timeout",
+        _ if e.kind() == std::io::ErrorKind::WouldBlock => "timeout",
+        _ => "error",
+    }
+}
+
+fn tcp_connect(to: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let exchange = || -> std::io::Result<()> {
+        let mut s = TcpStream::connect_timeout(&to, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        s.write_all(b"xvs\n")?;
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back)?;
+        if &back != b"xvs\n" {
+            return Err(std::io::Error::other("echo differs"));
+        }
+        Ok(())
+    };
+    let (word, errno) = match exchange() {
+        Ok(()) => ("ok", 0),
+        Err(e) => (failure_word(&e), e.raw_os_error().unwrap_or(0)),
+    };
+    println!(
+        "result={word} errno={errno} ms={}",
+        start.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+fn udp_probe(to: SocketAddr, count: u32, interval: Duration) -> Result<(), String> {
+    let any: SocketAddr = if to.is_ipv6() {
+        "[::]:0".parse().expect("addr")
+    } else {
+        "0.0.0.0:0".parse().expect("addr")
+    };
+    let sock = std::net::UdpSocket::bind(any).map_err(|e| format!("bind: {e}"))?;
+    sock.connect(to).map_err(|e| format!("connect: {e}"))?;
+    sock.set_read_timeout(Some(interval))
+        .map_err(|e| e.to_string())?;
+    let (mut sent, mut errno) = (0u32, 0i32);
+    let mut buf = [0u8; 64];
+    'probe: for seq in 0..count {
+        match sock.send(&seq.to_be_bytes()) {
+            Ok(_) => sent += 1,
+            Err(e) => {
+                errno = e.raw_os_error().unwrap_or(-1);
+                break;
+            }
+        }
+        let end = Instant::now() + interval;
+        while Instant::now() < end {
+            match sock.recv(&mut buf) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => {
+                    errno = e.raw_os_error().unwrap_or(-1);
+                    break 'probe;
+                }
+            }
+        }
+    }
+    println!("sent={sent} errno={errno}");
+    Ok(())
+}
+
+fn stream_serve(port: u16, timeout: Duration) -> Result<(), String> {
+    let listener = TcpListener::bind(("::", port))
+        .or_else(|_| TcpListener::bind(("0.0.0.0", port)))
+        .map_err(|e| format!("bind: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    println!("listening");
+    let _ = std::io::stdout().flush();
+    let deadline = Instant::now() + timeout;
+    let mut s = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return Err("no connection before the timeout".into());
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    };
+    s.set_nonblocking(false).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(Duration::from_millis(200)))
+        .map_err(|e| e.to_string())?;
+    let buf = vec![0x5au8; 16384];
+    while Instant::now() < deadline {
+        match s.write(&buf) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(format!("write: {e}")),
+        }
+    }
+    Ok(())
+}
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+fn stream_recv(to: SocketAddr, duration: Duration, interval: Duration) -> Result<(), String> {
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(2))
+        .map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_millis(20)))
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut next = start + interval;
+    let (mut total, mut buf) = (0u64, vec![0u8; 65536]);
+    let mut out = std::io::stdout();
+    let end = loop {
+        if Instant::now() >= next {
+            let _ = writeln!(out, "t={} bytes={total}", unix_ms());
+            let _ = out.flush();
+            next += interval;
+        }
+        if start.elapsed() >= duration {
+            break "duration".to_string();
+        }
+        match s.read(&mut buf) {
+            Ok(0) => break "eof".to_string(),
+            Ok(n) => total += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => break format!("error:{}", e.raw_os_error().unwrap_or(0)),
+        }
+    };
+    let _ = writeln!(out, "t={} bytes={total}", unix_ms());
+    let _ = writeln!(out, "end={end}");
+    let _ = out.flush();
+    Ok(())
+}
+
+/// The ones' complement sum of `data` folded to 16 bits, added to `sum`.
+fn csum_add(mut sum: u32, data: &[u8]) -> u32 {
+    for pair in data.chunks(2) {
+        let word = (pair[0] as u32) << 8 | pair.get(1).copied().unwrap_or(0) as u32;
+        sum += word;
+    }
+    sum
+}
+
+fn csum_fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An IPv4 frame carrying a TCP SYN or an 8-byte UDP datagram.
+#[allow(clippy::too_many_arguments)]
+fn flow_frame(
+    proto: FlowProto,
+    src: &[u8; 6],
+    dst: &[u8; 6],
+    src_ip: std::net::Ipv4Addr,
+    dst_ip: std::net::Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+) -> Vec<u8> {
+    let mut l4 = Vec::with_capacity(20);
+    l4.extend_from_slice(&sport.to_be_bytes());
+    l4.extend_from_slice(&dport.to_be_bytes());
+    let ip_proto = match proto {
+        FlowProto::Syn => {
+            l4.extend_from_slice(&seq.to_be_bytes());
+            l4.extend_from_slice(&0u32.to_be_bytes()); // ack
+            l4.extend_from_slice(&[0x50, 0x02]); // 20 bytes, SYN
+            l4.extend_from_slice(&64240u16.to_be_bytes()); // window
+            l4.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent
+            6u8
+        }
+        FlowProto::Udp => {
+            l4.extend_from_slice(&16u16.to_be_bytes());
+            l4.extend_from_slice(&[0, 0]);
+            l4.extend_from_slice(&seq.to_be_bytes());
+            l4.extend_from_slice(&[0x78, 0x76, 0x73, 0x21]);
+            17u8
+        }
+    };
+    let mut pseudo = Vec::with_capacity(12);
+    pseudo.extend_from_slice(&src_ip.octets());
+    pseudo.extend_from_slice(&dst_ip.octets());
+    pseudo.extend_from_slice(&[0, ip_proto]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    let sum = csum_fold(csum_add(csum_add(0, &pseudo), &l4));
+    let at = if ip_proto == 6 { 16 } else { 6 };
+    l4[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    let total = (20 + l4.len()) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, ip_proto, 0, 0];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[4..6].copy_from_slice(&(seq as u16).to_be_bytes());
+    ip.extend_from_slice(&src_ip.octets());
+    ip.extend_from_slice(&dst_ip.octets());
+    let sum = geneve::ipv4_header_checksum(&ip);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(dst);
+    f.extend_from_slice(src);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&l4);
+    if f.len() < 60 {
+        f.resize(60, 0);
+    }
+    f
+}
+
+#[allow(clippy::too_many_arguments)]
+fn flows(
+    iface: &str,
+    proto: FlowProto,
+    count: u32,
+    src: &[u8; 6],
+    dst: &[u8; 6],
+    src_ip: std::net::Ipv4Addr,
+    dst_ip: std::net::Ipv4Addr,
+    dport: u16,
+    seed: u32,
+    pps: u32,
+) -> Result<(), String> {
+    let ifindex = testbed::ifindex(iface)?;
+    let start = Instant::now();
+    let mut sent = 0u32;
+    // SAFETY: a raw packet socket we own; sendto reads a frame and the
+    // sockaddr_ll we built; the fd is closed at the end.
+    unsafe {
+        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+        if fd < 0 {
+            return Err(format!("socket: {}", std::io::Error::last_os_error()));
+        }
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = ifindex as i32;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(dst);
+        for i in 0..count {
+            let due = start + Duration::from_secs_f64(i as f64 / pps.max(1) as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            // Distinct source ports 2000..62000 for up to 60,000 flows.
+            let sport = 2000 + ((i.wrapping_add(seed)) % 60_000) as u16;
+            let seq = i.wrapping_mul(2_654_435_761).wrapping_add(seed);
+            let frame = flow_frame(proto, src, dst, src_ip, dst_ip, sport, dport, seq);
+            // A full socket buffer (ENOBUFS) is retried a few times.
+            for _ in 0..100 {
+                let r = libc::sendto(
+                    fd,
+                    frame.as_ptr().cast(),
+                    frame.len(),
+                    0,
+                    (&addr as *const libc::sockaddr_ll).cast(),
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                );
+                if r == frame.len() as isize {
+                    sent += 1;
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        libc::close(fd);
+    }
+    println!("sent={sent}");
+    if sent != count {
+        return Err(format!("only {sent} of {count} frames sent"));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let r = match Args::parse().cmd {
         Cmd::TcpRecv { port, timeout } => tcp_recv(port, Duration::from_secs(timeout)),
@@ -548,6 +968,37 @@ fn main() -> ExitCode {
             };
             send_frames(&iface, count, vlan, &c, &sizes, pps)
         }
+        Cmd::TcpServe { port, timeout } => tcp_serve(port, Duration::from_secs(timeout)),
+        Cmd::TcpConnect { to, timeout_ms } => tcp_connect(to, Duration::from_millis(timeout_ms)),
+        Cmd::UdpProbe {
+            to,
+            count,
+            interval_ms,
+        } => udp_probe(to, count, Duration::from_millis(interval_ms)),
+        Cmd::StreamServe { port, timeout } => stream_serve(port, Duration::from_secs(timeout)),
+        Cmd::StreamRecv {
+            to,
+            duration_ms,
+            interval_ms,
+        } => stream_recv(
+            to,
+            Duration::from_millis(duration_ms),
+            Duration::from_millis(interval_ms),
+        ),
+        Cmd::Flows {
+            iface,
+            proto,
+            count,
+            src_mac,
+            dst_mac,
+            src_ip,
+            dst_ip,
+            dport,
+            seed,
+            pps,
+        } => flows(
+            &iface, proto, count, &src_mac.0, &dst_mac.0, src_ip, dst_ip, dport, seed, pps,
+        ),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
