@@ -56,7 +56,7 @@ pub const DENIED_RULE: u32 = u32::MAX - 1;
 
 /// Expiry work per burst: at most this many entries are reclaimed at a
 /// time, so no expiry step stalls a worker.
-pub const EXPIRE_BUDGET: usize = 128;
+pub const EXPIRE_BUDGET: usize = 64;
 
 /// A worker's firewall state: its connection table, its clock and its log.
 pub struct FirewallState {
