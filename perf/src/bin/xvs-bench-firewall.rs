@@ -867,8 +867,33 @@ fn part3(args: &Args, n: u64) {
     let c = Classifier::build(&rules, &defaults()).expect("build");
     let fl = flows(args.seed, &zs, &[(&c, late)]);
     let t0 = Time::from_secs(1000);
+    // The machine's own floor: the same number of calls of a fixed
+    // computation (no memory traffic) about as long as a median expire
+    // call; what it shows as "longest" is interference (interrupts, the
+    // hypervisor), not work.
+    let floor_calls = n as usize / 64;
+    let mut floor: Vec<Duration> = (0..floor_calls)
+        .map(|i| {
+            Span::of(|| {
+                let mut x = i as u64 | 1;
+                for _ in 0..4000 {
+                    x = std::hint::black_box(x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(7));
+                }
+                x
+            })
+            .0
+            .cpu
+        })
+        .collect();
+    floor.sort();
+    println!(
+        "  machine floor: {floor_calls} calls of a fixed computation: median {:5.1} µs, p99.9 {:5.1}, longest {:6.1} µs on-CPU",
+        us(pct(&floor, 0.5)),
+        us(pct(&floor, 0.999)),
+        us(pct(&floor, 1.0))
+    );
     for scattered in [false, true] {
-        for budget in [64usize, 128, 256] {
+        for budget in [16usize, 64, 128, 256] {
             let mut t = Table::new(config()).expect("config");
             t.reserve(n as usize);
             prefill(&mut t, &fl, 0..n, t0, late);
