@@ -184,6 +184,10 @@ pub struct ConntrackStats {
     /// `icmpv6`, or the number).
     #[serde(default)]
     pub by_protocol: BTreeMap<String, u64>,
+    /// Connections tracked now, by protocol and state (`tcp/established`,
+    /// `udp/replied`, ...).
+    #[serde(default)]
+    pub by_state: BTreeMap<String, u64>,
     /// Connections tracked now, by port.
     #[serde(default)]
     pub by_port: BTreeMap<String, u64>,

@@ -168,10 +168,19 @@ fn kind_name(k: ProtoKind) -> &'static str {
 /// gives the entries of each port's zone.
 pub fn stats(tables: &Tables, s: &Stats, zones: &[(u32, u32)]) -> ConntrackStats {
     let mut by_protocol = BTreeMap::new();
+    let mut by_state = BTreeMap::new();
     for k in ProtoKind::ALL {
-        let n: u64 = State::ALL.iter().map(|st| u64::from(s.count(k, *st))).sum();
-        if n > 0 {
-            by_protocol.insert(kind_name(k).to_string(), n);
+        let mut total = 0;
+        for st in State::ALL {
+            let n = u64::from(s.count(k, st));
+            if n > 0 {
+                let name = format!("{}/{}", kind_name(k), conn_state(st));
+                *by_state.entry(name).or_insert(0) += n;
+                total += n;
+            }
+        }
+        if total > 0 {
+            by_protocol.insert(kind_name(k).to_string(), total);
         }
     }
     let by_port = zones
@@ -188,6 +197,7 @@ pub fn stats(tables: &Tables, s: &Stats, zones: &[(u32, u32)]) -> ConntrackStats
         connections: u64::from(s.entries),
         max_connections: u64::from(s.capacity),
         by_protocol,
+        by_state,
         by_port,
         created: s.inserts,
         removed: s.expired + s.removed,
@@ -323,6 +333,41 @@ pub fn prometheus(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_count_entries_by_protocol_state_and_port() {
+        let tables = crate::testing::Rig::new().tables;
+        let mut t = conntrack::Table::new(conntrack::Config::default()).unwrap();
+        let now = Time(1000);
+        let a = conntrack::addr("10.0.0.10".parse().unwrap());
+        let b = conntrack::addr("10.0.0.11".parse().unwrap());
+        for sport in [1, 2] {
+            let f = conntrack::PacketFacts::udp(0, a, b, sport, 53);
+            assert_eq!(t.track(now, &f), conntrack::Outcome::New);
+            t.insert(now, &f, 1, DEFAULT_RULE).unwrap();
+        }
+        let syn = conntrack::PacketFacts::tcp(1, a, b, 4000, 80, 0x02, 7, 0, 1000);
+        assert_eq!(t.track(now, &syn), conntrack::Outcome::New);
+        t.insert(now, &syn, 1, DEFAULT_RULE).unwrap();
+        let st = stats(
+            &tables,
+            &t.stats(),
+            &[(0, t.zone_len(0)), (1, t.zone_len(1))],
+        );
+        assert_eq!(st.connections, 3);
+        assert_eq!(
+            st.by_protocol,
+            [("tcp".into(), 1), ("udp".into(), 2)].into()
+        );
+        assert_eq!(
+            st.by_state,
+            [("tcp/syn_sent".into(), 1), ("udp/unreplied".into(), 2)].into()
+        );
+        assert_eq!(st.by_port, [("a".into(), 2), ("b".into(), 1)].into());
+        let listed = list(&tables, &t.iter().collect::<Vec<_>>(), 3, now);
+        assert!(listed.entries.iter().all(|e| e.rule.is_none()));
+        assert_eq!(listed.entries.iter().filter(|e| e.port == "a").count(), 2);
+    }
 
     #[test]
     fn the_firewall_families_parse_as_prometheus_text() {

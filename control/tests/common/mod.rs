@@ -310,6 +310,10 @@ impl control::service::Backend for Fake {
         };
         for e in &self.conntrack {
             *stats.by_protocol.entry(e.protocol.to_string()).or_default() += 1;
+            *stats
+                .by_state
+                .entry(format!("{}/{}", e.protocol, e.state))
+                .or_default() += 1;
             *stats.by_port.entry(e.port.clone()).or_default() += 1;
         }
         Ok(stats)

@@ -551,6 +551,7 @@ fn conntrack_stats(stats: &ConntrackStats) -> String {
     ];
     for (label, map) in [
         ("by_protocol", &stats.by_protocol),
+        ("by_state", &stats.by_state),
         ("by_port", &stats.by_port),
         ("drops", &stats.drops),
     ] {
