@@ -9,8 +9,8 @@
 //! shared between the threads but the machine (caches, memory, the
 //! allocator's first touch).
 //!
-//! It runs one thread alone on each core given, then one thread on every
-//! core at once, and prints Mpps per thread (packets over the time spent in
+//! Each round runs one thread alone on each core given, then one thread on
+//! every core at once (a new case each time); it prints Mpps per thread (packets over the time spent in
 //! the pipeline, the harness's refills of the frames excluded, as in the
 //! bench), the total, and the ratio of the total to the one-thread figure
 //! (ideal: the number of threads). Each thread's on-CPU share of the wall
@@ -20,7 +20,7 @@
 //!
 //! ```text
 //! cargo build --release -p perf --bin xvs-bench-scaling
-//! target/release/xvs-bench-scaling [--secs 3] [--cores 0,1]
+//! target/release/xvs-bench-scaling [--secs 2] [--rounds 3] [--cores 0,1]
 //! ```
 
 use std::{
@@ -38,8 +38,12 @@ use perf::pipeline_case::Case;
 #[command(about = "Pipeline Mpps on one thread, then one thread per core (no I/O)")]
 struct Args {
     /// Seconds each thread runs, in each phase.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 2.0)]
     secs: f64,
+    /// Rounds of the phases (the figures vary from run to run by ~15 % on
+    /// the development VMs, quiet core or not: medians are printed).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Established flows per thread.
     #[arg(long, default_value_t = 10_000)]
     flows: u32,
@@ -159,42 +163,68 @@ fn main() {
         );
     }
     println!(
-        "xvs-bench-scaling: case (b), a -> remote TEP, {} flows established, 60 B frames, {} s per thread per phase",
-        args.flows, args.secs
+        "xvs-bench-scaling: case (b), a -> remote TEP, {} flows established, 60 B frames; {} rounds of: one thread alone on each of cores {:?}, then one on each at once, {} s each",
+        args.flows, args.rounds, args.cores, args.secs
     );
-    let mut alone = Vec::new();
-    for &core in &args.cores {
-        let run = phase(&[core], args.flows, args.secs).remove(0);
-        println!("1 thread   {}", run.line());
-        alone.push(run);
+    let n = args.cores.len();
+    // Per round: the cores' Mpps alone, together, and the same per on-CPU
+    // second (estimates).
+    let mut alone_mpps: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut together_mpps: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let (mut totals, mut ratios, mut ratios_on_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        let mut alone = Vec::new();
+        for &core in &args.cores {
+            let run = phase(&[core], args.flows, args.secs).remove(0);
+            println!("round {round}, 1 thread   {}", run.line());
+            alone.push(run);
+        }
+        let together = phase(&args.cores, args.flows, args.secs);
+        for run in &together {
+            println!("round {round}, {n} threads  {}", run.line());
+        }
+        for (i, (a, t)) in alone.iter().zip(&together).enumerate() {
+            alone_mpps[i].push(a.mpps());
+            together_mpps[i].push(t.mpps());
+        }
+        let total: f64 = together.iter().map(Run::mpps).sum();
+        let single = alone.iter().map(Run::mpps).sum::<f64>() / n as f64;
+        totals.push(total);
+        ratios.push(total / single);
+        let on_cpu = |runs: &[Run]| runs.iter().map(Run::mpps_on_cpu).sum::<Option<f64>>();
+        if let (Some(t), Some(a)) = (on_cpu(&together), on_cpu(&alone)) {
+            ratios_on_cpu.push(t / (a / n as f64));
+        }
     }
-    let together = phase(&args.cores, args.flows, args.secs);
-    for run in &together {
-        println!("{} threads  {}", args.cores.len(), run.line());
+    println!("medians over {} rounds:", args.rounds);
+    for (i, core) in args.cores.iter().enumerate() {
+        let (a, t) = (median(&alone_mpps[i]), median(&together_mpps[i]));
+        println!(
+            "  core {core}: 1 thread alone {a:.2} Mpps; with {} other thread(s) running {t:.2} Mpps ({:.0} % of alone)",
+            n - 1,
+            100.0 * t / a
+        );
     }
-    let total: f64 = together.iter().map(Run::mpps).sum();
-    let single = alone.iter().map(Run::mpps).sum::<f64>() / alone.len() as f64;
+    let single: f64 = alone_mpps.iter().map(|v| median(v)).sum::<f64>() / n as f64;
     println!(
-        "{} threads  total {total:.2} Mpps; 1 thread {single:.2} Mpps (mean over the cores alone); ratio {:.2} (ideal {})",
-        args.cores.len(),
-        total / single,
-        args.cores.len()
+        "  1 thread {single:.2} Mpps (mean over the cores alone); {n} threads total {:.2} Mpps; ratio {:.2} (ideal {n})",
+        median(&totals),
+        median(&ratios)
     );
-    let on_cpu = |runs: &[Run]| runs.iter().map(Run::mpps_on_cpu).sum::<Option<f64>>();
-    if let (Some(t), Some(a)) = (on_cpu(&together), on_cpu(&alone)) {
-        let a = a / alone.len() as f64;
+    if !ratios_on_cpu.is_empty() {
         println!(
-            "{} threads  per on-CPU second (estimate, for a shared machine): total ~{t:.2} Mpps, 1 thread ~{a:.2} Mpps, ratio ~{:.2}",
-            args.cores.len(),
-            t / a
+            "  ratio per on-CPU second {:.2} (an estimate that discounts the time other processes had the cores)",
+            median(&ratios_on_cpu)
         );
     }
-    for (a, t) in alone.iter().zip(&together) {
-        println!(
-            "core {}: with the others running {:.2} Mpps = {:.0} % of alone",
-            a.core,
-            t.mpps(),
-            100.0 * t.mpps() / a.mpps()
-        );
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
