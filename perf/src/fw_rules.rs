@@ -2,11 +2,14 @@
 //! of `xvs-bench-classifier` (which still has its own copy). Five sections,
 //! one of them with `Pass` rules; mostly /32 and /24 IPv4 CIDRs, some IPv6;
 //! TCP/UDP port ranges, some ICMP; applied to 1-16 of 4096 ports or to all.
-//! Deterministic for a seed.
+//! Deterministic for a seed. [`queries`] makes the classifier's questions
+//! the same way.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use datapath::firewall::{Action, AppliedTo, CompiledRule, IpRange, RuleDirection, MAX_PORTS};
+use datapath::firewall::{
+    Action, AppliedTo, CompiledRule, Direction, IpRange, Query, RuleDirection, MAX_PORTS,
+};
 
 /// xorshift64*: deterministic, no dependency.
 pub struct Rng(pub u64);
@@ -203,4 +206,52 @@ pub fn pick(g: &mut Rng, rs: &[IpRange], v6: bool) -> u128 {
         Some(r) => r.lo + u128::from(g.next_u64()) % (r.hi - r.lo).saturating_add(1).max(1),
         None => pod(g, v6),
     }
+}
+
+/// `n` queries as `xvs-bench-classifier` makes them: half built from a
+/// random rule of `rules` (inside its ranges, ports and service), half
+/// random pod-to-pod traffic.
+pub fn queries(g: &mut Rng, rules: &[CompiledRule], n: usize) -> Vec<Query> {
+    (0..n)
+        .map(|_| {
+            let v6 = g.chance(10);
+            let mut q = Query {
+                port: g.below(u64::from(MAX_PORTS)) as u32,
+                direction: if g.chance(50) {
+                    Direction::In
+                } else {
+                    Direction::Out
+                },
+                src: pod(g, v6),
+                dst: pod(g, v6),
+                protocol: if g.chance(85) { TCP } else { UDP },
+                dst_port: [22, 53, 80, 443, 8080, 1234][g.below(6) as usize],
+                is_icmp: false,
+            };
+            if g.chance(50) && !rules.is_empty() {
+                let r = &rules[g.below(rules.len() as u64) as usize];
+                let v6 = r.src.iter().chain(&r.dst).any(|x| x.lo >> 32 != 0xffff);
+                q.src = pick(g, &r.src, v6);
+                q.dst = pick(g, &r.dst, v6);
+                if let AppliedTo::Ports(ps) = &r.applied_to {
+                    q.port = ps[g.below(ps.len() as u64) as usize];
+                }
+                q.direction = match r.direction {
+                    RuleDirection::Out => Direction::Out,
+                    _ => Direction::In,
+                };
+                if let Some(p) = r.protocol {
+                    q.protocol = p;
+                }
+                if let Some(&(lo, hi)) = r.dst_ports.first() {
+                    q.dst_port = lo + g.below(u64::from(hi - lo) + 1) as u16;
+                }
+                if q.protocol == ICMP {
+                    q.is_icmp = true;
+                    q.dst_port = u16::from(r.icmp_type.unwrap_or(8)) << 8;
+                }
+            }
+            q
+        })
+        .collect()
 }

@@ -1,5 +1,8 @@
 //! Packet generator and sink, benchmarks, and the side-by-side comparison runner. Built by a later issue.
 //!
 //! [`fw_rules`]: the realistic firewall rule sets the firewall benchmarks share.
+//! [`pipeline_case`]: the whole pipeline over heap memory with pre-built
+//! batches, for the `stages` bench and `xvs-bench-scaling`.
 
 pub mod fw_rules;
+pub mod pipeline_case;
