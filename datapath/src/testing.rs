@@ -319,6 +319,18 @@ pub fn malformed_classes() -> Vec<(&'static str, Vec<u8>, Via)> {
             Via::PortA,
         ),
         (
+            "IPv6 packet to an IPv4-mapped address",
+            ipv6_frame(
+                mac('c'),
+                mac('a'),
+                ip6('a'),
+                "::ffff:10.0.0.12".parse().expect("v6"),
+                IPPROTO_UDP,
+                &udp_ok,
+            ),
+            Via::PortA,
+        ),
+        (
             "IPv6 destination options past the packet",
             v6(60, &[IPPROTO_UDP, 2, 0, 0, 0, 0, 0, 0]),
             Via::PortA,

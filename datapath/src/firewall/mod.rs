@@ -39,9 +39,9 @@
 //! their AND does not (~1 µs at 10k; see `xvs-bench-classifier`). Memory is
 //! capped by [`classifier::MAX_BYTES`] or [`Classifier::build_with_limit`].
 //!
-//! Caveat: IPv4 travels as v4-mapped IPv6, so an IPv6 packet whose address
-//! is itself v4-mapped (`::ffff:a.b.c.d`, not valid on the wire) would match
-//! IPv4 ranges.
+//! IPv4 travels as v4-mapped IPv6, so an IPv6 packet whose address is
+//! itself v4-mapped (`::ffff:a.b.c.d`) would match IPv4 ranges: the parser
+//! refuses such packets as malformed (they never appear on the wire).
 
 pub mod classifier;
 pub mod compile;

@@ -266,6 +266,12 @@ fn v4_mapped(addr: &[u8]) -> [u8; 16] {
     ((0xffff_u128 << 32) | u128::from(a)).to_be_bytes()
 }
 
+/// Whether an IPv6 address is IPv4-mapped (`::ffff:0:0/96`).
+#[inline]
+fn is_v4_mapped(a: &[u8; 16]) -> bool {
+    a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff
+}
+
 /// A non-first fragment must not overlap the L4 header of its first
 /// fragment (RFC 1858: tiny and overlapping fragments). `offset` is in
 /// 8-byte units.
@@ -292,6 +298,13 @@ fn parse_ipv6(frame: &[u8], l3: &[u8], h: &mut Headers) -> Result<(), ParseError
     h.l3 = L3::Ipv6;
     h.src_ip = header.source();
     h.dst_ip = header.destination();
+    // ::ffff:a.b.c.d names an IPv4 host to an IPv6 socket and never appears
+    // on the wire (RFC 4291 2.5.5.2, RFC 4038 5.1.1); the context carries
+    // IPv4 addresses in that form, so one in an IPv6 header would pass
+    // for IPv4 with the firewall.
+    if is_v4_mapped(&h.src_ip) || is_v4_mapped(&h.dst_ip) {
+        return Err(ParseError::Ipv6("an IPv4-mapped address"));
+    }
     let payload_len = usize::from(header.payload_length());
     if payload_len == 0 && header.next_header().0 != IPV6_NO_NEXT {
         return Err(ParseError::Ipv6(
