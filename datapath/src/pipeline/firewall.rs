@@ -2,8 +2,8 @@
 //! A frame is checked out of its source port (`firewall_out`, after the
 //! guards) and into its destination port (`firewall_in` after the L2
 //! lookup, and per target in `flood` before any copy); across hypervisors,
-//! out here and in there. Non-IP frames (ARP, other EtherTypes) are not
-//! the firewall's.
+//! out here and in there. Non-IP frames (ARP, other EtherTypes) and IPv6
+//! neighbour and multicast-listener discovery are not the firewall's.
 //!
 //! One check ([`Pipeline::firewall_check`]) in a zone (the port) and a
 //! direction:
@@ -223,7 +223,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         dir: Direction,
     ) -> Result<(), DropReason> {
         let h = &ctx.hdr;
-        if !matches!(h.l3, L3::Ipv4 | L3::Ipv6) {
+        if !matches!(h.l3, L3::Ipv4 | L3::Ipv6) || is_link_control(h) {
             return Ok(());
         }
         let fw = &self.tables.firewall;
@@ -444,6 +444,18 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         }
         true
     }
+}
+
+/// IPv6's link-layer plumbing, which the firewall leaves alone as it does
+/// ARP: neighbour discovery (router and neighbour solicitations and
+/// advertisements, redirects: ICMPv6 133-137) and multicast listener
+/// discovery (130-132, 143). Spoofguard and the RA guard still apply; a
+/// port with a default deny keeps its IPv6 neighbours.
+fn is_link_control(h: &Headers) -> bool {
+    h.l3 == L3::Ipv6
+        && h.proto == IPPROTO_ICMPV6
+        && h.frag == Fragment::Whole
+        && matches!(h.icmp_type, 130..=137 | 143)
 }
 
 fn frag_key(f: &PacketFacts, h: &Headers) -> FragKey {

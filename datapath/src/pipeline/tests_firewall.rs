@@ -649,3 +649,39 @@ fn expiry_runs_on_the_clock_and_an_expired_connection_is_checked_anew() {
     assert_eq!(r.fw.ct.expire(r.fw.now, super::firewall::EXPIRE_BUDGET), 2);
     assert!(r.fw.ct.is_empty());
 }
+
+#[test]
+fn a_default_deny_keeps_ipv6_neighbour_discovery_like_arp() {
+    let mut r = rig(r#""firewall": {"default_action": "drop"}"#);
+    // A neighbour solicitation from a for b's address (to the solicited-
+    // node multicast group, as a host sends it), and ARP.
+    let mut ns = icmp(135, 0, &[0; 4]);
+    ns.extend_from_slice(&ip6('b').octets());
+    let solicited = ipv6_frame(
+        [0x33, 0x33, 0xff, 0, 0, 0x0b],
+        mac('a'),
+        ip6('a'),
+        "ff02::1:ff00:b".parse().unwrap(),
+        IPPROTO_ICMPV6,
+        &ns,
+    );
+    assert!(passes(&mut r, 'a', &solicited), "NS");
+    let who_has = eth(
+        BROADCAST,
+        mac('a'),
+        ETHERTYPE_ARP,
+        &arp(1, mac('a'), ip4('a'), ip4('b')),
+    );
+    assert!(passes(&mut r, 'a', &who_has), "ARP");
+    // Anything else IPv6 is the firewall's: an echo request is refused.
+    let echo = ipv6_frame(
+        mac('b'),
+        mac('a'),
+        ip6('a'),
+        ip6('b'),
+        IPPROTO_ICMPV6,
+        &icmp(128, 0, &[0, 1, 0, 1]),
+    );
+    assert!(!passes(&mut r, 'a', &echo));
+    assert_eq!(drops(&r, 'a', DropReason::FirewallDrop), 1);
+}
