@@ -105,7 +105,8 @@ struct Args {
     /// Seconds to send for (default 5 when --count is not given; at most 3600).
     #[arg(long)]
     duration: Option<f64>,
-    /// Target frames per second in all (best effort: chunks of 10 ms and sleeps).
+    /// Target frames per second in all (best effort: 100 ms worth of frames
+    /// at full speed, then a sleep).
     #[arg(long)]
     rate: Option<u64>,
     /// Sending threads, each its own test-run loop.
@@ -131,19 +132,24 @@ struct Args {
 /// Set by SIGINT/SIGTERM: stop sending (or stop the self-test) and report.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::Relaxed);
+extern "C" fn on_signal(sig: libc::c_int) {
+    // SIGUSR1 only interrupts a test run (the deadline).
+    if sig != libc::SIGUSR1 {
+        INTERRUPTED.store(true, Ordering::Relaxed);
+    }
 }
 
+/// SIGINT/SIGTERM stop the run; SIGUSR1 interrupts a test run in progress
+/// (BPF_PROG_TEST_RUN returns EINTR). No SA_RESTART: the run must end.
 fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the
+        // handler only stores to an atomic, which is async-signal-safe.
         unsafe {
-            libc::signal(
-                sig,
-                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            )
-        };
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
     }
 }
 
@@ -340,21 +346,23 @@ fn generate(args: &Args) -> Result<(), String> {
     let budget = AtomicU64::new(limits.count.map_or(u64::MAX, |c| c - sent_first));
     let stop = AtomicBool::new(false);
     let threads = args.threads;
-    // Per-thread rate and 10 ms chunks; unpaced: 2^16-frame runs (~10 ms).
+    // Each test run costs two RCU grace periods (the kernel adds the program
+    // to the XDP dispatcher and removes it again), ~10 ms here: runs are
+    // sized to last ~200 ms, and the deadline interrupts them (SIGUSR1).
+    // Paced: runs of 100 ms worth of frames at full speed, then a sleep.
     let per_thread_rate = args.rate.map(|r| (r as f64 / threads as f64).max(1.0));
-    let chunk: u64 = match per_thread_rate {
-        Some(r) => ((r / 100.0) as u64).max(1),
-        None => 1 << 16,
-    };
+    let tids: Vec<AtomicU64> = (0..threads).map(|_| AtomicU64::new(0)).collect();
     let start = Instant::now();
     let mut last = (start, sent_first);
     let (final_sent, secs, errors) = thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|k| {
-                let (frame, budget, stop) = (&frame, &budget, &stop);
+                let (frame, budget, stop, tid) = (&frame, &budget, &stop, &tids[k]);
                 let cpu = (!cpus.is_empty()).then(|| cpus[k % cpus.len()]);
                 let batch = args.batch;
                 s.spawn(move || -> Result<(), String> {
+                    // SAFETY: pthread_self has no preconditions.
+                    tid.store(unsafe { libc::pthread_self() } as u64, Ordering::Relaxed);
                     if let Some(id) = cpu {
                         if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
                             stop.store(true, Ordering::Relaxed);
@@ -363,6 +371,10 @@ fn generate(args: &Args) -> Result<(), String> {
                     }
                     let t0 = Instant::now();
                     let mut done = 0u64;
+                    let mut chunk: u64 = match per_thread_rate {
+                        Some(r) => ((r / 10.0) as u64).max(1),
+                        None => 1 << 18,
+                    };
                     while !stop.load(Ordering::Relaxed) && !INTERRUPTED.load(Ordering::Relaxed) {
                         let n = match budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                             (b > 0).then(|| b - b.min(chunk))
@@ -370,17 +382,22 @@ fn generate(args: &Args) -> Result<(), String> {
                             Ok(b) => b.min(chunk),
                             Err(_) => break,
                         };
-                        let r = test_run(prog_fd, frame, ifindex, n as u32, batch);
-                        if let Err(e) = r {
-                            stop.store(true, Ordering::Relaxed);
-                            return Err(e);
+                        let t = Instant::now();
+                        if !test_run(prog_fd, frame, ifindex, n as u32, batch)? {
+                            break; // interrupted: the deadline or a signal
                         }
                         done += n;
-                        if let Some(rate) = per_thread_rate {
-                            let due = t0 + Duration::from_secs_f64(done as f64 / rate);
-                            let now = Instant::now();
-                            if due > now {
-                                thread::sleep(due - now);
+                        match per_thread_rate {
+                            Some(rate) => {
+                                let due = t0 + Duration::from_secs_f64(done as f64 / rate);
+                                let now = Instant::now();
+                                if due > now {
+                                    thread::sleep(due - now);
+                                }
+                            }
+                            None => {
+                                let pps = n as f64 / t.elapsed().as_secs_f64().max(1e-6);
+                                chunk = ((pps * 0.2) as u64).clamp(1 << 14, 1 << 26);
                             }
                         }
                     }
@@ -390,13 +407,28 @@ fn generate(args: &Args) -> Result<(), String> {
             .collect();
         let deadline = start + limits.duration;
         loop {
-            thread::sleep(Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now())));
+            thread::sleep(
+                Duration::from_millis(50).min(deadline.saturating_duration_since(Instant::now())),
+            );
             let now = Instant::now();
             if now >= deadline {
                 stop.store(true, Ordering::Relaxed);
             }
             if handles.iter().all(|h| h.is_finished()) {
                 break;
+            }
+            if stop.load(Ordering::Relaxed) || INTERRUPTED.load(Ordering::Relaxed) {
+                // Interrupt the runs in progress (again every 50 ms, in case
+                // a thread was between two runs).
+                for (tid, h) in tids.iter().zip(&handles) {
+                    let tid = tid.load(Ordering::Relaxed);
+                    if tid != 0 && !h.is_finished() {
+                        // SAFETY: the thread is alive (not finished, and scoped
+                        // threads are joined only below); SIGUSR1 has a no-op
+                        // handler installed without SA_RESTART.
+                        unsafe { libc::pthread_kill(tid as libc::pthread_t, libc::SIGUSR1) };
+                    }
+                }
             }
             if now.duration_since(last.0) >= Duration::from_secs(1) {
                 let (sent, _) = sum_counts(&obj).unwrap_or((last.1, 0));
@@ -405,7 +437,7 @@ fn generate(args: &Args) -> Result<(), String> {
                     "xvs-pktgen: {:>5.1} s  {:>12} sent  {:>8.3} Mpps",
                     now.duration_since(start).as_secs_f64(),
                     sent,
-                    (sent - last.1) as f64 / dt / 1e6
+                    sent.saturating_sub(last.1) as f64 / dt / 1e6
                 );
                 last = (now, sent);
             }
