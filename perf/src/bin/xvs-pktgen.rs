@@ -127,6 +127,10 @@ struct Args {
     /// the other options, count at the other end, clean up.
     #[arg(long)]
     self_test: bool,
+    /// With --self-test: receive in a NAPI thread pinned to this CPU
+    /// (threaded NAPI) instead of in softirq on the sender's CPU.
+    #[arg(long, requires = "self_test")]
+    napi_cpu: Option<usize>,
 }
 
 /// Set by SIGINT/SIGTERM: stop sending (or stop the self-test) and report.
@@ -531,6 +535,85 @@ fn in_netns<T>(ns: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, Str
     r
 }
 
+/// The pids of the kernel's `napi/<dev>-<id>` threads (all namespaces).
+fn napi_threads(dev: &str) -> Vec<i32> {
+    let prefix = format!("napi/{dev}-");
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end().starts_with(&prefix))
+        })
+        .collect()
+}
+
+/// Switches `ns`'s eth0 to threaded NAPI and pins its new thread to `cpu`.
+fn threaded_napi(ns: &str, cpu: usize) -> Result<(), String> {
+    let before = napi_threads("eth0");
+    let st = Command::new("ip")
+        .args(["netns", "exec", ns, "sh", "-c"])
+        .arg("echo 1 > /sys/class/net/eth0/threaded")
+        .status()
+        .map_err(|e| format!("running ip netns exec: {e}"))?;
+    if !st.success() {
+        return Err(format!("enabling threaded NAPI on {ns}'s eth0 failed"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let new: Vec<i32> = napi_threads("eth0")
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        if !new.is_empty() {
+            for pid in new {
+                // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays in bounds
+                // for cpu < CPU_SETSIZE (checked); the set outlives the call.
+                let rc = unsafe {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    if cpu >= libc::CPU_SETSIZE as usize {
+                        return Err(format!("--napi-cpu {cpu} is out of range"));
+                    }
+                    libc::CPU_SET(cpu, &mut set);
+                    libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set)
+                };
+                if rc != 0 {
+                    return Err(format!(
+                        "pinning NAPI thread {pid} to CPU {cpu}: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no NAPI thread appeared for {ns}'s eth0"));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `tx_queue_*_xdp_xmit_errors` of `ns`'s eth0 (0 if unreadable).
+fn xmit_errors(ns: &str) -> u64 {
+    let Ok(out) = Command::new("ip")
+        .args(["netns", "exec", ns, "ethtool", "-S", "eth0"])
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return 0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .ends_with("xdp_xmit_errors")
+                .then(|| v.trim().parse::<u64>().ok())?
+        })
+        .sum()
+}
+
 fn self_test(args: &Args) -> Result<(), String> {
     if args.iface.is_some() {
         return Err("--self-test makes its own interfaces: drop --iface".into());
@@ -573,6 +656,9 @@ fn self_test(args: &Args) -> Result<(), String> {
             .attach(idx, XdpFlags::DRV_MODE)
             .map_err(|e| format!("attaching the sink to {}'s eth0: {e}", pair.b))
     })?;
+    if let Some(cpu) = args.napi_cpu {
+        threaded_napi(&pair.b, cpu)?;
+    }
     let sink_map = sink
         .maps()
         .find(|m| m.name() == "sink_counts")
@@ -590,10 +676,18 @@ fn self_test(args: &Args) -> Result<(), String> {
     };
 
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
-    let forwarded: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--self-test")
-        .collect();
+    let mut forwarded = Vec::new();
+    let mut argv = std::env::args().skip(1);
+    while let Some(a) = argv.next() {
+        match a.as_str() {
+            "--self-test" => {}
+            "--napi-cpu" => {
+                argv.next();
+            }
+            _ if a.starts_with("--napi-cpu=") => {}
+            _ => forwarded.push(a),
+        }
+    }
     let mut child = Command::new("ip")
         .args(["netns", "exec", &pair.a])
         .arg(&exe)
@@ -640,6 +734,7 @@ fn self_test(args: &Args) -> Result<(), String> {
     thread::sleep(Duration::from_millis(100));
     let rx = received()? as f64;
     println!("{summary}");
+    let xmit_errors = xmit_errors(&pair.a);
     let wire = args.size + if args.vlan.is_some() { 4 } else { 0 };
     println!(
         "self-test: {wire}-byte frames: sent {sent:.0} ({:.3} Mpps), received {rx:.0} ({:.3} Mpps, {:.2} Gbit/s, {:.1} %) in {secs:.2} s",
@@ -647,6 +742,13 @@ fn self_test(args: &Args) -> Result<(), String> {
         rx / secs / 1e6,
         rx * wire as f64 * 8.0 / secs / 1e9,
         if sent > 0.0 { rx / sent * 100.0 } else { 0.0 }
+    );
+    println!(
+        "self-test: the sender's veth refused {xmit_errors} frames (peer queue full); receive {}",
+        match args.napi_cpu {
+            Some(c) => format!("in a NAPI thread on CPU {c}"),
+            None => "in softirq on the sending CPU".into(),
+        }
     );
     if rx == 0.0 {
         return Err("the sink received nothing".into());
