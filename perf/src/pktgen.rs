@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 pub enum Proto {
     Udp,
     /// TCP with these flags (e.g. SYN 0x02, ACK 0x10).
-    Tcp { flags: u8 },
+    Tcp {
+        flags: u8,
+    },
 }
 
 /// Which 16-bit word the engine varies over the flows.
@@ -82,7 +84,9 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let mut m = [0u8; 6];
     let parts: Vec<&str> = s.split(':').collect();
     if parts.len() != 6 {
-        return Err(format!("bad MAC address {s:?}: want six hex bytes a:b:c:d:e:f"));
+        return Err(format!(
+            "bad MAC address {s:?}: want six hex bytes a:b:c:d:e:f"
+        ));
     }
     for (b, p) in m.iter_mut().zip(parts) {
         *b = u8::from_str_radix(p, 16).map_err(|_| format!("bad MAC address {s:?}"))?;

@@ -235,7 +235,9 @@ fn limits(args: &Args) -> Result<Limits, String> {
         (None, None) => 5.0,
     };
     if !(secs > 0.0 && secs <= 3600.0) {
-        return Err(format!("--duration {secs} is out of range (0, 3600] seconds"));
+        return Err(format!(
+            "--duration {secs} is out of range (0, 3600] seconds"
+        ));
     }
     Ok(Limits {
         count: args.count,
@@ -311,7 +313,10 @@ fn generate(args: &Args) -> Result<(), String> {
     let (frame, cfg) = pktgen::build(&spec(args)?)?;
     let limits = limits(args)?;
     if !(1..=MAX_BATCH).contains(&args.batch) {
-        return Err(format!("--batch {} is out of range 1..={MAX_BATCH}", args.batch));
+        return Err(format!(
+            "--batch {} is out of range 1..={MAX_BATCH}",
+            args.batch
+        ));
     }
     if !(1..=64).contains(&args.threads) {
         return Err(format!("--threads {} is out of range 1..=64", args.threads));
@@ -380,12 +385,13 @@ fn generate(args: &Args) -> Result<(), String> {
                         None => 1 << 18,
                     };
                     while !stop.load(Ordering::Relaxed) && !INTERRUPTED.load(Ordering::Relaxed) {
-                        let n = match budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                            (b > 0).then(|| b - b.min(chunk))
-                        }) {
-                            Ok(b) => b.min(chunk),
-                            Err(_) => break,
-                        };
+                        let n =
+                            match budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                                (b > 0).then(|| b - b.min(chunk))
+                            }) {
+                                Ok(b) => b.min(chunk),
+                                Err(_) => break,
+                            };
                         let t = Instant::now();
                         if !test_run(prog_fd, frame, ifindex, n as u32, batch)? {
                             break; // interrupted: the deadline or a signal
@@ -521,16 +527,22 @@ impl Drop for Pair {
 /// Runs `f` with the calling thread inside namespace `ns`, then returns.
 fn in_netns<T>(ns: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     let own = fs::File::open("/proc/thread-self/ns/net").map_err(|e| format!("own netns: {e}"))?;
-    let target = fs::File::open(format!("/var/run/netns/{ns}"))
-        .map_err(|e| format!("netns {ns}: {e}"))?;
+    let target =
+        fs::File::open(format!("/var/run/netns/{ns}")).map_err(|e| format!("netns {ns}: {e}"))?;
     // SAFETY: setns on this thread with a namespace fd we hold open.
     if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("entering netns {ns}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "entering netns {ns}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     let r = f();
     // SAFETY: as above, back to the namespace we came from.
     if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!("leaving netns {ns}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "leaving netns {ns}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     r
 }
@@ -637,7 +649,9 @@ fn self_test(args: &Args) -> Result<(), String> {
     }
     pair.ip(
         &pair.a,
-        &["link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &pair.b],
+        &[
+            "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &pair.b,
+        ],
     )?;
     pair.ip(&pair.a, &["link", "set", "eth0", "up"])?;
     pair.ip(&pair.b, &["link", "set", "eth0", "up"])?;
