@@ -32,9 +32,8 @@ use std::{
 
 use clap::{Parser, ValueEnum};
 use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Xdp, XdpFlags};
-use perf::pktgen::{self, parse_mac, Proto, Spec, Vary};
+use perf::pktgen::{self, parse_mac, Proto, Spec, Vary, ENGINE};
 
-static ENGINE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pktgen.bpf.o"));
 static SINK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sink.bpf.o"));
 
 /// The kernel's largest live-frames batch (TEST_XDP_MAX_BATCH).
