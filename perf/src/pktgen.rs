@@ -315,9 +315,11 @@ mod tests {
                         let l3 = frame.len() - size + 14;
                         for i in 0..7u16 {
                             let mut out = vec![0u8; frame.len()];
-                            let mut input = libbpf_rs::ProgramInput::default();
-                            input.data_in = Some(&frame);
-                            input.data_out = Some(&mut out);
+                            let input = libbpf_rs::ProgramInput {
+                                data_in: Some(&frame),
+                                data_out: Some(&mut out),
+                                ..Default::default()
+                            };
                             let r = prog.test_run(input).expect("test run");
                             assert_eq!(r.return_value, 3, "XDP_TX");
                             assert_eq!(checksum(&out[l3..l3 + 20]), 0, "{s:?} IP checksum");
