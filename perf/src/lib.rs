@@ -3,6 +3,8 @@
 //! [`fw_rules`]: the realistic firewall rule sets the firewall benchmarks share.
 //! [`pipeline_case`]: the whole pipeline over heap memory with pre-built
 //! batches, for the `stages` bench and `xvs-bench-scaling`.
+//! [`pktgen`]: `xvs-pktgen`'s frame template and its XDP engine's settings.
 
 pub mod fw_rules;
 pub mod pipeline_case;
+pub mod pktgen;
