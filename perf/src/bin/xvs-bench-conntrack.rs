@@ -13,47 +13,13 @@
 //! xvs-bench-conntrack`.
 
 use std::{
-    alloc::{GlobalAlloc, Layout, System},
     hint::black_box,
-    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
 use clap::Parser;
 use conntrack::{tcp_flags::*, Config, Outcome, PacketFacts, Table, Time};
-
-/// The system allocator, counting the bytes currently allocated.
-struct Counting;
-
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees are the caller's; the counter is only
-// bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as ours (non-zero-size layout).
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout` (we forward all).
-        unsafe { System.dealloc(ptr, layout) };
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr`/`layout` come from `System` via us; `new_size` as given.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
-            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-}
+use perf::measure::{allocated, thread_cpu, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -211,19 +177,6 @@ fn handshakes(t: &mut Table, flows: u32, now: Time) {
     }
 }
 
-/// CPU time of this thread (so that a call preempted by another process on
-/// the shared core can be told from a slow one).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 /// One dependent random read over 128 MB (a single-cycle permutation,
 /// Sattolo's shuffle): what a lookup that misses every cache costs here.
 fn random_read_ns() -> (f64, f64) {
@@ -258,9 +211,9 @@ fn main() {
     println!("entries                      {n}");
 
     // (a) + (c)
-    let before = ALLOCATED.load(Ordering::Relaxed);
+    let before = allocated();
     let (mut t, span) = fill(n, t0, false);
-    let allocated = ALLOCATED.load(Ordering::Relaxed) - before;
+    let allocated = allocated() - before;
     println!(
         "(a) new TCP connections      {} per core, {} each: lookup miss + insert, table growing from empty",
         span.rate(n64),

@@ -38,15 +38,11 @@
 //! ```
 
 use std::{
-    alloc::{GlobalAlloc, Layout, System},
     collections::HashSet,
     hint::black_box,
     net::{Ipv4Addr, Ipv6Addr},
     ops::Range,
-    sync::{
-        atomic::{AtomicUsize, Ordering},
-        mpsc, Arc,
-    },
+    sync::{mpsc, Arc},
     thread,
     time::{Duration, Instant},
 };
@@ -61,40 +57,7 @@ use datapath::{
     snapshot::{Cached, SnapshotCell},
 };
 use perf::fw_rules::{self, pod, Rng, TCP};
-
-/// The system allocator, counting the bytes currently allocated (as in
-/// `xvs-bench-conntrack`).
-struct Counting;
-
-static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments
-// unchanged, so `System`'s guarantees are the caller's; the counter is only
-// bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as ours (non-zero-size layout).
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            ALLOCATED.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with `layout` (we forward all).
-        unsafe { System.dealloc(ptr, layout) };
-        ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr`/`layout` come from `System` via us; `new_size` as given.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            ALLOCATED.fetch_add(new_size, Ordering::Relaxed);
-            ALLOCATED.fetch_sub(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-}
+use perf::measure::{allocated, thread_cpu, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -122,19 +85,6 @@ struct Args {
     /// Parts to run (1-4).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
     parts: Vec<u32>,
-}
-
-/// CPU time of this thread (so that a call preempted by another process on
-/// the shared core can be told from a slow one).
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Wall-clock and on-CPU time of a phase.
@@ -963,13 +913,13 @@ fn part4(args: &Args, n: u64) {
     let fl = flows(args.seed, &zs, &[(&c, late)]);
     let t0 = Time::from_secs(1000);
     for reserve in [false, true] {
-        let before = ALLOCATED.load(Ordering::Relaxed);
+        let before = allocated();
         let mut t = Table::new(config()).expect("config");
         if reserve {
             t.reserve(n as usize);
         }
         prefill(&mut t, &fl, 0..n, t0, late);
-        let measured = ALLOCATED.load(Ordering::Relaxed) - before;
+        let measured = allocated() - before;
         let cap = t.memory_bytes();
         // Both directions: the SYN-ACK and the ACK of every connection find
         // its entry; nothing is added.
@@ -983,7 +933,7 @@ fn part4(args: &Args, n: u64) {
                 Outcome::Established { .. }
             ));
         }
-        let after = ALLOCATED.load(Ordering::Relaxed) - before;
+        let after = allocated() - before;
         assert_eq!(t.len() as u64, n);
         println!(
             "  {:<18} {:6.1} B/entry measured (counting allocator), {:6.1} B/entry from capacities; after both directions of every connection: {:6.1} B/entry, {} entries",

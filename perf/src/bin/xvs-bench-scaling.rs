@@ -23,6 +23,7 @@
 //! target/release/xvs-bench-scaling [--secs 2] [--rounds 3] [--cores 0,1]
 //! ```
 
+use perf::measure::thread_cpu;
 use std::{
     sync::Barrier,
     thread,
@@ -96,14 +97,6 @@ impl Run {
     }
 }
 
-/// This thread's time on a CPU so far (`/proc/thread-self/schedstat`'s
-/// first field, ns).
-fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
 /// One thread per core in `cores`, all starting together, each running
 /// its own case for `secs`.
 fn phase(cores: &[usize], flows: u32, secs: f64) -> Vec<Run> {
@@ -131,7 +124,7 @@ fn phase(cores: &[usize], flows: u32, secs: f64) -> Vec<Run> {
                         batches += 64;
                     }
                     let wall = t0.elapsed();
-                    let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+                    let cpu = Some(thread_cpu().saturating_sub(cpu0));
                     Run {
                         core,
                         packets: batches * BATCH as u64,
