@@ -50,7 +50,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use conntrack::{tcp_flags::*, Config, Outcome, PacketFacts, Table, Time};
+use conntrack::{tcp_flags::*, Outcome, Table, Time};
 use criterion::{measurement::WallTime, BenchmarkGroup, Criterion, Throughput};
 use datapath::{
     firewall::{Action, Classifier, MAX_PORTS},
@@ -66,6 +66,7 @@ use geneve::{
 use perf::{
     fw_rules::{self, Rng},
     pipeline_case::Case,
+    tcp_flows::{ack, config, syn, synack},
 };
 
 /// Criterion's samples per benchmark; the table takes the median of these.
@@ -257,52 +258,11 @@ fn guard_stages(c: &mut Criterion) {
 
 // ---- conntrack (the flows of xvs-bench-conntrack) --------------------------
 
-const ZONE: u32 = 1;
-const SERVER: u128 = conntrack::v4(192, 168, 0, 1);
-const ISN_A: u32 = 1_000;
-const ISN_B: u32 = 7_000_000;
-
-/// Flow `i`: a distinct client address and port towards one server.
-fn client(i: u32) -> (u128, u16) {
-    (
-        conntrack::v4(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
-        1024 + (i % 60000) as u16,
-    )
-}
-
-fn syn(i: u32) -> PacketFacts {
-    let (a, p) = client(i);
-    PacketFacts::tcp(ZONE, a, SERVER, p, 80, SYN, ISN_A, 0, 64240)
-}
-
-fn synack(i: u32) -> PacketFacts {
-    let (a, p) = client(i);
-    PacketFacts::tcp(ZONE, SERVER, a, 80, p, SYN | ACK, ISN_B, ISN_A + 1, 65160)
-}
-
-fn ack(i: u32, reply: bool) -> PacketFacts {
-    let (a, p) = client(i);
-    if reply {
-        PacketFacts::tcp(ZONE, SERVER, a, 80, p, ACK, ISN_B + 1, ISN_A + 1, 65160)
-    } else {
-        PacketFacts::tcp(ZONE, a, SERVER, p, 80, ACK, ISN_A + 1, ISN_B + 1, 64240)
-    }
-}
-
-fn ct_config(n: u32) -> Config {
-    Config {
-        max_entries: n,
-        max_per_zone: n,
-        hash_seed: 0x5eed,
-        ..Config::default()
-    }
-}
-
 const T0: Time = Time(1_000_000);
 
 /// `n` established TCP connections (SYN, SYN-ACK, ACK each).
 fn established_table(n: u32) -> Table {
-    let mut t = Table::new(ct_config(n)).expect("config");
+    let mut t = Table::new(config(n)).expect("config");
     t.reserve(n as usize);
     for i in 0..n {
         let f = syn(i);
@@ -375,7 +335,7 @@ fn conntrack_stages(c: &mut Criterion) {
         "Table::track miss + Table::insert, SYN, 0-100,000 entries",
         1,
         || {
-            let mut t = Table::new(ct_config(1 << 17)).expect("config");
+            let mut t = Table::new(config(1 << 17)).expect("config");
             t.reserve(1 << 17);
             (t, 0u32)
         },

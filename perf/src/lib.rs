@@ -5,9 +5,11 @@
 //! batches, for the `stages` bench and `xvs-bench-scaling`.
 //! [`measure`]: a counting allocator and the thread CPU clock the
 //! benchmark programs measure with.
+//! [`tcp_flows`]: the handshakes of the connection-table benchmarks.
 //! [`pktgen`]: `xvs-pktgen`'s frame template and its XDP engine's settings.
 
 pub mod fw_rules;
 pub mod measure;
 pub mod pipeline_case;
 pub mod pktgen;
+pub mod tcp_flows;

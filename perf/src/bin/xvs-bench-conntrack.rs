@@ -18,8 +18,11 @@ use std::{
 };
 
 use clap::Parser;
-use conntrack::{tcp_flags::*, Config, Outcome, PacketFacts, Table, Time};
-use perf::measure::{allocated, thread_cpu, Counting};
+use conntrack::{Outcome, Table, Time};
+use perf::{
+    measure::{allocated, thread_cpu, Counting},
+    tcp_flows::{ack, config, syn, synack},
+};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -38,46 +41,6 @@ struct Args {
     /// `expire` budgets to measure (a fresh full table for each).
     #[arg(long, value_delimiter = ',', default_value = "256,1024")]
     budgets: Vec<usize>,
-}
-
-const ZONE: u32 = 1;
-
-/// Flow `i`: a distinct client address and port towards one server.
-fn client(i: u32) -> (u128, u16) {
-    (
-        conntrack::v4(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
-        1024 + (i % 60000) as u16,
-    )
-}
-
-const SERVER: u128 = conntrack::v4(192, 168, 0, 1);
-const ISN_A: u32 = 1_000;
-const ISN_B: u32 = 7_000_000;
-
-fn syn(i: u32) -> PacketFacts {
-    let (a, p) = client(i);
-    PacketFacts::tcp(ZONE, a, SERVER, p, 80, SYN, ISN_A, 0, 64240)
-}
-fn synack(i: u32) -> PacketFacts {
-    let (a, p) = client(i);
-    PacketFacts::tcp(ZONE, SERVER, a, 80, p, SYN | ACK, ISN_B, ISN_A + 1, 65160)
-}
-fn ack(i: u32, reply: bool) -> PacketFacts {
-    let (a, p) = client(i);
-    if reply {
-        PacketFacts::tcp(ZONE, SERVER, a, 80, p, ACK, ISN_B + 1, ISN_A + 1, 65160)
-    } else {
-        PacketFacts::tcp(ZONE, a, SERVER, p, 80, ACK, ISN_A + 1, ISN_B + 1, 64240)
-    }
-}
-
-fn config(n: u32) -> Config {
-    Config {
-        max_entries: n,
-        max_per_zone: n,
-        hash_seed: 0x5eed,
-        ..Config::default()
-    }
 }
 
 /// Wall-clock and on-CPU time of a phase. The machine's cores are shared:
