@@ -476,19 +476,6 @@ fn port_slots_from(map: &[(String, u32)]) -> Slots {
     slots
 }
 
-impl Daemon {
-    /// The firewall and conntrack metric families (Prometheus text).
-    pub fn firewall_metrics(&self) -> String {
-        let hits = self.rule_hits().unwrap_or_default();
-        let ct = self.conntrack_stats().ok();
-        fwreport::prometheus(
-            &hits,
-            &fwreport::firewall_counters(&self.counters),
-            ct.as_ref(),
-        )
-    }
-}
-
 impl Backend for Daemon {
     fn config(&self) -> &Config {
         &self.config
@@ -671,14 +658,7 @@ mod tests {
     /// A daemon with no worker thread behind it: enough for commits that
     /// attach nothing (configurations without vifs or a local TEP).
     fn daemon(state_file: PathBuf) -> Daemon {
-        let empty = Tables::build(
-            &Config::default(),
-            |_| None,
-            None,
-            &mut Slots::new(1),
-            &mut Slots::new(1),
-        )
-        .unwrap();
+        let empty = Tables::empty();
         let (commands, _) = mpsc::channel();
         Daemon::new(
             Arc::new(SnapshotCell::new(empty)),

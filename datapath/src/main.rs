@@ -28,7 +28,7 @@ use datapath::{
     metrics, neigh,
     snapshot::SnapshotCell,
     stats,
-    tables::{Slots, Tables},
+    tables::Tables,
     worker::{NeighTable, WakeFd, Worker, WorkerShared},
     xsk::Umem,
 };
@@ -140,14 +140,7 @@ fn run(args: Args) -> Result<(), String> {
     let config = initial_config(&args)?;
     let sigset = block_signals();
 
-    let empty = Tables::build(
-        &Config::default(),
-        |_| None,
-        None,
-        &mut Slots::new(1),
-        &mut Slots::new(1),
-    )
-    .map_err(|e| e.to_string())?;
+    let empty = Tables::empty();
     let tables = Arc::new(SnapshotCell::new(empty));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
     let counters = Arc::new(WorkerCounters::default());

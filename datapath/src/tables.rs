@@ -308,6 +308,18 @@ impl Tables {
         })
     }
 
+    /// The tables of an empty configuration: what a worker starts with.
+    pub fn empty() -> Tables {
+        Tables::build(
+            &Config::default(),
+            |_| None,
+            None,
+            &mut Slots::new(1),
+            &mut Slots::new(1),
+        )
+        .expect("an empty configuration always builds")
+    }
+
     #[inline]
     pub fn vif(&self, id: VifId) -> Option<&VifTable> {
         self.vifs.get(id.index())?.as_ref()

@@ -2,8 +2,8 @@
 //! (see the module docs of [`crate::firewall`]).
 
 use super::rules::{
-    evaluation_order, l4_class, validate, Action, AppliedTo, BuildError, CompiledRule, Direction,
-    IpRange, Query, Verdict, MAX_PORTS,
+    default_of, evaluation_order, l4_class, validate, Action, AppliedTo, BuildError, CompiledRule,
+    Direction, IpRange, Query, Verdict, MAX_PORTS,
 };
 
 /// [`Classifier::build`] refuses to grow beyond this many bytes (see
@@ -573,12 +573,7 @@ impl Classifier {
 
     /// Classifies with the port's default from the table.
     pub fn classify(&self, q: &Query) -> Verdict {
-        let d = self
-            .defaults
-            .get(q.port as usize)
-            .copied()
-            .unwrap_or(Action::Allow);
-        self.classify_with_default(q, d)
+        self.classify_with_default(q, default_of(&self.defaults, q.port))
     }
 
     /// Classifies with `default` if no rule decides.

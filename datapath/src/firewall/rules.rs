@@ -186,6 +186,14 @@ impl Verdict {
     }
 }
 
+/// Port `port`'s default action in a table of them (Allow past its end).
+pub(crate) fn default_of(defaults: &[Action], port: u32) -> Action {
+    defaults
+        .get(port as usize)
+        .copied()
+        .unwrap_or(Action::Allow)
+}
+
 /// Why a rule set was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
@@ -302,12 +310,7 @@ impl LinearClassifier {
 
     /// Classifies with the port's default from the table.
     pub fn classify(&self, q: &Query) -> Verdict {
-        let d = self
-            .defaults
-            .get(q.port as usize)
-            .copied()
-            .unwrap_or(Action::Allow);
-        self.classify_with_default(q, d)
+        self.classify_with_default(q, default_of(&self.defaults, q.port))
     }
 
     /// Classifies with `default` if no rule decides.
