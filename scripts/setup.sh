@@ -16,6 +16,9 @@ PACKAGES=(
   # The testbed and its tests: ip (netns, veth, routes), ethtool (offloads
   # off), ping, tcpdump (underlay captures), sysctl (procps).
   iproute2 ethtool iputils-ping tcpdump procps
+  # xvs-bench (its smoke run is in the test command): tshark checks what
+  # reaches the sink, gnuplot draws the chart.
+  tshark gnuplot-nox
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -70,6 +70,12 @@ struct Args {
     /// CPU core the worker is pinned to (default: the last core).
     #[arg(long)]
     core: Option<usize>,
+    /// Poll the rings without ever sleeping: the worker keeps its core at
+    /// 100 % even when idle, for the lowest latency at light load. By
+    /// default the worker sleeps in poll() after 2,000 empty polls (about
+    /// 0.5 % of a core when idle) and a frame arriving wakes it.
+    #[arg(long)]
+    busy_poll: bool,
     /// Size of every AF_XDP ring (fill, completion, rx, tx); a power of two.
     #[arg(long, default_value_t = 1024, value_parser = parse_ring_size)]
     ring_size: u32,
@@ -162,6 +168,7 @@ fn run(args: Args) -> Result<(), String> {
             wake: Arc::clone(&wake),
             commands: command_rx,
             fw_log,
+            busy_poll: args.busy_poll,
         },
     )
     .map_err(|e| format!("AF_XDP: {e}"))?;

@@ -123,6 +123,8 @@ pub struct WorkerShared {
     pub commands: mpsc::Receiver<WorkerCommand>,
     /// Where logged firewall decisions go (none: not logged).
     pub fw_log: Option<mpsc::SyncSender<crate::fwlog::LogRecord>>,
+    /// Never sleep: poll the rings even when idle (`--busy-poll`).
+    pub busy_poll: bool,
 }
 
 pub struct Worker {
@@ -307,7 +309,7 @@ impl Worker {
                 idle = 0;
             } else {
                 idle += 1;
-                if idle >= IDLE_SPINS {
+                if idle >= IDLE_SPINS && !self.shared.busy_poll {
                     self.sleep();
                     idle = 0;
                 }
