@@ -71,11 +71,16 @@ struct Args {
     #[arg(long)]
     core: Option<usize>,
     /// Poll the rings without ever sleeping: the worker keeps its core at
-    /// 100 % even when idle, for the lowest latency at light load. By
-    /// default the worker sleeps in poll() after 2,000 empty polls (about
-    /// 0.5 % of a core when idle) and a frame arriving wakes it.
-    #[arg(long)]
+    /// 100 % even when idle, and no frame waits for it to wake up (the
+    /// lowest latency at light load).
+    #[arg(long, conflicts_with = "poll_window_us")]
     busy_poll: bool,
+    /// How long (µs) the worker keeps polling after its last frame before
+    /// it sleeps in poll(), where the next frame wakes it (a wake-up costs
+    /// that frame tens of µs on a VM). Traffic with gaps shorter than this
+    /// never waits for a wake-up; a longer window costs CPU at light load.
+    #[arg(long, default_value_t = datapath::worker::DEFAULT_POLL_WINDOW.as_micros() as u64)]
+    poll_window_us: u64,
     /// Size of every AF_XDP ring (fill, completion, rx, tx); a power of two.
     #[arg(long, default_value_t = 1024, value_parser = parse_ring_size)]
     ring_size: u32,
@@ -168,7 +173,8 @@ fn run(args: Args) -> Result<(), String> {
             wake: Arc::clone(&wake),
             commands: command_rx,
             fw_log,
-            busy_poll: args.busy_poll,
+            poll_window: (!args.busy_poll)
+                .then(|| std::time::Duration::from_micros(args.poll_window_us)),
         },
     )
     .map_err(|e| format!("AF_XDP: {e}"))?;

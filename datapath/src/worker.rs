@@ -47,8 +47,9 @@ use crate::{
 /// Next-hop MAC of each remote TEP address, as resolved from the kernel.
 pub type NeighTable = HashMap<Ipv4Addr, Mac>;
 
-/// Empty polls before the worker sleeps in poll().
-const IDLE_SPINS: u32 = 2000;
+/// How long the worker keeps polling after its last frame by default
+/// (`--poll-window-us`).
+pub const DEFAULT_POLL_WINDOW: Duration = Duration::from_micros(500);
 /// Longest sleep; the wake eventfd cuts it short.
 const IDLE_POLL_MS: i32 = 100;
 /// Kicks per interface per iteration while the kernel keeps making progress
@@ -123,8 +124,9 @@ pub struct WorkerShared {
     pub commands: mpsc::Receiver<WorkerCommand>,
     /// Where logged firewall decisions go (none: not logged).
     pub fw_log: Option<mpsc::SyncSender<crate::fwlog::LogRecord>>,
-    /// Never sleep: poll the rings even when idle (`--busy-poll`).
-    pub busy_poll: bool,
+    /// How long the worker keeps polling after its last frame before it
+    /// sleeps in poll(); None: it never sleeps (`--busy-poll`).
+    pub poll_window: Option<Duration>,
 }
 
 pub struct Worker {
@@ -300,18 +302,18 @@ impl Worker {
 
     /// Runs until the stop flag is set, then drops the sockets and the UMEM.
     pub fn run(mut self) {
-        let mut idle = 0u32;
+        let mut last_work = Instant::now();
         while !self.shared.stop.load(Ordering::Relaxed) {
             while let Ok(cmd) = self.shared.commands.try_recv() {
                 self.execute(cmd);
             }
             if self.poll_once() > 0 {
-                idle = 0;
-            } else {
-                idle += 1;
-                if idle >= IDLE_SPINS && !self.shared.busy_poll {
+                last_work = Instant::now();
+            } else if let Some(window) = self.shared.poll_window {
+                // Only empty polls read the clock.
+                if last_work.elapsed() >= window {
                     self.sleep();
-                    idle = 0;
+                    last_work = Instant::now();
                 }
             }
         }

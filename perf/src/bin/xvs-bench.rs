@@ -59,7 +59,8 @@ struct Args {
     /// Jobs: switch, fw-1, fw-1000.
     #[arg(long, value_delimiter = ',', default_value = "switch,fw-1,fw-1000")]
     jobs: Vec<String>,
-    /// Switches: xvswitch, testpmd, ovs.
+    /// Switches: xvswitch, testpmd, ovs, xvswitch-busy (xvswitchd with
+    /// --busy-poll). The first is the one the ratios are of.
     #[arg(long, value_delimiter = ',', default_value = "xvswitch,testpmd,ovs")]
     switches: Vec<String>,
     /// Where the switch's forwarding thread runs.
@@ -181,7 +182,7 @@ fn run(args: Args) -> Result<(), String> {
     } else {
         parse_list("jobs", &args.jobs, &Job::ALL, |j| j.name())?
     };
-    let kinds_all = [Kind::Xvswitch, Kind::Testpmd, Kind::Ovs];
+    let kinds_all = [Kind::Xvswitch, Kind::Testpmd, Kind::Ovs, Kind::XvswitchBusy];
     let kinds = if smoke {
         vec![Kind::Xvswitch]
     } else {
@@ -397,7 +398,7 @@ fn bench(
         let mut lat_kinds: Vec<Kind> = Vec::new();
         for &k in kinds {
             lat_kinds.push(k);
-            if k == Kind::Xvswitch {
+            if k == Kind::Xvswitch && !kinds.contains(&Kind::XvswitchBusy) {
                 lat_kinds.push(Kind::XvswitchBusy);
             }
         }

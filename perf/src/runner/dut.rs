@@ -265,7 +265,10 @@ fn start_testpmd(
         }
         let text = fs::read_to_string(&log).unwrap_or_default();
         if text.contains("failed to initialize") || text.contains("Bus (vdev) probe failed") {
-            return Err(format!("testpmd could not open its ports: {}", log_tail(&log)));
+            return Err(format!(
+                "testpmd could not open its ports: {}",
+                log_tail(&log)
+            ));
         }
         Ok(text.contains("Press enter to exit"))
     })?;
