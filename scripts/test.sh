@@ -26,6 +26,10 @@ chmod 0755 "$unprivileged"
 rm -rf "$unprivileged"
 # A few seconds of each fuzz target over its seed corpus (fuzz/).
 ./scripts/fuzz-smoke.sh
+# The Debian package builds and holds what it should; the systemd unit
+# verifies; xvswitchd runs with only the unit's privileges and needs each.
+./scripts/package-check.sh
+./scripts/service-check.sh
 cargo test --release -p testbed --lib --bins
 cargo test --release -p testbed --test control_plane
 cargo test --release -p testbed --test port_security
