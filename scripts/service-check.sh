@@ -62,7 +62,7 @@ mac=$(in_ns cat /sys/class/net/vm1-peer/address)
 cat >"$work/config.json" <<JSON
 {
   "local_tep": { "uplink": "uplink", "ip": "198.18.0.1" },
-  "switches": [ { "name": "blue", "vni": 5001 } ],
+  "switches": [ { "name": "blue", "vni": 5001, "remote_teps": ["198.18.0.2"] } ],
   "vifs": [ { "name": "vm1", "interface": "vm1" } ],
   "ports": [ { "name": "pod", "vif": "vm1", "switch": "blue", "mac": "$mac", "ips": ["10.0.0.1"] } ]
 }
@@ -155,6 +155,10 @@ sed -n '/execve("[^"]*xvswitchd"/,$p' "$work/trace" |
 denied=$(grep -vxF -f "$work/allowed" "$work/used" || true)
 [ -z "$denied" ] || fail "syscalls outside SystemCallFilter=$(value SystemCallFilter): $denied"
 families=$(sed -n 's/^[0-9]* *socket(\(AF_[A-Z0-9]*\).*/\1/p' "$work/trace" | sort -u)
+# The next-hop resolver's probe (a raw ICMP socket) must have run too.
+[[ " $(echo $families) " == *" AF_INET "* ]] || fail "no AF_INET socket: the TEP next-hop probe did not run (families: $families)"
+! grep -E ' socket\(AF_(INET|XDP).* = -1 ' "$work/trace" >/dev/null ||
+  fail "a socket was refused: $(grep -E ' socket\(AF_(INET|XDP).* = -1 ' "$work/trace" | head -n 1)"
 for f in $families; do
   [[ " $(value RestrictAddressFamilies) " == *" $f "* ]] || fail "socket family $f outside RestrictAddressFamilies="
 done
