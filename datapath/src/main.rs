@@ -88,6 +88,9 @@ struct Args {
     /// queue keeps up to --ring-size of them in its fill ring.
     #[arg(long, default_value_t = 16384)]
     frames: u32,
+    /// Write the man page (xvswitchd.8) into DIR and exit (for packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    man_pages: Option<PathBuf>,
 }
 
 fn parse_ring_size(s: &str) -> Result<u32, String> {
@@ -100,6 +103,16 @@ fn parse_ring_size(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.man_pages {
+        use clap::CommandFactory;
+        return match control::manpages::write(Args::command(), dir) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xvswitchd: man page into {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
