@@ -69,6 +69,11 @@ struct Args {
     /// Where the generator runs.
     #[arg(long, default_value_t = 0)]
     gen_cpu: usize,
+    /// xvswitchd's workers (the other switches run one forwarding thread):
+    /// worker i on CPU --switch-cpu + i, the generator's thread i on CPU
+    /// --gen-cpu + i, every interface with this many queues.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
     /// A run with more steal than this (percent) is repeated.
     #[arg(long, default_value_t = 5.0)]
     max_steal: f64,
@@ -202,7 +207,15 @@ fn run(args: Args) -> Result<(), String> {
     let place = Placement {
         switch_cpu: args.switch_cpu,
         gen_cpu: args.gen_cpu,
+        workers: args.workers.max(1),
     };
+    if place.workers > 1
+        && kinds
+            .iter()
+            .any(|k| !matches!(k, Kind::Xvswitch | Kind::XvswitchBusy))
+    {
+        return Err("--workers above 1 measures xvswitchd only: add --switches xvswitch".into());
+    }
     fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let work = std::env::temp_dir().join(format!("xvs-bench-{}", std::process::id()));
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -233,7 +246,7 @@ fn bench(
         "{:06x}",
         (std::process::id() as u64 * 2654435761) & 0xff_ffff
     );
-    let topo = Topology::build(&format!("xvb{id}"))?;
+    let topo = Topology::build(&format!("xvb{id}"), place.workers)?;
     let mut out = String::new();
     let say = |out: &mut String, s: String| {
         println!("{s}");

@@ -55,6 +55,36 @@ pub struct Placement {
     pub switch_cpu: usize,
     /// The generator (and with it the veth receive work it triggers).
     pub gen_cpu: usize,
+    /// xvswitchd's workers; with more than one, worker i runs on CPU
+    /// `switch_cpu + i` (modulo the CPUs there are), every interface has
+    /// that many queues, and the generator sends from as many threads
+    /// (CPUs `gen_cpu + i`), so each queue gets traffic.
+    pub workers: usize,
+}
+
+impl Placement {
+    fn cpus() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+    /// The CPUs of xvswitchd's workers.
+    pub fn switch_cpus(&self) -> Vec<usize> {
+        (0..self.workers)
+            .map(|i| (self.switch_cpu + i) % Placement::cpus())
+            .collect()
+    }
+    /// The CPUs of the generator's threads.
+    pub fn gen_cpus(&self) -> Vec<usize> {
+        (0..self.workers)
+            .map(|i| (self.gen_cpu + i) % Placement::cpus())
+            .collect()
+    }
+}
+
+fn list(v: &[usize]) -> String {
+    v.iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A started switch.
@@ -179,8 +209,13 @@ fn start_xvswitch(
         .arg("--socket")
         .arg(dir.join("xvswitchd.sock"))
         .arg("--firewall-log")
-        .arg(dir.join("firewall.log"))
-        .args(["--core", &place.switch_cpu.to_string()]);
+        .arg(dir.join("firewall.log"));
+    if place.workers > 1 {
+        cmd.args(["--workers", &place.workers.to_string()])
+            .args(["--cores", &list(&place.switch_cpus())]);
+    } else {
+        cmd.args(["--core", &place.switch_cpu.to_string()]);
+    }
     if kind == Kind::XvswitchBusy {
         cmd.arg("--busy-poll");
     }
@@ -582,6 +617,17 @@ pub fn cpu_seconds(pid: u32) -> Result<f64, String> {
 /// A description of the placement for the report.
 pub fn describe_placement(place: Placement) -> String {
     let mut s = String::new();
+    if place.workers > 1 {
+        let _ = write!(
+            s,
+            "{n} xvswitchd workers on CPUs {w} (every interface with {n} queues), the generator's {n} threads on CPUs {g} \
+             (a frame arrives on the queue numbered like the sending CPU, so each worker gets traffic); \
+             each CPU also runs the veth receive work of the frames sent from it and the transmit work of its worker: ",
+            n = place.workers,
+            w = list(&place.switch_cpus()),
+            g = list(&place.gen_cpus()),
+        );
+    }
     let _ = write!(
         s,
         "generator (xvs-pktgen) on CPU {g}, and with it the veth receive work its frames trigger \

@@ -180,7 +180,16 @@ fn pktgen_cmd(topo: &Topology, dev: &str, spec: &Spec, place: Placement) -> Comm
             "--dport",
             &spec.dport.to_string(),
         ])
-        .args(["--cpus", &place.gen_cpu.to_string()]);
+        .args(["--threads", &place.workers.to_string()])
+        .args([
+            "--cpus",
+            &place
+                .gen_cpus()
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ]);
     if let Some(v) = spec.vlan {
         c.args(["--vlan", &v.to_string()]);
     }

@@ -34,20 +34,22 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Builds it with namespaces `<prefix>-dut` and `<prefix>-ext`.
-    pub fn build(prefix: &str) -> Result<Topology, String> {
+    /// Builds it with namespaces `<prefix>-dut` and `<prefix>-ext`, the
+    /// switch's veths with `queues` receive and transmit queues each.
+    pub fn build(prefix: &str, queues: usize) -> Result<Topology, String> {
         let (dut, ext) = (format!("{prefix}-dut"), format!("{prefix}-ext"));
         let nss = Namespaces::create(&[dut.clone(), ext.clone()])?;
+        let q = format!("numtxqueues {queues} numrxqueues {queues}");
         for dev in [VIF0, VIF1] {
             nss.ip(
                 &dut,
-                &format!("link add {dev} type veth peer name {dev} netns {ext}"),
+                &format!("link add {dev} {q} type veth peer name {dev} netns {ext} {q}"),
             )?;
         }
         nss.ip(
             &dut,
             &format!(
-                "link add {UPLINK} mtu 1600 type veth peer name {UPLINK} netns {ext} mtu 1600"
+                "link add {UPLINK} mtu 1600 {q} type veth peer name {UPLINK} netns {ext} mtu 1600 {q}"
             ),
         )?;
         nss.ip(
