@@ -132,13 +132,18 @@ impl Mesh {
     /// Links between `workers` workers; a return ring holds `frames_each`
     /// (the frames a worker starts with), so a payment always fits.
     pub fn new(workers: usize, frames_each: usize) -> Mesh {
+        Mesh::with_ring(workers, frames_each, HANDOFF_RING)
+    }
+
+    /// As [`Mesh::new`], with hand-off rings of `ring` frames.
+    pub fn with_ring(workers: usize, frames_each: usize, ring: usize) -> Mesh {
         let links = (0..workers)
             .map(|from| {
                 (0..workers)
                     .map(|to| {
                         (from != to).then(|| {
                             Arc::new(Link {
-                                frames: ArrayQueue::new(HANDOFF_RING),
+                                frames: ArrayQueue::new(ring.max(1)),
                                 returns: ArrayQueue::new(frames_each.max(1)),
                             })
                         })
@@ -258,10 +263,7 @@ impl Ends {
 
     /// Whether anything is waiting on an inbound ring.
     pub fn pending(&self) -> bool {
-        self.inbound
-            .iter()
-            .flatten()
-            .any(|l| !l.frames.is_empty())
+        self.inbound.iter().flatten().any(|l| !l.frames.is_empty())
             || self.out.iter().flatten().any(|l| !l.returns.is_empty())
     }
 }
@@ -280,7 +282,12 @@ mod tests {
 
     fn tcp4(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
         let l4 = tcp(sport, dport, 0x10, b"x");
-        eth(M2, M1, ETHERTYPE_IPV4, &ipv4(src.into(), dst.into(), 6, &l4))
+        eth(
+            M2,
+            M1,
+            ETHERTYPE_IPV4,
+            &ipv4(src.into(), dst.into(), 6, &l4),
+        )
     }
 
     #[test]
@@ -353,7 +360,10 @@ mod tests {
         let mut got = Vec::new();
         b.receive(&mut got, 10);
         assert_eq!(got.len(), 10);
-        assert!(got.iter().enumerate().all(|(i, h)| h.ctx.frame.addr == i as u64 * 4096));
+        assert!(got
+            .iter()
+            .enumerate()
+            .all(|(i, h)| h.ctx.frame.addr == i as u64 * 4096));
         assert_eq!(b.owed(), 10);
         assert!(b.pending());
     }
