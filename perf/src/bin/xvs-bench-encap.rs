@@ -12,6 +12,14 @@
 //! a native XDP program that counts and drops IPv4 (ARP passes, so the
 //! switch resolves the sink's TEP address). The generator and the worker are
 //! pinned to different cores. Prints offered, forwarded and received rates.
+//!
+//! Several workers (`--workers N --switch-cores 0,1`): the veths get N
+//! queues, the generator one socket per queue (`--flows` UDP flows, source
+//! ports 1234 + f), and xvswitchd runs N workers. `--placement spread`
+//! sends every flow on every queue (so a frame arrives on its flow's owner
+//! one time in N and is handed over otherwise); `--placement owner` sends
+//! each flow only on its owner's queue (what a symmetric RSS key would do:
+//! no hand-off).
 
 use std::{
     fs,
@@ -50,6 +58,19 @@ struct Args {
     gen_core: usize,
     #[arg(long, default_value_t = 1)]
     switch_core: usize,
+    /// xvswitchd workers (and queues of each veth).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Cores of the workers (default: --switch-core, then the next ones).
+    #[arg(long, value_delimiter = ',')]
+    switch_cores: Option<Vec<usize>>,
+    /// UDP flows the generator sends (source ports 1234, 1235, ...).
+    #[arg(long, default_value_t = 1)]
+    flows: u16,
+    /// With several workers: `spread` (every flow on every queue) or
+    /// `owner` (each flow on its owner's queue only).
+    #[arg(long, default_value = "spread")]
+    placement: String,
 }
 
 const POD_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
@@ -119,7 +140,7 @@ fn in_netns<T>(ns: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
-fn template(size: usize) -> Vec<u8> {
+fn template(size: usize, sport: u16) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&REMOTE_MAC);
     f.extend_from_slice(&POD_MAC);
@@ -135,7 +156,7 @@ fn template(size: usize) -> Vec<u8> {
     ip[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&ip);
     let udp_len = ip_len - 20;
-    f.extend_from_slice(&1234u16.to_be_bytes());
+    f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&5678u16.to_be_bytes());
     f.extend_from_slice(&udp_len.to_be_bytes());
     f.extend_from_slice(&[0, 0]);
@@ -143,45 +164,92 @@ fn template(size: usize) -> Vec<u8> {
     f
 }
 
-/// Sends the template on `gen`'s eth0 until `stop`; counts completed frames.
-fn generator(ns: String, size: usize, core: usize, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
+/// What the generator sends: frame size, flows, queues, placement.
+struct Offer {
+    size: usize,
+    flows: u16,
+    queues: usize,
+    /// Each flow only on its owner's queue.
+    by_owner: bool,
+}
+
+/// Sends the templates on `gen`'s eth0 (one socket per queue) until
+/// `stop`; counts completed frames.
+fn generator(ns: String, offer: Offer, core: usize, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
     core_affinity::set_for_current(core_affinity::CoreId { id: core });
     const RING: u32 = 2048;
-    let (mut umem, mut sock) = in_netns(&ns, || {
-        let mut umem = Umem::new(RING * 2, RING).expect("generator UMEM");
-        let sock = umem.socket("eth0", 0).expect("generator socket");
-        (umem, sock)
+    let q = offer.queues.max(1);
+    let (mut umem, mut socks) = in_netns(&ns, || {
+        let mut umem = Umem::new(RING * 2 * q as u32, RING).expect("generator UMEM");
+        let socks: Vec<_> = (0..q as u32)
+            .map(|i| umem.socket("eth0", i).expect("generator socket"))
+            .collect();
+        (umem, socks)
     });
-    let frame = template(size);
-    let mut free: Vec<u64> = (0..umem.frames() as u64)
-        .map(|i| i * FRAME_SIZE as u64)
+    // The flows each queue sends: all of them, or those its worker owns.
+    let frames: Vec<Vec<u8>> = (0..offer.flows.max(1))
+        .map(|f| template(offer.size, 1234 + f))
         .collect();
-    for chunk in &free {
-        // SAFETY: nothing is on any ring yet: every chunk is ours.
-        let bytes = unsafe { umem.chunk_mut(*chunk) };
-        bytes[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(&frame);
+    let owner = |f: &[u8]| -> usize {
+        let mut untagged = f[..12].to_vec();
+        untagged.extend_from_slice(&f[16..]);
+        let h = datapath::packet::parse(&untagged).expect("template parses");
+        datapath::handoff::owner(&untagged, &h, q).unwrap_or(0)
+    };
+    let per_queue: Vec<Vec<usize>> = (0..q)
+        .map(|i| {
+            (0..frames.len())
+                .filter(|&f| !offer.by_owner || owner(&frames[f]) == i)
+                .collect()
+        })
+        .collect();
+    assert!(
+        per_queue.iter().all(|f| !f.is_empty()),
+        "some queue has no flow: more --flows"
+    );
+    // Chunks are split between the queues; each keeps its frame's flow.
+    let chunks = umem.frames() as usize / q;
+    let mut free: Vec<Vec<u64>> = (0..q)
+        .map(|i| {
+            (i * chunks..(i + 1) * chunks)
+                .map(|c| (c * FRAME_SIZE) as u64)
+                .collect()
+        })
+        .collect();
+    let mut len_of = vec![0u32; umem.frames() as usize];
+    for (i, list) in free.iter().enumerate() {
+        for (k, chunk) in list.iter().enumerate() {
+            let flows = &per_queue[i];
+            let frame = &frames[flows[k % flows.len()]];
+            // SAFETY: nothing is on any ring yet: every chunk is ours.
+            let bytes = unsafe { umem.chunk_mut(*chunk) };
+            bytes[RX_HEADROOM..RX_HEADROOM + frame.len()].copy_from_slice(frame);
+            len_of[*chunk as usize / FRAME_SIZE] = frame.len() as u32;
+        }
     }
     let mut descs = Vec::with_capacity(64);
     let mut done = [0u64; 256];
     let mut total = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        descs.clear();
-        while descs.len() < 64 {
-            let Some(chunk) = free.pop() else { break };
-            descs.push(xdp_desc {
-                addr: chunk + RX_HEADROOM as u64,
-                len: frame.len() as u32,
-                options: 0,
-            });
+        for (i, sock) in socks.iter_mut().enumerate() {
+            descs.clear();
+            while descs.len() < 64 {
+                let Some(chunk) = free[i].pop() else { break };
+                descs.push(xdp_desc {
+                    addr: chunk + RX_HEADROOM as u64,
+                    len: len_of[chunk as usize / FRAME_SIZE],
+                    options: 0,
+                });
+            }
+            let n = sock.tx.produce(&descs);
+            for d in &descs[n..] {
+                free[i].push(d.addr - RX_HEADROOM as u64);
+            }
+            sock.kick_tx();
+            let c = sock.comp.consume(&mut done);
+            free[i].extend(done[..c].iter().map(|a| datapath::frames::chunk_base(*a)));
+            total += c as u64;
         }
-        let n = sock.tx.produce(&descs);
-        for d in &descs[n..] {
-            free.push(d.addr - RX_HEADROOM as u64);
-        }
-        sock.kick_tx();
-        let c = sock.comp.consume(&mut done);
-        free.extend(done[..c].iter().map(|a| datapath::frames::chunk_base(*a)));
-        total += c as u64;
         sent.store(total, Ordering::Relaxed);
     }
 }
@@ -211,6 +279,20 @@ fn main() {
         (60..=1514).contains(&args.size),
         "--size must be in 60..=1514"
     );
+    let cores = args
+        .switch_cores
+        .clone()
+        .unwrap_or_else(|| (0..args.workers).map(|i| args.switch_core + i).collect());
+    assert_eq!(
+        cores.len(),
+        args.workers,
+        "one --switch-cores entry per worker"
+    );
+    let queues = if args.workers > 1 {
+        format!("numtxqueues {0} numrxqueues {0}", args.workers)
+    } else {
+        String::new()
+    };
     let id = format!(
         "{:06x}",
         (std::process::id() as u64 * 2654435761) & 0xff_ffff
@@ -223,14 +305,14 @@ fn main() {
     nss.ip(
         "hv",
         &format!(
-            "link add vif0 type veth peer name eth0 netns {}",
+            "link add vif0 {queues} type veth peer name eth0 netns {} {queues}",
             nss.ns("gen")
         ),
     );
     nss.ip(
         "hv",
         &format!(
-            "link add uplink mtu 1600 type veth peer name eth0 netns {} mtu 1600",
+            "link add uplink mtu 1600 {queues} type veth peer name eth0 netns {} mtu 1600 {queues}",
             nss.ns("sink")
         ),
     );
@@ -306,11 +388,16 @@ fn main() {
         .arg(dir.join("state.json"))
         .arg("--socket")
         .arg(dir.join("xvswitchd.sock"))
+        .args(["--stats-interval-ms", "100"])
         .args([
-            "--stats-interval-ms",
-            "100",
-            "--core",
-            &args.switch_core.to_string(),
+            "--workers".to_string(),
+            args.workers.to_string(),
+            "--cores".to_string(),
+            cores
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
         ])
         .stdout(Stdio::null())
         .spawn()
@@ -338,8 +425,14 @@ fn main() {
     let sent = Arc::new(AtomicU64::new(0));
     let gen = {
         let (ns, stop, sent) = (nss.ns("gen"), Arc::clone(&stop), Arc::clone(&sent));
-        let (size, core) = (args.size, args.gen_core);
-        thread::spawn(move || generator(ns, size, core, stop, sent))
+        let offer = Offer {
+            size: args.size,
+            flows: args.flows,
+            queues: args.workers,
+            by_owner: args.placement == "owner",
+        };
+        let core = args.gen_core;
+        thread::spawn(move || generator(ns, offer, core, stop, sent))
     };
     thread::sleep(Duration::from_secs(1));
     let t0 = Instant::now();
@@ -352,6 +445,19 @@ fn main() {
     let (rx1, tx1, drops) = switch_counters(&stats);
     stop.store(true, Ordering::Relaxed);
     let _ = gen.join();
+    // Frames handed between workers (since start).
+    let metrics = run(Command::new(bin_dir().join("xvsctl"))
+        .arg("--socket")
+        .arg(dir.join("xvswitchd.sock"))
+        .arg("metrics"));
+    let handoffs: Vec<String> = String::from_utf8_lossy(&metrics.stdout)
+        .lines()
+        .filter(|l| l.starts_with("xvswitch_worker_handoff_frames_total{"))
+        .map(|l| {
+            l.trim_start_matches("xvswitch_worker_handoff_frames_total")
+                .to_string()
+        })
+        .collect();
     // SAFETY: signalling our own child (ip netns exec execs the daemon).
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
     let _ = daemon.wait();
@@ -361,8 +467,9 @@ fn main() {
     // generator's and the sink's own clocks.
     let mpps = |n: u64| n as f64 / secs / 1e6;
     let outer = args.size + geneve::encap::OUTER_HEADERS_LEN;
-    println!("xvs-bench-encap: {}-byte frames (+4 tag in, {outer} bytes out), {secs:.1} s, generator core {}, worker core {}",
-        args.size, args.gen_core, args.switch_core);
+    println!("xvs-bench-encap: {}-byte frames (+4 tag in, {outer} bytes out), {secs:.1} s, generator core {}, {} worker(s) on core(s) {:?}, {} flow(s), placement {}",
+        args.size, args.gen_core, args.workers, cores, args.flows,
+        if args.workers > 1 { args.placement.as_str() } else { "-" });
     println!("  offered   (generator)     {:>7.3} Mpps", mpps(g1 - g0));
     println!("  switched  (port rx)       {:>7.3} Mpps", mpps(rx1 - rx0));
     println!("  forwarded (uplink tx)     {:>7.3} Mpps", mpps(tx1 - tx0));
@@ -372,4 +479,5 @@ fn main() {
         (s1 - s0) as f64 * outer as f64 * 8.0 / secs / 1e9
     );
     println!("  switch drops (totals since start): {drops}");
+    println!("  hand-offs (since start): {}", handoffs.join(" "));
 }
