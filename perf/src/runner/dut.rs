@@ -620,13 +620,16 @@ pub fn describe_placement(place: Placement) -> String {
     if place.workers > 1 {
         let _ = write!(
             s,
-            "{n} xvswitchd workers on CPUs {w} (every interface with {n} queues), the generator's {n} threads on CPUs {g} \
-             (a frame arrives on the queue numbered like the sending CPU, so each worker gets traffic); \
-             each CPU also runs the veth receive work of the frames sent from it and the transmit work of its worker: ",
+            "{n} xvswitchd workers on CPUs {w} (every interface with {n} queues), the generator's {n} threads \
+             on CPUs {g} (a veth delivers a frame to the queue numbered like the sending CPU, so each worker \
+             gets traffic, and the owner of a flow takes up what another worker received); every CPU runs \
+             a generator thread with the veth receive work of its frames, and a worker with the copy-mode \
+             transmit and the sink's XDP program",
             n = place.workers,
             w = list(&place.switch_cpus()),
             g = list(&place.gen_cpus()),
         );
+        return s;
     }
     let _ = write!(
         s,
