@@ -31,6 +31,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod tables;
 pub mod testing;
+pub mod trace;
 pub mod wire;
 pub mod worker;
 pub mod xdp;

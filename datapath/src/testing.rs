@@ -792,6 +792,7 @@ impl Rig {
             egress: &mut self.egress,
             batch: &mut self.batch,
             fw: &mut self.fw,
+            trace: None,
         };
         match vif {
             Some(v) => p.vif_input(v, descs),

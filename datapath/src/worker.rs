@@ -345,6 +345,7 @@ impl Worker {
             egress: &mut self.egress,
             batch: &mut self.batch,
             fw: &mut self.fw,
+            trace: None,
         };
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
             for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {

@@ -80,6 +80,7 @@ serde_op_args!(
     FirewallSetArgs,
     ConntrackListArgs,
     ConntrackFlushArgs,
+    crate::trace::TraceArgs,
 );
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.

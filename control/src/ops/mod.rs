@@ -257,6 +257,10 @@ op_schema! {
     ConntrackFlush(ConntrackFlushArgs) = "conntrack.flush", Daemon;
     /// `conntrack.stats`: the connection tracker's totals.
     ConntrackStats = "conntrack.stats", Daemon;
+    /// `trace`: runs a described packet through the pipeline without
+    /// sending it or changing any state, and answers every stage's
+    /// decision.
+    Trace(crate::trace::TraceArgs) = "trace", Daemon;
 }
 
 impl Op {
@@ -707,7 +711,8 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
         | Op::MetricsShow
         | Op::ConntrackList(_)
         | Op::ConntrackFlush(_)
-        | Op::ConntrackStats => return Err(not_a_config_op(op.name())),
+        | Op::ConntrackStats
+        | Op::Trace(_) => return Err(not_a_config_op(op.name())),
     }
     Ok(empty())
 }
