@@ -148,6 +148,10 @@ fn every_op_parses_and_names_itself() {
         ),
         ("conntrack.flush", json!({"port": "p"})),
         ("conntrack.stats", json!({})),
+        (
+            "trace",
+            json!({"port": "p", "to": "q", "protocol": "tcp", "dst_port": 80, "tcp_flags": "S"}),
+        ),
     ];
     assert_eq!(examples.len(), Op::ALL.len());
     for ((name, args), (listed, kind)) in examples.iter().zip(Op::ALL) {
@@ -165,6 +169,7 @@ fn every_op_parses_and_names_itself() {
             "conntrack.list",
             "conntrack.flush",
             "conntrack.stats",
+            "trace",
         ];
         let query = !daemon.contains(name) && (name.ends_with(".list") || name.ends_with(".show"));
         assert_eq!(parsed.is_query(), query, "{name}");
@@ -183,7 +188,7 @@ fn every_op_parses_and_names_itself() {
         Op::names().collect::<Vec<_>>(),
         Op::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>()
     );
-    assert_eq!(Op::names_of(OpKind::Daemon).count(), 9);
+    assert_eq!(Op::names_of(OpKind::Daemon).count(), 10);
 }
 
 #[test]

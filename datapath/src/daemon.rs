@@ -87,6 +87,26 @@ impl WorkerHandle {
             .map_err(|_| CommitError::Internal("the worker did not answer".into()))
     }
 
+    /// Traces a frame in the worker (it owns the connection table).
+    fn trace(
+        &self,
+        input: crate::trace::TraceInput,
+        scratch: Box<crate::trace::Scratch>,
+    ) -> Result<control::trace::TraceReport, CommitError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(WorkerCommand::Trace {
+                input,
+                scratch,
+                reply,
+            })
+            .map_err(|_| CommitError::Internal("the worker has stopped".into()))?;
+        self.wake.wake();
+        answer
+            .recv_timeout(WORKER_TIMEOUT)
+            .map_err(|_| CommitError::Internal("the worker did not answer".into()))
+    }
+
     fn detach(&self, slot: Slot) {
         let (reply, answer) = mpsc::channel();
         if self
@@ -589,6 +609,24 @@ impl Backend for Daemon {
             worker::ConntrackReply::Flushed(n) => Ok(n as u64),
             _ => Err(CommitError::Internal("unexpected worker reply".into())),
         }
+    }
+
+    /// Builds the frame (defaults from the running configuration) and has
+    /// the worker trace it; scratch memory is made here, off the worker.
+    fn trace(
+        &self,
+        args: &control::trace::TraceArgs,
+    ) -> Result<control::trace::TraceReport, CommitError> {
+        let tables = self.tables.load();
+        let vif_id = |name: &str| {
+            let vif = self.config.vif(name)?;
+            self.vif_slots
+                .get(&vif_key(&vif.name, &vif.interface))
+                .map(VifId)
+        };
+        let input = crate::trace::build(&self.config, &tables, vif_id, args)?;
+        let scratch = Box::new(crate::trace::Scratch::for_tables(&tables));
+        self.worker.trace(input, scratch)
     }
 
     fn conntrack_stats(&self) -> Result<ConntrackStats, CommitError> {

@@ -79,6 +79,13 @@ pub enum WorkerCommand {
     /// Stop serving `slot`: drain it, take back its frames, close its
     /// sockets. Detach the XDP program first, so nothing new arrives.
     Detach { slot: Slot, reply: mpsc::Sender<()> },
+    /// Trace a frame through the pipeline on the worker's snapshot and
+    /// connection table, changing nothing ([`crate::trace`]).
+    Trace {
+        input: crate::trace::TraceInput,
+        scratch: Box<crate::trace::Scratch>,
+        reply: mpsc::Sender<control::trace::TraceReport>,
+    },
     /// Work on the worker's connection table (it owns it).
     Conntrack {
         request: ConntrackRequest,
@@ -197,6 +204,24 @@ impl Worker {
             WorkerCommand::Detach { slot, reply } => {
                 self.detach(slot);
                 let _ = reply.send(());
+            }
+            WorkerCommand::Trace {
+                input,
+                mut scratch,
+                reply,
+            } => {
+                // The snapshot a commit just stored, even before the next
+                // burst takes it.
+                if self.tables.refresh(&self.shared.tables) | self.neigh.refresh(&self.shared.neigh)
+                {
+                    self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
+                    self.fw.configure(&self.tables.value.firewall);
+                }
+                self.fw.now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);
+                let tables = &self.tables.value;
+                let traced =
+                    crate::trace::run(tables, &self.tep_macs, &mut self.fw, &mut scratch, &input);
+                let _ = reply.send(crate::trace::report(tables, &input, &traced, self.fw.now));
             }
             WorkerCommand::Conntrack { request, reply } => {
                 let now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod pcap;
 mod render;
 mod request;
 

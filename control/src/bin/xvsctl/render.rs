@@ -52,6 +52,8 @@ pub enum Output {
     /// `flushed N connections`.
     Flushed,
     ConntrackStats,
+    /// A trace: one line per decision.
+    Trace,
 }
 
 pub fn pretty(value: &Value) -> String {
@@ -128,6 +130,7 @@ pub fn render(output: Output, result: &Value) -> Result<Option<String>, Failure>
             format!("flushed {n} {noun}")
         }
         Output::ConntrackStats => conntrack_stats(&typed(result)?),
+        Output::Trace => trace_table(&typed(result)?),
         Output::Text => {
             let text: String = typed(result)?;
             // Printed with a newline of its own: leave out the text's last.
@@ -690,6 +693,29 @@ fn stats_detail(report: &StatsReport) -> String {
         })
         .collect();
     blocks.join("\n\n")
+}
+
+/// A trace: the ingress and the frame, a line per decision, the outcome.
+fn trace_table(t: &control::trace::TraceReport) -> String {
+    let rows: Vec<Vec<String>> = t
+        .steps
+        .iter()
+        .map(|s| vec![s.stage.clone(), s.result.clone(), s.detail.clone()])
+        .collect();
+    let outcome = match &t.dropped {
+        Some(reason) => format!("dropped: {reason}"),
+        None if t.delivered == 1 => "delivered: 1 copy (not sent: a trace sends nothing)".into(),
+        None => format!(
+            "delivered: {} copies (not sent: a trace sends nothing)",
+            t.delivered
+        ),
+    };
+    format!(
+        "ingress: {}\nframe:   {}\n\n{}\n{outcome}",
+        t.ingress,
+        t.frame,
+        table(Some(&["STAGE", "RESULT", "DETAIL"]), &[], &rows)
+    )
 }
 
 #[cfg(test)]
