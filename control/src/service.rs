@@ -32,7 +32,7 @@ use crate::protocol::{
     parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
 };
 use crate::stats::{prometheus, StatsReport};
-use crate::trace::{TraceArgs, TraceReport};
+use crate::trace::{TraceArgs, TraceLiveArgs, TraceLiveReport, TraceReport};
 
 /// Why a backend could not commit a configuration (or clear counters).
 /// Whatever the variant, nothing changed: the running configuration, the
@@ -184,6 +184,22 @@ pub trait Backend {
         let _ = args;
         Err(CommitError::Unsupported { op: "trace" })
     }
+
+    /// Arms a live trace (the service has checked the args and that the
+    /// port exists), replacing any earlier one. The default answers
+    /// [`CommitError::Unsupported`].
+    fn trace_live(&mut self, args: &TraceLiveArgs) -> Result<(), CommitError> {
+        let _ = args;
+        Err(CommitError::Unsupported { op: "trace.live" })
+    }
+
+    /// The last live trace and what it recorded so far. The default
+    /// answers [`CommitError::Unsupported`].
+    fn trace_live_show(&self) -> Result<TraceLiveReport, CommitError> {
+        Err(CommitError::Unsupported {
+            op: "trace.live.show",
+        })
+    }
 }
 
 /// The control protocol served over a [`Backend`].
@@ -313,6 +329,21 @@ impl<B: Backend> Service<B> {
                 args.check()?;
                 self.check_trace_refs(args)?;
                 let report = self.backend.trace(args).map_err(|e| error_body(&e))?;
+                to_json(&report)
+            }
+            Op::TraceLive(args) => {
+                args.check()?;
+                if self.backend.config().port(&args.port).is_none() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("trace.live: args.port: port {:?} not found", args.port),
+                    ));
+                }
+                self.backend.trace_live(args).map_err(|e| error_body(&e))?;
+                Ok(Value::Object(Map::new()))
+            }
+            Op::TraceLiveShow => {
+                let report = self.backend.trace_live_show().map_err(|e| error_body(&e))?;
                 to_json(&report)
             }
             Op::RuleList(_) | Op::RuleShow(_) => {

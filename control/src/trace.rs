@@ -383,6 +383,75 @@ pub struct TraceReport {
     pub dropped: Option<String>,
 }
 
+/// Args of `trace.live`: arm the datapath to record the path of the next
+/// `count` real frames a port sends that match the filters.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceLiveArgs {
+    /// The logical port whose frames are marked (as they arrive from it).
+    pub port: String,
+    /// How many frames to record (default 1, at most [`MAX_LIVE_COUNT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// Only frames of this protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<TraceProtocol>,
+    /// Only frames from or to this IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+    /// Only TCP/UDP frames from or to this port number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l4_port: Option<u16>,
+}
+
+/// The most frames one live trace records.
+pub const MAX_LIVE_COUNT: u32 = 100;
+
+impl TraceLiveArgs {
+    /// Frames to record.
+    pub fn effective_count(&self) -> u32 {
+        self.count.unwrap_or(1)
+    }
+
+    /// Checks what needs no configuration; errors name the field.
+    pub fn check(&self) -> Result<(), ErrorBody> {
+        let bad = |field: &str, m: String| {
+            ErrorBody::new(
+                ErrorCode::InvalidArgument,
+                format!("trace.live: args.{field}: {m}"),
+            )
+        };
+        if self.count.is_some_and(|c| c == 0 || c > MAX_LIVE_COUNT) {
+            return Err(bad("count", format!("must be 1-{MAX_LIVE_COUNT}")));
+        }
+        if self.l4_port.is_some()
+            && !matches!(
+                self.protocol,
+                None | Some(TraceProtocol::Tcp) | Some(TraceProtocol::Udp)
+            )
+        {
+            return Err(bad("l4_port", "only with protocol tcp or udp".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The result of `trace.live.show`: the last live trace armed, and the
+/// paths of the frames it recorded so far, each as `trace` reports one
+/// (the firewall steps show the connection as this very frame moved it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TraceLiveReport {
+    /// The port being traced (`null`: no live trace was armed).
+    #[serde(default)]
+    pub port: Option<String>,
+    /// Frames asked for.
+    pub count: u32,
+    /// Frames still to record (0: done, disarmed).
+    pub remaining: u32,
+    /// The recorded paths, in arrival order.
+    pub traces: Vec<TraceReport>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

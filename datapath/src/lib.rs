@@ -22,6 +22,7 @@ pub mod frames;
 pub mod fwlog;
 pub mod fwreport;
 pub mod ids;
+pub mod live_trace;
 pub mod metrics;
 pub mod neigh;
 pub mod netdev;

@@ -86,6 +86,11 @@ pub enum WorkerCommand {
         scratch: Box<crate::trace::Scratch>,
         reply: mpsc::Sender<control::trace::TraceReport>,
     },
+    /// Arm a live trace (replacing any), or read the one armed.
+    LiveTrace {
+        arm: Option<crate::live_trace::LiveTrace>,
+        reply: mpsc::Sender<control::trace::TraceLiveReport>,
+    },
     /// Work on the worker's connection table (it owns it).
     Conntrack {
         request: ConntrackRequest,
@@ -155,6 +160,8 @@ pub struct Worker {
     fw: FirewallState,
     /// The origin of the firewall's clock.
     epoch: Instant,
+    /// The live trace armed (or last armed), if any.
+    live: Option<crate::live_trace::LiveTrace>,
 }
 
 impl Worker {
@@ -188,6 +195,7 @@ impl Worker {
             shared,
             egress: Egress::default(),
             batch: Batch::new(),
+            live: None,
         })
     }
 
@@ -222,6 +230,12 @@ impl Worker {
                 let traced =
                     crate::trace::run(tables, &self.tep_macs, &mut self.fw, &mut scratch, &input);
                 let _ = reply.send(crate::trace::report(tables, &input, &traced, self.fw.now));
+            }
+            WorkerCommand::LiveTrace { arm, reply } => {
+                if arm.is_some() {
+                    self.live = arm;
+                }
+                let _ = reply.send(self.live.as_ref().map(|l| l.show()).unwrap_or_default());
             }
             WorkerCommand::Conntrack { request, reply } => {
                 let now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);
@@ -377,7 +391,11 @@ impl Worker {
                 let n = sock.rx.consume(&mut rx);
                 if n > 0 {
                     work += n;
-                    pipeline.vif_input(VifId(vif as u32), &rx[..n]);
+                    let vif = VifId(vif as u32);
+                    match self.live.as_mut().filter(|l| l.armed_on(vif)) {
+                        Some(live) => live.input(&mut pipeline, vif, &rx[..n]),
+                        None => pipeline.vif_input(vif, &rx[..n]),
+                    }
                 }
             }
         }

@@ -81,6 +81,7 @@ serde_op_args!(
     ConntrackListArgs,
     ConntrackFlushArgs,
     crate::trace::TraceArgs,
+    crate::trace::TraceLiveArgs,
 );
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.

@@ -261,6 +261,11 @@ op_schema! {
     /// sending it or changing any state, and answers every stage's
     /// decision.
     Trace(crate::trace::TraceArgs) = "trace", Daemon;
+    /// `trace.live`: marks the next real frames of a port that match a
+    /// filter; their paths are recorded as they are forwarded.
+    TraceLive(crate::trace::TraceLiveArgs) = "trace.live", Daemon;
+    /// `trace.live.show`: the paths the last live trace recorded so far.
+    TraceLiveShow = "trace.live.show", Daemon;
 }
 
 impl Op {
@@ -712,7 +717,9 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
         | Op::ConntrackList(_)
         | Op::ConntrackFlush(_)
         | Op::ConntrackStats
-        | Op::Trace(_) => return Err(not_a_config_op(op.name())),
+        | Op::Trace(_)
+        | Op::TraceLive(_)
+        | Op::TraceLiveShow => return Err(not_a_config_op(op.name())),
     }
     Ok(empty())
 }

@@ -241,6 +241,9 @@ pub struct Fake {
     pub flushed: Vec<Option<String>>,
     /// What `trace` answers; `None`: unsupported.
     pub trace: Option<control::trace::TraceReport>,
+    /// The live trace armed, with the paths it "recorded": the sample
+    /// trace, as many times as asked for.
+    pub live: Option<control::trace::TraceLiveReport>,
 }
 
 impl Fake {
@@ -308,6 +311,30 @@ impl control::service::Backend for Fake {
         self.trace
             .clone()
             .ok_or(control::service::CommitError::Unsupported { op: "trace" })
+    }
+
+    fn trace_live(
+        &mut self,
+        args: &control::trace::TraceLiveArgs,
+    ) -> Result<(), control::service::CommitError> {
+        let sample = self
+            .trace
+            .clone()
+            .ok_or(control::service::CommitError::Unsupported { op: "trace.live" })?;
+        let count = args.effective_count();
+        self.live = Some(control::trace::TraceLiveReport {
+            port: Some(args.port.clone()),
+            count,
+            remaining: 0,
+            traces: vec![sample; count as usize],
+        });
+        Ok(())
+    }
+
+    fn trace_live_show(
+        &self,
+    ) -> Result<control::trace::TraceLiveReport, control::service::CommitError> {
+        Ok(self.live.clone().unwrap_or_default())
     }
 
     fn conntrack_stats(

@@ -365,7 +365,11 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 }
                 let slot = v.rule.unwrap_or(DEFAULT_RULE);
                 match self.fw.ct.insert(now, &f, fw.generation, slot) {
-                    Ok(_) | Err(InsertError::Exists(_)) => Ok(()),
+                    Ok(_) => {
+                        self.note_would_track();
+                        Ok(())
+                    }
+                    Err(InsertError::Exists(_)) => Ok(()),
                     Err(InsertError::TableFull | InsertError::ZoneFull(_)) => {
                         Err(DropReason::ConntrackFull)
                     }

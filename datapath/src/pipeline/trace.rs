@@ -201,6 +201,12 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         self.trace.as_deref().is_some_and(|t| t.read_only)
     }
 
+    /// A copy of the bytes of a frame the pipeline holds (received, or
+    /// staged and not yet handed to the kernel).
+    pub fn frame_copy(&mut self, frame: crate::packet::Frame) -> Vec<u8> {
+        self.bytes(frame).to_vec()
+    }
+
     /// Marks the start of `stage` (and the end of the one before, whose
     /// survivors are `batch`). Once per stage per batch.
     #[inline]

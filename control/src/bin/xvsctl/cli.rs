@@ -1026,6 +1026,10 @@ firewall out (rule, default action or tracked connection), L2 lookup,
 firewall in, output (vif and VLAN, or Geneve to a TEP) or the drop and its
 reason. Nothing is sent and no counter or connection changes.
 
+With --live, real frames are traced instead: the next --count frames PORT
+sends that match the filters are marked and their paths recorded as they are
+forwarded (sent, counted and tracked as usual).
+
 Examples:
   xvsctl trace pod1a --to pod2a
   xvsctl trace pod1a --to pod2a --proto tcp --dport 80
@@ -1033,6 +1037,7 @@ Examples:
   xvsctl trace --vif vm1 --vlan 99 --src-mac 02:00:00:77:00:0b --src-ip 10.77.0.11 --to pod2a
   xvsctl trace --uplink --to pod1a --src-ip 10.77.0.31
   xvsctl trace pod1a --pcap capture.pcap --pcap-index 3
+  xvsctl trace pod1a --live --count 3 --proto icmp --address 10.77.0.21
   xvsctl --json trace pod1a --to pod2a";
 
 /// `xvsctl trace`: where the packet enters and what it is.
@@ -1104,6 +1109,28 @@ pub struct TraceCmd {
     /// With --pcap: which packet (1 = the first).
     #[arg(long, value_name = "N", default_value_t = 1, requires = "pcap")]
     pub pcap_index: usize,
+    /// Trace real frames instead: the next --count frames PORT sends that
+    /// match --proto, --address and --l4-port, as they are forwarded.
+    #[arg(long, requires = "port", conflicts_with_all = [
+        "vif", "uplink", "to", "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port",
+        "dst_port", "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "frame_hex", "pcap",
+    ])]
+    pub live: bool,
+    /// With --live: how many frames to record (default 1, at most 100).
+    #[arg(long, value_name = "N", requires = "live")]
+    pub count: Option<u32>,
+    /// With --live: only frames from or to this address.
+    #[arg(long, value_name = "IP", requires = "live")]
+    pub address: Option<IpAddr>,
+    /// With --live: only TCP/UDP frames from or to this port number.
+    #[arg(long, value_name = "N", requires = "live")]
+    pub l4_port: Option<u16>,
+    /// With --live: how long to wait for the frames, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Show what the last live trace recorded (without arming one).
+    #[arg(long, conflicts_with_all = ["port", "live", "vif", "uplink"])]
+    pub live_results: bool,
 }
 
 fn parse_trace_protocol(s: &str) -> Result<control::trace::TraceProtocol, String> {

@@ -518,6 +518,17 @@ pub fn build(
             ),
             ConntrackCmd::Stats => call(Op::ConntrackStats, ConntrackStats),
         },
+        Command::Trace(t) if t.live_results => call(Op::TraceLiveShow, TraceLive),
+        Command::Trace(t) if t.live => call(
+            Op::TraceLive(control::trace::TraceLiveArgs {
+                port: t.port.clone().unwrap_or_default(),
+                count: t.count,
+                protocol: t.protocol,
+                address: t.address,
+                l4_port: t.l4_port,
+            }),
+            Silent,
+        ),
         Command::Trace(t) => call(Op::Trace(trace_args(t)?), Trace),
         Command::Show(ShowCmd::Config) => call(Op::ConfigShow, Json),
         Command::Apply { file, dry_run } => {
@@ -1324,6 +1335,18 @@ mod tests {
                     ..Default::default()
                 }),
                 Trace,
+            ),
+            ("trace --live-results", Op::TraceLiveShow, TraceLive),
+            (
+                "trace pod1a --live --count 3 --proto icmp --address 10.77.0.21",
+                Op::TraceLive(control::trace::TraceLiveArgs {
+                    port: "pod1a".into(),
+                    count: Some(3),
+                    protocol: Some(control::trace::TraceProtocol::Icmp),
+                    address: Some("10.77.0.21".parse().unwrap()),
+                    l4_port: None,
+                }),
+                Silent,
             ),
             (
                 "trace --uplink --switch blue --vni 7 --remote-tep 198.18.0.2 --to pod1a",
