@@ -7,7 +7,10 @@
 //! requests are refused naming the field. Prints `trace: N passed, M
 //! failed`.
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
 
 use serde_json::Value;
 use testbed::{
@@ -24,6 +27,7 @@ fn main() {
         ("firewall_drop_names_the_rule", firewall_drop),
         ("broadcast_lists_every_copy", flooded),
         ("bad_requests_name_the_field", bad_requests),
+        ("live_ping_takes_the_synthetic_path", live_ping),
     ];
     harness::run("trace", cases, |tb: &Testbed| {
         // TEP next hops resolved and neighbours known.
@@ -454,5 +458,86 @@ fn bad_requests(tb: &mut Testbed) {
     assert!(
         err.contains("trace: args.port: name exactly one ingress"),
         "{err}"
+    );
+}
+
+/// What identifies a path: each step's stage, result, port, vif, VLAN and
+/// TEP (not the details that differ between a described packet and a
+/// real one: its bytes, the firewall's reasoning).
+fn route(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {} {} {} {}",
+                s["stage"], s["result"], s["port"], s["vif"], s["vlan"], s["tep"]
+            )
+        })
+        .collect()
+}
+
+fn live_ping(tb: &mut Testbed) {
+    let synthetic = trace(tb, "hv1", &["pod1a", "--to", "pod2a"]);
+    // Arm a live trace of pod1a's next ICMP frame to pod2a, then ping.
+    let pod2a = ip("pod2a");
+    let live = Command::new(tb.bin.join("xvsctl"))
+        .arg("--socket")
+        .arg(tb.socket_path("hv1"))
+        .args([
+            "--json", "trace", "pod1a", "--live", "--count", "1", "--proto", "icmp",
+        ])
+        .args(["--address", &pod2a, "--timeout", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("xvsctl trace --live");
+    // The arming is one request: wait until the daemon has it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let shown: Value =
+            serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "trace", "--live-results"]))
+                .expect("live results json");
+        if shown["port"] == "pod1a" && shown["remaining"] == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live trace was not armed: {shown}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        tb.ping("pod1a", pod_spec("pod2a").ip, 2),
+        "ping pod1a -> pod2a"
+    );
+    let out = live.wait_with_output().expect("xvsctl trace --live");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("live json");
+    assert_eq!(shown["remaining"], 0, "{shown:#}");
+    let traces = shown["traces"].as_array().expect("traces");
+    assert_eq!(traces.len(), 1, "{shown:#}");
+    let real = &traces[0];
+    assert_eq!(
+        route(real),
+        route(&synthetic),
+        "live {real:#}\nsynthetic {synthetic:#}"
+    );
+    assert_eq!(real["delivered"], 1);
+    let frame = real["frame"].as_str().unwrap_or_default();
+    assert!(
+        frame.contains(&format!("{} > {} ICMP type 8", ip("pod1a"), pod2a)),
+        "{frame}"
+    );
+    // The table form of what was recorded.
+    let text = tb.xvsctl_ok("hv1", &["trace", "--live-results"]);
+    assert!(
+        text.contains("frame 1 of 1") && text.contains("delivered: 1 copy (sent)"),
+        "{text}"
     );
 }
