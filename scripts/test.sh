@@ -39,5 +39,6 @@ cargo test --release -p testbed --lib --bins
 cargo test --release -p testbed --test control_plane
 cargo test --release -p testbed --test port_security
 cargo test --release -p testbed --test firewall
+cargo test --release -p testbed --test trace
 cargo test --release -p testbed --test e2e
 cargo test --release -p testbed --test workers

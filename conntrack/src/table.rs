@@ -10,6 +10,8 @@ use crate::hash::{FoldBuild, Seed};
 use crate::tcp::{self, Seen, Seg, Step};
 use crate::types::*;
 
+mod peek;
+
 const NIL: u32 = u32::MAX;
 /// Expiry classes: the nine TCP states, UDP unreplied and replied, ICMP,
 /// other protocols.

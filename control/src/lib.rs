@@ -19,6 +19,8 @@
 //!   Prometheus text form (`metrics.show`);
 //! - [`fwstats`]: the firewall's run-time state as the daemon reports it:
 //!   tracked connections (`conntrack.*`) and rule hit counters;
+//! - [`trace`]: `trace`'s args and report (every pipeline stage's
+//!   decision for one packet);
 //! - [`client`]: a blocking client of the control socket that sends typed
 //!   ops, which the `xvsctl` binary is built on;
 //! - [`manpages`]: man pages generated from a program's clap definition
@@ -35,6 +37,7 @@ pub mod ops;
 pub mod protocol;
 pub mod service;
 pub mod stats;
+pub mod trace;
 
 pub use model::{
     Action, AddrMatch, Cidr, CidrError, Config, ConfigError, DefaultAction, Direction,

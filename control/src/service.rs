@@ -32,6 +32,7 @@ use crate::protocol::{
     parse_request, ErrorBody, ErrorCode, Request, Response, MAX_REQUEST_BYTES, PROTOCOL_VERSION,
 };
 use crate::stats::{prometheus, StatsReport};
+use crate::trace::{TraceArgs, TraceLiveArgs, TraceLiveReport, TraceReport};
 
 /// Why a backend could not commit a configuration (or clear counters).
 /// Whatever the variant, nothing changed: the running configuration, the
@@ -174,6 +175,31 @@ pub trait Backend {
             op: "conntrack.stats",
         })
     }
+
+    /// Runs the packet `args` describes through the datapath's pipeline
+    /// without sending it or changing any state (the service has checked
+    /// the args, [`TraceArgs::check`], and that the objects they name
+    /// exist). The default answers [`CommitError::Unsupported`].
+    fn trace(&self, args: &TraceArgs) -> Result<TraceReport, CommitError> {
+        let _ = args;
+        Err(CommitError::Unsupported { op: "trace" })
+    }
+
+    /// Arms a live trace (the service has checked the args and that the
+    /// port exists), replacing any earlier one. The default answers
+    /// [`CommitError::Unsupported`].
+    fn trace_live(&mut self, args: &TraceLiveArgs) -> Result<(), CommitError> {
+        let _ = args;
+        Err(CommitError::Unsupported { op: "trace.live" })
+    }
+
+    /// The last live trace and what it recorded so far. The default
+    /// answers [`CommitError::Unsupported`].
+    fn trace_live_show(&self) -> Result<TraceLiveReport, CommitError> {
+        Err(CommitError::Unsupported {
+            op: "trace.live.show",
+        })
+    }
 }
 
 /// The control protocol served over a [`Backend`].
@@ -299,6 +325,27 @@ impl<B: Backend> Service<B> {
                 let stats = self.backend.conntrack_stats().map_err(|e| error_body(&e))?;
                 to_json(&stats)
             }
+            Op::Trace(args) => {
+                args.check()?;
+                self.check_trace_refs(args)?;
+                let report = self.backend.trace(args).map_err(|e| error_body(&e))?;
+                to_json(&report)
+            }
+            Op::TraceLive(args) => {
+                args.check()?;
+                if self.backend.config().port(&args.port).is_none() {
+                    return Err(ErrorBody::new(
+                        ErrorCode::NotFound,
+                        format!("trace.live: args.port: port {:?} not found", args.port),
+                    ));
+                }
+                self.backend.trace_live(args).map_err(|e| error_body(&e))?;
+                Ok(Value::Object(Map::new()))
+            }
+            Op::TraceLiveShow => {
+                let report = self.backend.trace_live_show().map_err(|e| error_body(&e))?;
+                to_json(&report)
+            }
             Op::RuleList(_) | Op::RuleShow(_) => {
                 let mut result = self
                     .change(std::slice::from_ref(op))
@@ -329,6 +376,39 @@ impl<B: Backend> Service<B> {
             Some(_) => Ok(()),
             None => Err(port_not_found(name)),
         }
+    }
+
+    /// Refuses a trace naming an object the running configuration does
+    /// not have, naming the field.
+    fn check_trace_refs(&self, args: &TraceArgs) -> Result<(), ErrorBody> {
+        let config = self.backend.config();
+        let missing = |what: String, field: &str| {
+            ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("trace: args.{field}: {what} not found"),
+            )
+        };
+        for (field, name) in [("port", &args.port), ("to", &args.to)] {
+            if let Some(name) = name {
+                if config.port(name).is_none() {
+                    return Err(missing(format!("port {name:?}"), field));
+                }
+            }
+        }
+        if let Some(name) = &args.vif {
+            if config.vif(name).is_none() {
+                return Err(missing(format!("vif {name:?}"), "vif"));
+            }
+        }
+        if let Some(name) = &args.switch {
+            if config.switch(name).is_none() {
+                return Err(missing(format!("switch {name:?}"), "switch"));
+            }
+        }
+        if args.uplink && config.local_tep.is_none() {
+            return Err(missing("local_tep".into(), "uplink"));
+        }
+        Ok(())
     }
 
     /// Runs config ops as one transaction ([`ops::execute`]) and commits

@@ -129,6 +129,7 @@ fn examples_give_the_documented_responses() {
     let mut service = service(Config::default());
     // A daemon that tracks connections and counts rule hits.
     service.backend_mut().conntrack = common::sample_conntrack();
+    service.backend_mut().trace = Some(common::sample_trace());
     service.backend_mut().hits = Some(
         [(
             "web-in".to_string(),

@@ -148,6 +148,15 @@ fn every_op_parses_and_names_itself() {
         ),
         ("conntrack.flush", json!({"port": "p"})),
         ("conntrack.stats", json!({})),
+        (
+            "trace",
+            json!({"port": "p", "to": "q", "protocol": "tcp", "dst_port": 80, "tcp_flags": "S"}),
+        ),
+        (
+            "trace.live",
+            json!({"port": "p", "count": 2, "protocol": "udp", "address": "10.0.0.1", "l4_port": 53}),
+        ),
+        ("trace.live.show", json!({})),
     ];
     assert_eq!(examples.len(), Op::ALL.len());
     for ((name, args), (listed, kind)) in examples.iter().zip(Op::ALL) {
@@ -165,6 +174,9 @@ fn every_op_parses_and_names_itself() {
             "conntrack.list",
             "conntrack.flush",
             "conntrack.stats",
+            "trace",
+            "trace.live",
+            "trace.live.show",
         ];
         let query = !daemon.contains(name) && (name.ends_with(".list") || name.ends_with(".show"));
         assert_eq!(parsed.is_query(), query, "{name}");
@@ -183,7 +195,7 @@ fn every_op_parses_and_names_itself() {
         Op::names().collect::<Vec<_>>(),
         Op::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>()
     );
-    assert_eq!(Op::names_of(OpKind::Daemon).count(), 9);
+    assert_eq!(Op::names_of(OpKind::Daemon).count(), 12);
 }
 
 #[test]
@@ -263,6 +275,7 @@ fn unknown_ops_are_unknown_op_and_daemon_ops_are_no_config_ops() {
         let args = match name {
             "transaction" => json!({"ops": []}),
             "config.apply" => json!({"config": {}}),
+            "trace.live" => json!({"port": "p"}),
             _ => json!({}),
         };
         let daemon_op = op(name, args);

@@ -93,6 +93,41 @@ impl WorkerHandle {
             .map_err(|_| CommitError::Internal("the worker did not answer".into()))
     }
 
+    /// Traces a frame in the worker (it owns the connection table).
+    fn trace(
+        &self,
+        input: crate::trace::TraceInput,
+        scratch: Box<crate::trace::Scratch>,
+    ) -> Result<control::trace::TraceReport, CommitError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(WorkerCommand::Trace {
+                input,
+                scratch,
+                reply,
+            })
+            .map_err(|_| CommitError::Internal("the worker has stopped".into()))?;
+        self.wake.wake();
+        answer
+            .recv_timeout(WORKER_TIMEOUT)
+            .map_err(|_| CommitError::Internal("the worker did not answer".into()))
+    }
+
+    /// Arms a live trace in the worker (`Some`), or reads it.
+    fn live_trace(
+        &self,
+        arm: Option<crate::live_trace::LiveTrace>,
+    ) -> Result<control::trace::TraceLiveReport, CommitError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(WorkerCommand::LiveTrace { arm, reply })
+            .map_err(|_| CommitError::Internal("the worker has stopped".into()))?;
+        self.wake.wake();
+        answer
+            .recv_timeout(WORKER_TIMEOUT)
+            .map_err(|_| CommitError::Internal("the worker did not answer".into()))
+    }
+
     fn detach(&self, slot: Slot) {
         let (reply, answer) = mpsc::channel();
         if self
@@ -712,6 +747,70 @@ impl Backend for Daemon {
             }
         }
         Ok(flushed)
+    }
+
+    /// Builds the frame (defaults from the running configuration) and has
+    /// the worker trace it; scratch memory is made here, off the worker.
+    fn trace(
+        &self,
+        args: &control::trace::TraceArgs,
+    ) -> Result<control::trace::TraceReport, CommitError> {
+        let tables = self.tables.load();
+        let vif_id = |name: &str| {
+            let vif = self.config.vif(name)?;
+            self.vif_slots
+                .get(&vif_key(&vif.name, &vif.interface))
+                .map(VifId)
+        };
+        let input = crate::trace::build(&self.config, &tables, vif_id, args)?;
+        let scratch = Box::new(crate::trace::Scratch::for_tables(&tables));
+        // With several workers this is worker 0's connection-table shard
+        // (the flow's owner may be another: see README, "Tracing").
+        self.workers[0].trace(input, scratch)
+    }
+
+    fn trace_live(&mut self, args: &control::trace::TraceLiveArgs) -> Result<(), CommitError> {
+        let object = || format!("port {:?}", args.port);
+        if self.workers.len() > 1 {
+            return Err(CommitError::Attach {
+                object: object(),
+                reason: format!(
+                    "live trace: runs with one worker only (xvswitchd runs {})",
+                    self.workers.len()
+                ),
+            });
+        }
+        let port = self
+            .config
+            .port(&args.port)
+            .ok_or_else(|| CommitError::NotFound { object: object() })?;
+        let slot = self
+            .port_slots
+            .get(&port.name)
+            .ok_or_else(|| CommitError::NotFound { object: object() })?;
+        let vif = self
+            .config
+            .vif(&port.vif)
+            .and_then(|v| self.vif_slots.get(&vif_key(&v.name, &v.interface)))
+            .ok_or_else(|| CommitError::Internal(format!("vif {:?} is not attached", port.vif)))?;
+        let live = crate::live_trace::LiveTrace {
+            port: PortId(slot),
+            name: port.name.clone(),
+            vif: VifId(vif),
+            vlan: port.vlan,
+            filter: crate::live_trace::LiveFilter {
+                protocol: args.protocol,
+                address: args.address,
+                l4_port: args.l4_port,
+            },
+            count: args.effective_count(),
+            reports: Vec::new(),
+        };
+        self.workers[0].live_trace(Some(live)).map(|_| ())
+    }
+
+    fn trace_live_show(&self) -> Result<control::trace::TraceLiveReport, CommitError> {
+        self.workers[0].live_trace(None)
     }
 
     fn conntrack_stats(&self) -> Result<ConntrackStats, CommitError> {

@@ -793,6 +793,7 @@ impl Rig {
             egress: &mut self.egress,
             batch: &mut self.batch,
             fw: &mut self.fw,
+            trace: None,
         }
     }
 
@@ -835,6 +836,7 @@ impl Rig {
             egress: &mut self.egress,
             batch: &mut self.batch,
             fw: &mut self.fw,
+            trace: None,
         };
         match vif {
             Some(v) => p.vif_input(v, descs),

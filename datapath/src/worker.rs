@@ -89,6 +89,18 @@ pub enum WorkerCommand {
     /// Stop serving `slot`: drain it, take back its frames, close its
     /// sockets. Detach the XDP program first, so nothing new arrives.
     Detach { slot: Slot, reply: mpsc::Sender<()> },
+    /// Trace a frame through the pipeline on the worker's snapshot and
+    /// connection table, changing nothing ([`crate::trace`]).
+    Trace {
+        input: crate::trace::TraceInput,
+        scratch: Box<crate::trace::Scratch>,
+        reply: mpsc::Sender<control::trace::TraceReport>,
+    },
+    /// Arm a live trace (replacing any), or read the one armed.
+    LiveTrace {
+        arm: Option<crate::live_trace::LiveTrace>,
+        reply: mpsc::Sender<control::trace::TraceLiveReport>,
+    },
     /// Work on the worker's connection table (it owns it).
     Conntrack {
         request: ConntrackRequest,
@@ -168,6 +180,8 @@ pub struct Worker {
     tep_macs: Vec<Option<Mac>>,
     /// The connection table, its clock and the firewall log.
     fw: FirewallState,
+    /// The live trace armed (or last armed), if any.
+    live: Option<crate::live_trace::LiveTrace>,
 }
 
 impl Worker {
@@ -215,6 +229,7 @@ impl Worker {
             shared,
             egress: Egress::default(),
             batch: Batch::new(),
+            live: None,
         })
     }
 
@@ -232,6 +247,30 @@ impl Worker {
             WorkerCommand::Detach { slot, reply } => {
                 self.detach(slot);
                 let _ = reply.send(());
+            }
+            WorkerCommand::Trace {
+                input,
+                mut scratch,
+                reply,
+            } => {
+                // The snapshot a commit just stored, even before the next
+                // burst takes it.
+                if self.tables.refresh(&self.shared.tables) | self.neigh.refresh(&self.shared.neigh)
+                {
+                    self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
+                    self.fw.configure(&self.tables.value.firewall);
+                }
+                self.fw.now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
+                let tables = &self.tables.value;
+                let traced =
+                    crate::trace::run(tables, &self.tep_macs, &mut self.fw, &mut scratch, &input);
+                let _ = reply.send(crate::trace::report(tables, &input, &traced, self.fw.now));
+            }
+            WorkerCommand::LiveTrace { arm, reply } => {
+                if arm.is_some() {
+                    self.live = arm;
+                }
+                let _ = reply.send(self.live.as_ref().map(|l| l.show()).unwrap_or_default());
             }
             WorkerCommand::Conntrack { request, reply } => {
                 let now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
@@ -385,6 +424,7 @@ impl Worker {
             egress: &mut self.egress,
             batch: &mut self.batch,
             fw: &mut self.fw,
+            trace: None,
         };
         let ends = &mut self.ends;
         if several {
@@ -401,10 +441,14 @@ impl Worker {
                 let n = sock.rx.consume(&mut rx);
                 if n > 0 {
                     work += n;
-                    if several {
-                        pipeline.vif_input_steered(VifId(vif as u32), &rx[..n], ends);
-                    } else {
-                        pipeline.vif_input(VifId(vif as u32), &rx[..n]);
+                    let vif = VifId(vif as u32);
+                    // A live trace runs the whole pipeline where the frame
+                    // arrived: with one worker only (with several, the
+                    // flow's owner must run the firewall).
+                    match self.live.as_mut().filter(|l| !several && l.armed_on(vif)) {
+                        Some(live) => live.input(&mut pipeline, vif, &rx[..n]),
+                        None if several => pipeline.vif_input_steered(vif, &rx[..n], ends),
+                        None => pipeline.vif_input(vif, &rx[..n]),
                     }
                 }
             }

@@ -264,6 +264,7 @@ fn run_call(rig: &mut Rig, batch: &mut Batch, vif: Option<VifId>, frames: &[Vec<
         egress: &mut rig.egress,
         batch,
         fw: &mut rig.fw,
+        trace: None,
     };
     match vif {
         Some(v) => p.vif_input(v, &descs),

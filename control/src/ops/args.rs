@@ -80,6 +80,8 @@ serde_op_args!(
     FirewallSetArgs,
     ConntrackListArgs,
     ConntrackFlushArgs,
+    crate::trace::TraceArgs,
+    crate::trace::TraceLiveArgs,
 );
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.

@@ -257,6 +257,15 @@ op_schema! {
     ConntrackFlush(ConntrackFlushArgs) = "conntrack.flush", Daemon;
     /// `conntrack.stats`: the connection tracker's totals.
     ConntrackStats = "conntrack.stats", Daemon;
+    /// `trace`: runs a described packet through the pipeline without
+    /// sending it or changing any state, and answers every stage's
+    /// decision.
+    Trace(crate::trace::TraceArgs) = "trace", Daemon;
+    /// `trace.live`: marks the next real frames of a port that match a
+    /// filter; their paths are recorded as they are forwarded.
+    TraceLive(crate::trace::TraceLiveArgs) = "trace.live", Daemon;
+    /// `trace.live.show`: the paths the last live trace recorded so far.
+    TraceLiveShow = "trace.live.show", Daemon;
 }
 
 impl Op {
@@ -707,7 +716,10 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
         | Op::MetricsShow
         | Op::ConntrackList(_)
         | Op::ConntrackFlush(_)
-        | Op::ConntrackStats => return Err(not_a_config_op(op.name())),
+        | Op::ConntrackStats
+        | Op::Trace(_)
+        | Op::TraceLive(_)
+        | Op::TraceLiveShow => return Err(not_a_config_op(op.name())),
     }
     Ok(empty())
 }

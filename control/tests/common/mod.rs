@@ -239,6 +239,11 @@ pub struct Fake {
     pub hits: Option<std::collections::BTreeMap<String, control::fwstats::RuleHits>>,
     /// The `port` of every conntrack flush, in order.
     pub flushed: Vec<Option<String>>,
+    /// What `trace` answers; `None`: unsupported.
+    pub trace: Option<control::trace::TraceReport>,
+    /// The live trace armed, with the paths it "recorded": the sample
+    /// trace, as many times as asked for.
+    pub live: Option<control::trace::TraceLiveReport>,
 }
 
 impl Fake {
@@ -299,6 +304,39 @@ impl control::service::Backend for Fake {
         Ok((before - self.conntrack.len()) as u64)
     }
 
+    fn trace(
+        &self,
+        _args: &control::trace::TraceArgs,
+    ) -> Result<control::trace::TraceReport, control::service::CommitError> {
+        self.trace
+            .clone()
+            .ok_or(control::service::CommitError::Unsupported { op: "trace" })
+    }
+
+    fn trace_live(
+        &mut self,
+        args: &control::trace::TraceLiveArgs,
+    ) -> Result<(), control::service::CommitError> {
+        let sample = self
+            .trace
+            .clone()
+            .ok_or(control::service::CommitError::Unsupported { op: "trace.live" })?;
+        let count = args.effective_count();
+        self.live = Some(control::trace::TraceLiveReport {
+            port: Some(args.port.clone()),
+            count,
+            remaining: 0,
+            traces: vec![sample; count as usize],
+        });
+        Ok(())
+    }
+
+    fn trace_live_show(
+        &self,
+    ) -> Result<control::trace::TraceLiveReport, control::service::CommitError> {
+        Ok(self.live.clone().unwrap_or_default())
+    }
+
     fn conntrack_stats(
         &self,
     ) -> Result<control::fwstats::ConntrackStats, control::service::CommitError> {
@@ -319,6 +357,14 @@ impl control::service::Backend for Fake {
         Ok(stats)
     }
 }
+
+/// The report of `trace` in docs/control-protocol.md (a real one, from
+/// the datapath's trace over the doc's configuration at that point).
+pub fn sample_trace() -> control::trace::TraceReport {
+    serde_json::from_str(SAMPLE_TRACE).expect("sample trace")
+}
+
+const SAMPLE_TRACE: &str = r#"{"ingress":"port \"pod1a\"","frame":"VLAN 10, 02:00:00:77:00:0b > 02:00:00:77:00:15, 10.77.0.11 > 10.77.0.21 TCP 40000 > 80 [S]","frame_hex":"02000077001502000077000b8100000a08004500002812340000400653e30a4d000b0a4d00159c400050000003e8000000005002ffff00000000","steps":[{"stage":"classify","result":"port","detail":"vif vm1, VLAN 10 → port pod1a on switch blue","port":"pod1a","switch":"blue","vif":"vm1","vlan":10},{"stage":"guards","result":"pass","detail":"spoofguard, DHCP guard, RA guard: pass","port":"pod1a"},{"stage":"firewall_out","result":"drop","detail":"out port pod1a: new connection: no rule matched, the default action says drop: dropped (firewall_drop)","port":"pod1a","reason":"firewall_drop","direction":"out","decided_by":"default_action"}],"delivered":0,"dropped":"firewall_drop"}"#;
 
 /// The control service over a [`Fake`] running `config`.
 pub fn service(config: Config) -> control::service::Service<Fake> {

@@ -222,10 +222,28 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         port: PortId,
         dir: Direction,
     ) -> Result<(), DropReason> {
+        self.trace_check_start(port, dir);
+        let result = self.firewall_decide(ctx, port, dir);
+        self.trace_check_end(result);
+        result
+    }
+
+    /// [`Pipeline::firewall_check`]'s decision. While tracing
+    /// ([`Pipeline::read_only`]) it changes no state: connection tracking
+    /// is only looked up, nothing is inserted, no fragment verdict is
+    /// kept, no reject is sent and no log line written.
+    fn firewall_decide(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+    ) -> Result<(), DropReason> {
         let h = &ctx.hdr;
         if !matches!(h.l3, L3::Ipv4 | L3::Ipv6) || is_link_control(h) {
             return Ok(());
         }
+        self.note_inspected();
+        let read_only = self.read_only();
         let fw = &self.tables.firewall;
         let now = self.fw.now;
         let bytes = u64::from(ctx.frame.len);
@@ -233,7 +251,13 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let f = facts(frame, h, port, dir, fw.port(port).liberal);
         if h.frag == Fragment::Later {
             let key = frag_key(&f, h);
-            return match self.fw.ct.frag_lookup(now, &key) {
+            let verdict = if read_only {
+                self.fw.ct.peek_frag(now, &key)
+            } else {
+                self.fw.ct.frag_lookup(now, &key)
+            };
+            self.note_fragment(verdict);
+            return match verdict {
                 Some(FragVerdict::Allow) => Ok(()),
                 Some(FragVerdict::Deny) => Err(DropReason::FirewallDrop),
                 None => Err(DropReason::FragmentNoFirst),
@@ -257,13 +281,20 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                         dir: f.dir,
                         ..PacketFacts::default()
                     };
-                    self.fw.ct.related(now, &f, &inner)
+                    if read_only {
+                        self.fw.ct.peek_related(now, &f, &inner)
+                    } else {
+                        self.fw.ct.related(now, &f, &inner)
+                    }
                 }
                 None => Outcome::Untracked,
             }
+        } else if read_only {
+            self.fw.ct.peek(now, &f)
         } else {
             self.fw.ct.track(now, &f)
         };
+        self.note_outcome(&outcome);
         let fw = &self.tables.firewall;
         match outcome {
             Outcome::Established {
@@ -285,22 +316,37 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 self.counters.firewall.rechecked.add(1);
                 let (open, open_dir) = if reply { reversed(&f, dir) } else { (f, dir) };
                 let v = fw.classifier.classify(&query(port, open_dir, &open));
+                self.note_verdict(&v);
                 if v.action == Action::Allow {
                     let slot = v.rule.unwrap_or(DEFAULT_RULE);
-                    self.fw.ct.set_generation(handle, fw.generation, slot);
+                    if !read_only {
+                        self.fw.ct.set_generation(handle, fw.generation, slot);
+                    }
                     self.hit(slot, bytes, false);
                     return Ok(());
                 }
-                self.fw
-                    .ct
-                    .set_generation(handle, fw.generation, DENIED_RULE);
+                if !read_only {
+                    self.fw
+                        .ct
+                        .set_generation(handle, fw.generation, DENIED_RULE);
+                    self.decided(ctx, port, dir, &v, bytes);
+                }
                 self.counters.firewall.recheck_denied.add(1);
-                self.decided(ctx, port, dir, &v, bytes);
                 self.refuse(ctx, port, &v)
             }
             Outcome::Related { generation, .. } if generation == fw.generation => Ok(()),
             Outcome::New | Outcome::Related { .. } | Outcome::Untracked => {
                 let v = fw.classifier.classify(&query(port, dir, &f));
+                self.note_verdict(&v);
+                if read_only {
+                    if v.action != Action::Allow {
+                        return self.refuse(ctx, port, &v);
+                    }
+                    if !v.stateless && outcome == Outcome::New {
+                        self.note_would_track();
+                    }
+                    return Ok(());
+                }
                 self.decided(ctx, port, dir, &v, bytes);
                 if h.frag == Fragment::First {
                     let verdict = if v.action == Action::Allow {
@@ -319,7 +365,11 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 }
                 let slot = v.rule.unwrap_or(DEFAULT_RULE);
                 match self.fw.ct.insert(now, &f, fw.generation, slot) {
-                    Ok(_) | Err(InsertError::Exists(_)) => Ok(()),
+                    Ok(_) => {
+                        self.note_would_track();
+                        Ok(())
+                    }
+                    Err(InsertError::Exists(_)) => Ok(()),
                     Err(InsertError::TableFull | InsertError::ZoneFull(_)) => {
                         Err(DropReason::ConntrackFull)
                     }
@@ -380,6 +430,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     /// for a reject.
     fn refuse(&mut self, ctx: &PacketCtx, port: PortId, v: &Verdict) -> Result<(), DropReason> {
         match v.action {
+            Action::Reject if self.read_only() => Err(DropReason::FirewallReject),
             Action::Reject => {
                 if self.send_reject(ctx, port) {
                     self.counters.firewall.rejects_sent.add(1);

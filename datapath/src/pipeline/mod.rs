@@ -28,6 +28,7 @@ mod flood;
 pub mod guards;
 mod l2;
 mod output;
+pub mod trace;
 
 use libxdp_sys::xdp_desc;
 
@@ -39,6 +40,7 @@ use crate::{
     packet::{Frame, PacketCtx},
     tables::Tables,
 };
+use trace::Stage;
 
 /// Frames received per socket per poll, and the size of a batch.
 pub const BATCH: usize = 64;
@@ -245,6 +247,10 @@ pub struct Pipeline<'a, M: FrameMemory> {
     pub batch: &'a mut Batch,
     /// The worker's connection table, clock and firewall log.
     pub fw: &'a mut firewall::FirewallState,
+    /// Records every stage's decision (`xvsctl trace`); `None` on the
+    /// forwarding path. With a recorder the firewall only looks (see
+    /// [`trace`]).
+    pub trace: Option<&'a mut trace::Recorder>,
 }
 
 impl<M: FrameMemory> Pipeline<'_, M> {
@@ -253,12 +259,19 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
             batch.reset();
+            self.enter(Stage::Classify, &batch);
             self.classify(vif, rx, &mut batch);
+            self.enter(Stage::Guards, &batch);
             self.guards(&mut batch);
+            self.enter(Stage::FirewallOut, &batch);
             self.firewall_out(&mut batch);
+            self.enter(Stage::L2Lookup, &batch);
             self.l2_lookup(&mut batch);
+            self.enter(Stage::FirewallIn, &batch);
             self.firewall_in(&mut batch);
+            self.enter(Stage::Output, &batch);
             self.output(&mut batch);
+            self.finish(&batch);
         }
         *self.batch = batch;
     }
@@ -268,10 +281,15 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
             batch.reset();
+            self.enter(Stage::Decap, &batch);
             self.decap(rx, &mut batch);
+            self.enter(Stage::L2Lookup, &batch);
             self.l2_lookup(&mut batch);
+            self.enter(Stage::FirewallIn, &batch);
             self.firewall_in(&mut batch);
+            self.enter(Stage::Output, &batch);
             self.output(&mut batch);
+            self.finish(&batch);
         }
         *self.batch = batch;
     }
@@ -392,6 +410,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     /// Drops a frame: counts it on `at` with `reason`, frees its chunk.
     #[inline]
     pub fn drop_frame(&mut self, at: Endpoint, frame: Frame, reason: DropReason) {
+        self.trace_drop(at, reason);
         self.counters.block(at).drop(reason);
         self.pool.push(chunk_base(frame.addr));
     }

@@ -110,6 +110,7 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
             egress: &mut egress,
             batch: &mut batch,
             fw: &mut fw,
+            trace: None,
         };
         p.vif_input(VifId(0), &descs);
         egress.uplink.clear();

@@ -99,6 +99,10 @@ pub enum Command {
     /// Tracked connections of the firewall.
     #[command(subcommand)]
     Conntrack(ConntrackCmd),
+    /// Trace a packet through the datapath: every stage's decision, nothing
+    /// sent, nothing changed.
+    #[command(after_help = TRACE_HELP)]
+    Trace(TraceCmd),
     /// Show the running state.
     #[command(subcommand)]
     Show(ShowCmd),
@@ -1011,4 +1015,125 @@ mod tests {
             refused(&line.split_whitespace().collect::<Vec<_>>());
         }
     }
+}
+
+const TRACE_HELP: &str = "\
+The daemon builds the packet (fields default from the bindings of the ports
+involved: the source from the ingress port, the destination from --to), runs
+it through the pipeline the workers run, on the current configuration and
+connection table, and prints each stage's decision: classification, guards,
+firewall out (rule, default action or tracked connection), L2 lookup,
+firewall in, output (vif and VLAN, or Geneve to a TEP) or the drop and its
+reason. Nothing is sent and no counter or connection changes.
+
+With --live, real frames are traced instead: the next --count frames PORT
+sends that match the filters are marked and their paths recorded as they are
+forwarded (sent, counted and tracked as usual).
+
+Examples:
+  xvsctl trace pod1a --to pod2a
+  xvsctl trace pod1a --to pod2a --proto tcp --dport 80
+  xvsctl trace pod1a --to pod1b --src-ip 10.77.0.99
+  xvsctl trace --vif vm1 --vlan 99 --src-mac 02:00:00:77:00:0b --src-ip 10.77.0.11 --to pod2a
+  xvsctl trace --uplink --to pod1a --src-ip 10.77.0.31
+  xvsctl trace pod1a --pcap capture.pcap --pcap-index 3
+  xvsctl trace pod1a --live --count 3 --proto icmp --address 10.77.0.21
+  xvsctl --json trace pod1a --to pod2a";
+
+/// `xvsctl trace`: where the packet enters and what it is.
+#[derive(clap::Args, Debug)]
+pub struct TraceCmd {
+    /// The ingress logical port (the frame as its pod sends it).
+    #[arg(value_name = "PORT", conflicts_with_all = ["vif", "uplink"])]
+    pub port: Option<String>,
+    /// Enter on this vif instead (as it receives the frame).
+    #[arg(long, value_name = "VIF", conflicts_with = "uplink")]
+    pub vif: Option<String>,
+    /// With --vif: the frame's VLAN id (default untagged).
+    #[arg(long, value_name = "N", requires = "vif")]
+    pub vlan: Option<u16>,
+    /// Enter from the uplink, Geneve-encapsulated from a remote TEP.
+    #[arg(long)]
+    pub uplink: bool,
+    /// With --uplink: the switch (default: --to's).
+    #[arg(long, value_name = "SWITCH", requires = "uplink")]
+    pub switch: Option<String>,
+    /// With --uplink: the VNI, instead of the switch's.
+    #[arg(long, value_name = "N", requires = "uplink")]
+    pub vni: Option<u32>,
+    /// With --uplink: the outer source TEP.
+    #[arg(long, value_name = "IP", requires = "uplink")]
+    pub remote_tep: Option<Ipv4Addr>,
+    /// The destination port: its MAC and IP are the defaults.
+    #[arg(long, value_name = "PORT")]
+    pub to: Option<String>,
+    /// Source MAC.
+    #[arg(long, value_name = "MAC")]
+    pub src_mac: Option<MacAddr>,
+    /// Destination MAC.
+    #[arg(long, value_name = "MAC")]
+    pub dst_mac: Option<MacAddr>,
+    /// Source IP.
+    #[arg(long, value_name = "IP")]
+    pub src_ip: Option<IpAddr>,
+    /// Destination IP.
+    #[arg(long, value_name = "IP")]
+    pub dst_ip: Option<IpAddr>,
+    /// Protocol: icmp (default), tcp, udp or arp.
+    #[arg(long = "proto", value_name = "PROTO", value_parser = parse_trace_protocol)]
+    pub protocol: Option<control::trace::TraceProtocol>,
+    /// TCP/UDP source port.
+    #[arg(long = "sport", value_name = "N")]
+    pub src_port: Option<u16>,
+    /// TCP/UDP destination port.
+    #[arg(long = "dport", value_name = "N")]
+    pub dst_port: Option<u16>,
+    /// TCP flags as letters: S, A, F, R, P, U (default S).
+    #[arg(long = "flags", value_name = "FLAGS")]
+    pub tcp_flags: Option<String>,
+    /// ICMP type.
+    #[arg(long, value_name = "N")]
+    pub icmp_type: Option<u8>,
+    /// ICMP code.
+    #[arg(long, value_name = "N")]
+    pub icmp_code: Option<u8>,
+    /// ICMP echo identifier.
+    #[arg(long, value_name = "N")]
+    pub icmp_id: Option<u16>,
+    /// The whole frame in hex, instead of the fields.
+    #[arg(long = "hex", value_name = "HEX", conflicts_with = "pcap")]
+    pub frame_hex: Option<String>,
+    /// Take the frame from a pcap file (Ethernet), instead of the fields.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// With --pcap: which packet (1 = the first).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "pcap")]
+    pub pcap_index: usize,
+    /// Trace real frames instead: the next --count frames PORT sends that
+    /// match --proto, --address and --l4-port, as they are forwarded.
+    #[arg(long, requires = "port", conflicts_with_all = [
+        "vif", "uplink", "to", "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port",
+        "dst_port", "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "frame_hex", "pcap",
+    ])]
+    pub live: bool,
+    /// With --live: how many frames to record (default 1, at most 100).
+    #[arg(long, value_name = "N", requires = "live")]
+    pub count: Option<u32>,
+    /// With --live: only frames from or to this address.
+    #[arg(long, value_name = "IP", requires = "live")]
+    pub address: Option<IpAddr>,
+    /// With --live: only TCP/UDP frames from or to this port number.
+    #[arg(long, value_name = "N", requires = "live")]
+    pub l4_port: Option<u16>,
+    /// With --live: how long to wait for the frames, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Show what the last live trace recorded (without arming one).
+    #[arg(long, conflicts_with_all = ["port", "live", "vif", "uplink"])]
+    pub live_results: bool,
+}
+
+fn parse_trace_protocol(s: &str) -> Result<control::trace::TraceProtocol, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("{s:?}: expected icmp, tcp, udp or arp"))
 }

@@ -12,6 +12,8 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod live;
+mod pcap;
 mod render;
 mod request;
 
@@ -56,6 +58,11 @@ fn run(cli: &Cli) -> Result<Option<String>, Failure> {
         Target::Raw { op, args } => client.call(&op, args),
     }
     .map_err(Failure::Call)?;
+    if let Command::Trace(t) = &cli.command {
+        if t.live {
+            return live::follow(&mut client, t.timeout, cli.json);
+        }
+    }
     if cli.json {
         return Ok(Some(render::pretty(&result)));
     }

@@ -52,6 +52,10 @@ pub enum Output {
     /// `flushed N connections`.
     Flushed,
     ConntrackStats,
+    /// A trace: one line per decision.
+    Trace,
+    /// What a live trace recorded: a trace per frame.
+    TraceLive,
 }
 
 pub fn pretty(value: &Value) -> String {
@@ -128,6 +132,8 @@ pub fn render(output: Output, result: &Value) -> Result<Option<String>, Failure>
             format!("flushed {n} {noun}")
         }
         Output::ConntrackStats => conntrack_stats(&typed(result)?),
+        Output::Trace => trace_table(&typed(result)?),
+        Output::TraceLive => trace_live_text(&typed(result)?),
         Output::Text => {
             let text: String = typed(result)?;
             // Printed with a newline of its own: leave out the text's last.
@@ -690,6 +696,64 @@ fn stats_detail(report: &StatsReport) -> String {
         })
         .collect();
     blocks.join("\n\n")
+}
+
+/// A trace: the ingress and the frame, a line per decision, the outcome.
+fn trace_table(t: &control::trace::TraceReport) -> String {
+    trace_text(t, false)
+}
+
+/// The paths a live trace recorded, one table per frame.
+pub fn trace_live_text(report: &control::trace::TraceLiveReport) -> String {
+    let Some(port) = &report.port else {
+        return "no live trace".into();
+    };
+    let mut out: Vec<String> = report
+        .traces
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                "frame {} of {}\n{}",
+                i + 1,
+                report.count,
+                trace_text(t, true)
+            )
+        })
+        .collect();
+    if report.remaining > 0 {
+        out.push(format!(
+            "port {port}: {} of {} frames recorded; the trace is armed",
+            report.traces.len(),
+            report.count
+        ));
+    }
+    out.join("\n\n")
+}
+
+/// A trace's table; `live`: of a real frame (its copies were sent).
+pub fn trace_text(t: &control::trace::TraceReport, live: bool) -> String {
+    let rows: Vec<Vec<String>> = t
+        .steps
+        .iter()
+        .map(|s| vec![s.stage.clone(), s.result.clone(), s.detail.clone()])
+        .collect();
+    let note = if live {
+        "sent"
+    } else {
+        "not sent: a trace sends nothing"
+    };
+    let outcome = match &t.dropped {
+        Some(reason) => format!("dropped: {reason}"),
+        None if t.delivered == 1 => format!("delivered: 1 copy ({note})"),
+        None => format!("delivered: {} copies ({note})", t.delivered),
+    };
+    format!(
+        "ingress: {}\nframe:   {}\n\n{}\n{outcome}",
+        t.ingress,
+        t.frame,
+        table(Some(&["STAGE", "RESULT", "DETAIL"]), &[], &rows)
+    )
 }
 
 #[cfg(test)]

@@ -53,6 +53,42 @@ fn call(op: Op, output: Output) -> Result<Call, Failure> {
     })
 }
 
+/// The args of `xvsctl trace`; a pcap file is read here.
+fn trace_args(t: &crate::cli::TraceCmd) -> Result<control::trace::TraceArgs, Failure> {
+    let frame_hex = match &t.pcap {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            let frame = crate::pcap::packet(&bytes, t.pcap_index)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            Some(frame.iter().map(|b| format!("{b:02x}")).collect())
+        }
+        None => t.frame_hex.clone(),
+    };
+    Ok(control::trace::TraceArgs {
+        port: t.port.clone(),
+        vif: t.vif.clone(),
+        vlan: t.vlan,
+        uplink: t.uplink,
+        switch: t.switch.clone(),
+        vni: t.vni,
+        remote_tep: t.remote_tep,
+        to: t.to.clone(),
+        src_mac: t.src_mac,
+        dst_mac: t.dst_mac,
+        src_ip: t.src_ip,
+        dst_ip: t.dst_ip,
+        protocol: t.protocol,
+        src_port: t.src_port,
+        dst_port: t.dst_port,
+        tcp_flags: t.tcp_flags.clone(),
+        icmp_type: t.icmp_type,
+        icmp_code: t.icmp_code,
+        icmp_id: t.icmp_id,
+        frame_hex,
+    })
+}
+
 fn name(name: &str) -> NameArgs {
     NameArgs {
         name: name.to_string(),
@@ -482,6 +518,18 @@ pub fn build(
             ),
             ConntrackCmd::Stats => call(Op::ConntrackStats, ConntrackStats),
         },
+        Command::Trace(t) if t.live_results => call(Op::TraceLiveShow, TraceLive),
+        Command::Trace(t) if t.live => call(
+            Op::TraceLive(control::trace::TraceLiveArgs {
+                port: t.port.clone().unwrap_or_default(),
+                count: t.count,
+                protocol: t.protocol,
+                address: t.address,
+                l4_port: t.l4_port,
+            }),
+            Silent,
+        ),
+        Command::Trace(t) => call(Op::Trace(trace_args(t)?), Trace),
         Command::Show(ShowCmd::Config) => call(Op::ConfigShow, Json),
         Command::Apply { file, dry_run } => {
             let text = read(file)?;
@@ -1263,6 +1311,55 @@ mod tests {
                 Flushed,
             ),
             ("conntrack stats", Op::ConntrackStats, ConntrackStats),
+            (
+                "trace pod1a --to pod2a --proto tcp --dport 80 --flags SA",
+                Op::Trace(control::trace::TraceArgs {
+                    port: Some("pod1a".into()),
+                    to: Some("pod2a".into()),
+                    protocol: Some(control::trace::TraceProtocol::Tcp),
+                    dst_port: Some(80),
+                    tcp_flags: Some("SA".into()),
+                    ..Default::default()
+                }),
+                Trace,
+            ),
+            (
+                "trace --vif vm1 --vlan 99 --src-mac 02:00:00:77:00:0b --src-ip 10.77.0.11 \
+                 --to pod2a",
+                Op::Trace(control::trace::TraceArgs {
+                    vif: Some("vm1".into()),
+                    vlan: Some(99),
+                    src_mac: Some("02:00:00:77:00:0b".parse().unwrap()),
+                    src_ip: Some("10.77.0.11".parse().unwrap()),
+                    to: Some("pod2a".into()),
+                    ..Default::default()
+                }),
+                Trace,
+            ),
+            ("trace --live-results", Op::TraceLiveShow, TraceLive),
+            (
+                "trace pod1a --live --count 3 --proto icmp --address 10.77.0.21",
+                Op::TraceLive(control::trace::TraceLiveArgs {
+                    port: "pod1a".into(),
+                    count: Some(3),
+                    protocol: Some(control::trace::TraceProtocol::Icmp),
+                    address: Some("10.77.0.21".parse().unwrap()),
+                    l4_port: None,
+                }),
+                Silent,
+            ),
+            (
+                "trace --uplink --switch blue --vni 7 --remote-tep 198.18.0.2 --to pod1a",
+                Op::Trace(control::trace::TraceArgs {
+                    uplink: true,
+                    switch: Some("blue".into()),
+                    vni: Some(7),
+                    remote_tep: Some("198.18.0.2".parse().unwrap()),
+                    to: Some("pod1a".into()),
+                    ..Default::default()
+                }),
+                Trace,
+            ),
         ]
     }
 

@@ -1,0 +1,372 @@
+//! Live trace (`xvsctl trace --live`): the worker marks the next real
+//! frames a port sends that match a filter and records their path through
+//! the pipeline as they are forwarded — the same stages, counters and
+//! connection tracking as every other frame, with a live [`Recorder`] —
+//! then reports each as a synthetic trace is reported.
+//!
+//! Unmarked traffic pays one check per received batch while nothing is
+//! armed; while a trace is armed, only the frames of the traced port's vif
+//! are looked at (VLAN tag, then the filter on the parsed headers), and a
+//! batch is split only around a marked frame.
+
+use std::net::IpAddr;
+
+use control::trace::{TraceLiveReport, TraceProtocol, TraceReport};
+use libxdp_sys::xdp_desc;
+
+use crate::{
+    frames::FrameMemory,
+    ids::{PortId, VifId},
+    packet::{self, Frame, Headers, L3},
+    pipeline::{trace::Recorder, Pipeline},
+    trace::{report, Ingress, Staged, TraceInput, Traced},
+    wire::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
+};
+
+/// Which frames of the port are marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LiveFilter {
+    pub protocol: Option<TraceProtocol>,
+    /// Source or destination.
+    pub address: Option<IpAddr>,
+    /// TCP/UDP source or destination port.
+    pub l4_port: Option<u16>,
+}
+
+impl LiveFilter {
+    fn matches(&self, h: &Headers) -> bool {
+        let proto_ok = match self.protocol {
+            None => true,
+            Some(TraceProtocol::Arp) => h.l3 == L3::Arp,
+            Some(TraceProtocol::Tcp) => is_ip(h) && h.proto == IPPROTO_TCP,
+            Some(TraceProtocol::Udp) => is_ip(h) && h.proto == IPPROTO_UDP,
+            Some(TraceProtocol::Icmp) => {
+                is_ip(h) && matches!(h.proto, IPPROTO_ICMP | IPPROTO_ICMPV6)
+            }
+        };
+        let addr_ok = self.address.is_none_or(|a| {
+            is_ip(h) && {
+                let want = match a {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                    IpAddr::V6(v6) => v6.octets(),
+                };
+                h.src_ip == want || h.dst_ip == want
+            }
+        });
+        let port_ok = self.l4_port.is_none_or(|p| {
+            is_ip(h)
+                && matches!(h.proto, IPPROTO_TCP | IPPROTO_UDP)
+                && (h.sport == p || h.dport == p)
+        });
+        proto_ok && addr_ok && port_ok
+    }
+}
+
+fn is_ip(h: &Headers) -> bool {
+    matches!(h.l3, L3::Ipv4 | L3::Ipv6)
+}
+
+/// An armed (or finished) live trace in a worker.
+#[derive(Debug, Clone)]
+pub struct LiveTrace {
+    pub port: PortId,
+    /// The port's name, as reports show it.
+    pub name: String,
+    pub vif: VifId,
+    /// The port's VLAN on its vif (`None`: untagged).
+    pub vlan: Option<u16>,
+    pub filter: LiveFilter,
+    pub count: u32,
+    pub reports: Vec<TraceReport>,
+}
+
+impl LiveTrace {
+    /// Frames still to record.
+    pub fn remaining(&self) -> u32 {
+        self.count.saturating_sub(self.reports.len() as u32)
+    }
+
+    /// Whether frames received on `vif` need looking at.
+    #[inline]
+    pub fn armed_on(&self, vif: VifId) -> bool {
+        self.vif == vif && self.remaining() > 0
+    }
+
+    /// What `trace.live.show` answers.
+    pub fn show(&self) -> TraceLiveReport {
+        TraceLiveReport {
+            port: Some(self.name.clone()),
+            count: self.count,
+            remaining: self.remaining(),
+            traces: self.reports.clone(),
+        }
+    }
+
+    /// Whether a frame just received on the vif is one to mark.
+    fn marks(&self, bytes: &[u8]) -> bool {
+        let Ok(vlan) = packet::vlan_tag(bytes) else {
+            return false;
+        };
+        let vlan = vlan.filter(|v| *v != 0);
+        if vlan != self.vlan {
+            return false;
+        }
+        let mut h = Headers::default();
+        let parsed = if vlan.is_some() {
+            packet::parse_tagged_into(bytes, &mut h)
+        } else {
+            packet::parse_into(bytes, &mut h)
+        };
+        parsed.is_ok() && self.filter.matches(&h)
+    }
+
+    /// Runs `rx` (received on the traced port's vif) through `p` as
+    /// [`Pipeline::vif_input`] would, recording the path of each marked
+    /// frame while there are frames to record.
+    pub fn input<M: FrameMemory>(&mut self, p: &mut Pipeline<'_, M>, vif: VifId, rx: &[xdp_desc]) {
+        let mut start = 0;
+        for (i, d) in rx.iter().enumerate() {
+            if self.remaining() == 0 {
+                break;
+            }
+            if chunk_overflows(d) {
+                continue; // classify drops it as malformed
+            }
+            let bytes = p.frame_copy(Frame {
+                addr: d.addr,
+                len: d.len,
+            });
+            if !self.marks(&bytes) {
+                continue;
+            }
+            if start < i {
+                p.vif_input(vif, &rx[start..i]);
+            }
+            self.record(p, vif, d, bytes);
+            start = i + 1;
+        }
+        if start < rx.len() {
+            p.vif_input(vif, &rx[start..]);
+        }
+    }
+
+    /// Forwards one marked frame with a live recorder and keeps its report.
+    fn record<M: FrameMemory>(
+        &mut self,
+        p: &mut Pipeline<'_, M>,
+        vif: VifId,
+        d: &xdp_desc,
+        bytes: Vec<u8>,
+    ) {
+        let before: Vec<usize> = p.egress.vifs.iter().map(|q| q.descs.len()).collect();
+        let uplink_before = p.egress.uplink.descs.len();
+        let mut recorder = Recorder::live();
+        {
+            let mut traced = Pipeline {
+                tables: p.tables,
+                tep_macs: p.tep_macs,
+                mem: &mut *p.mem,
+                pool: &mut *p.pool,
+                counters: p.counters,
+                egress: &mut *p.egress,
+                batch: &mut *p.batch,
+                fw: &mut *p.fw,
+                trace: Some(&mut recorder),
+            };
+            traced.vif_input(vif, std::slice::from_ref(d));
+        }
+        // What the frame added to the egress queues (flushed only after
+        // the burst): its copies.
+        let mut added = Vec::new();
+        for (v, q) in p.egress.vifs.iter().enumerate() {
+            let from = before.get(v).copied().unwrap_or(0);
+            for (d, m) in q.descs.iter().zip(&q.meta).skip(from) {
+                added.push((Some(VifId(v as u32)), *d, *m));
+            }
+        }
+        let up = &p.egress.uplink;
+        for (d, m) in up.descs.iter().zip(&up.meta).skip(uplink_before) {
+            added.push((None, *d, *m));
+        }
+        let staged = added
+            .into_iter()
+            .map(|(vif, d, meta)| Staged {
+                vif,
+                meta,
+                bytes: p.frame_copy(Frame {
+                    addr: d.addr,
+                    len: d.len,
+                }),
+            })
+            .collect();
+        let input = TraceInput {
+            ingress: Ingress::Vif(vif),
+            frame: bytes,
+            name: format!("port {:?}", self.name),
+        };
+        let traced = Traced {
+            events: recorder.events,
+            staged,
+        };
+        let mut r = report(p.tables, &input, &traced, p.fw.now);
+        if r.delivered > 0 {
+            // Real copies: they go out with this burst.
+            r.dropped = None;
+        }
+        self.reports.push(r);
+    }
+}
+
+fn chunk_overflows(d: &xdp_desc) -> bool {
+    crate::frames::chunk_offset(d.addr) + d.len as usize > crate::frames::FRAME_SIZE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        pipeline::Batch,
+        testing::*,
+        wire::{ETHERTYPE_IPV4, IPPROTO_ICMP},
+    };
+
+    fn ping(src: char, dst: char, id: u16) -> Vec<u8> {
+        let id = id.to_be_bytes();
+        eth(
+            mac(dst),
+            mac(src),
+            ETHERTYPE_IPV4,
+            &ipv4(
+                ip4(src),
+                ip4(dst),
+                IPPROTO_ICMP,
+                &icmp(8, 0, &[id[0], id[1], 0, 1]),
+            ),
+        )
+    }
+
+    /// Receives `frames` on `vif` and runs them through `live`.
+    fn input(r: &mut Rig, live: &mut LiveTrace, vif: VifId, frames: &[Vec<u8>]) {
+        let descs: Vec<xdp_desc> = frames
+            .iter()
+            .map(|f| {
+                let chunk = r.pool.pop().expect("a free chunk");
+                xdp_desc {
+                    addr: r.mem.receive(chunk, f),
+                    len: f.len() as u32,
+                    options: 0,
+                }
+            })
+            .collect();
+        let mut batch = Batch::new();
+        let mut p = Pipeline {
+            tables: &r.tables,
+            tep_macs: &r.tep_macs,
+            mem: &mut r.mem,
+            pool: &mut r.pool,
+            counters: &r.counters,
+            egress: &mut r.egress,
+            batch: &mut batch,
+            fw: &mut r.fw,
+            trace: None,
+        };
+        live.input(&mut p, vif, &descs);
+    }
+
+    fn armed(r: &Rig, count: u32, filter: LiveFilter) -> LiveTrace {
+        LiveTrace {
+            port: r.port("a"),
+            name: "a".into(),
+            vif: VM1,
+            vlan: Some(10),
+            filter,
+            count,
+            reports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn marked_frames_are_recorded_and_every_frame_is_forwarded() {
+        let mut r = Rig::new();
+        let mut live = armed(
+            &r,
+            2,
+            LiveFilter {
+                protocol: Some(TraceProtocol::Icmp),
+                address: Some(IpAddr::V4(ip4('c'))),
+                l4_port: None,
+            },
+        );
+        let udp = udp4_frame(mac('c'), mac('a'), ip4('a'), ip4('c'), b"x");
+        let frames = vec![
+            tagged(&udp, 10),
+            // Port b's ping: same vif, another VLAN.
+            tagged(&ping('b', 'c', 7), 11),
+            tagged(&ping('a', 'c', 7), 10),
+            tagged(&ping('a', 'b', 7), 10), // not to c
+            tagged(&ping('a', 'c', 8), 10),
+            tagged(&ping('a', 'c', 9), 10), // past the count
+        ];
+        input(&mut r, &mut live, VM1, &frames);
+        // Everything went its way, counted as usual.
+        assert_eq!(r.staged_count(), 6);
+        assert_eq!(r.counters.port(r.port("a")).rx_packets.get(), 5);
+        assert_eq!(live.remaining(), 0);
+        assert!(!live.armed_on(VM1));
+        assert_eq!(live.reports.len(), 2);
+        for (report, id) in live.reports.iter().zip([7u16, 8]) {
+            let path: Vec<(&str, &str)> = report
+                .steps
+                .iter()
+                .map(|s| (s.stage.as_str(), s.result.as_str()))
+                .collect();
+            assert_eq!(
+                path,
+                [
+                    ("classify", "port"),
+                    ("guards", "pass"),
+                    ("firewall_out", "allow"),
+                    ("l2_lookup", "local"),
+                    ("firewall_in", "allow"),
+                    ("output", "sent"),
+                ],
+                "{report:#?}"
+            );
+            let out = report.steps.last().unwrap();
+            assert_eq!(
+                (out.port.as_deref(), out.vif.as_deref()),
+                (Some("c"), Some("vm2"))
+            );
+            assert_eq!(report.delivered, 1);
+            assert_eq!(report.dropped, None);
+            let hex = format!("{:04x}", id);
+            assert!(report.frame_hex.contains(&hex), "{}", report.frame_hex);
+        }
+        // The live frames were tracked for real: the first opened its
+        // connection (a new one), as it would have untraced.
+        assert!(live.reports[0].steps[2].new_connection);
+        // Six flows, each out of its port and into its peer.
+        assert_eq!(r.fw.ct.len(), 6 * 2);
+    }
+
+    #[test]
+    fn a_dropped_frame_is_reported_with_its_reason() {
+        let mut r = Rig::new();
+        let mut live = armed(&r, 1, LiveFilter::default());
+        let spoofed = with(ping('a', 'c', 1), |f| f[6..12].copy_from_slice(&mac('z')));
+        input(&mut r, &mut live, VM1, &[tagged(&spoofed, 10)]);
+        let report = &live.reports[0];
+        assert_eq!(
+            report.dropped.as_deref(),
+            Some("spoofguard_mac"),
+            "{report:#?}"
+        );
+        assert_eq!(
+            r.drops(
+                crate::ids::Endpoint::Port(r.port("a")),
+                crate::counters::DropReason::SpoofguardMac
+            ),
+            1
+        );
+    }
+}
