@@ -161,7 +161,8 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 }
 
 /// The cores to pin the workers to, one per worker, from --workers,
-/// --cores and --core (`None`: a core the machine does not have).
+/// --cores and --core (`None`: no core to pin to); a listed core outside
+/// the process's CPU mask is an error.
 fn placement(args: &Args, available: &[usize]) -> Result<Vec<Option<usize>>, String> {
     let listed = args.cores.clone().or(args.core.map(|c| vec![c]));
     let n = match (args.workers, &listed) {
@@ -179,10 +180,25 @@ fn placement(args: &Args, available: &[usize]) -> Result<Vec<Option<usize>>, Str
         return Err("at least one worker".into());
     }
     Ok(match listed {
+        // A core the process may not run on is refused: silently running
+        // unpinned (or where the parent was pinned) is worse.
         Some(l) => l
             .into_iter()
-            .map(|c| available.contains(&c).then_some(c))
-            .collect(),
+            .map(|c| {
+                if available.contains(&c) {
+                    Ok(Some(c))
+                } else {
+                    Err(format!(
+                        "--cores/--core: CPU {c} is not one this process may run on (allowed: {})",
+                        available
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?,
         // The last n cores (fewer cores than workers: they share).
         None => (0..n)
             .map(|i| {
@@ -393,4 +409,33 @@ fn run(args: Args) -> Result<(), String> {
     let _ = std::fs::remove_file(&args.socket);
     eprintln!("xvswitchd: stopped, XDP programs detached");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("xvswitchd").chain(v.iter().copied()))
+    }
+
+    #[test]
+    fn placement_pins_where_asked_and_refuses_a_core_outside_the_mask() {
+        assert_eq!(
+            placement(&args(&["--core", "1"]), &[0, 1]),
+            Ok(vec![Some(1)])
+        );
+        let e = placement(&args(&["--core", "1"]), &[0]).expect_err("core 1 is not allowed");
+        assert!(e.contains("CPU 1") && e.contains("allowed: 0"), "{e}");
+        assert_eq!(
+            placement(&args(&["--workers", "2"]), &[0, 1]),
+            Ok(vec![Some(0), Some(1)])
+        );
+        assert_eq!(
+            placement(&args(&["--cores", "1,0"]), &[0, 1]),
+            Ok(vec![Some(1), Some(0)])
+        );
+        assert!(placement(&args(&["--workers", "2", "--cores", "1"]), &[0, 1]).is_err());
+        assert_eq!(placement(&args(&[]), &[0, 1]), Ok(vec![Some(1)]));
+    }
 }

@@ -77,6 +77,11 @@ struct Args {
     /// A run with more steal than this (percent) is repeated.
     #[arg(long, default_value_t = 5.0)]
     max_steal: f64,
+    /// A run whose machine-speed probe (64-byte frames over a bare veth
+    /// pair on the generator's CPU, just before the run) is below this
+    /// fraction of the best probe is repeated.
+    #[arg(long, default_value_t = 0.7)]
+    slow_probe: f64,
     /// Seconds per latency measurement.
     #[arg(long, default_value_t = 5.0)]
     latency_seconds: f64,
@@ -120,6 +125,9 @@ where
         })
         .collect()
 }
+
+/// Seconds of each machine-speed probe.
+const PROBE_SECS: f64 = 1.0;
 
 fn main() {
     let args = Args::parse();
@@ -267,6 +275,19 @@ fn bench(
 
     // ---- throughput ------------------------------------------------------
     let mut results: HashMap<(Case, Kind), Summary> = HashMap::new();
+    // The machine's speed, best of three probes to start with.
+    let mut best_probe = 0.0f64;
+    for _ in 0..3 {
+        best_probe = best_probe.max(runner::probe(&topo, place, PROBE_SECS)?);
+    }
+    say(
+        &mut out,
+        format!(
+            "machine probe (64-byte frames over a bare veth pair on CPU {}): {best_probe:.2} Mpps; runs with a probe below {:.0} % of the best are repeated",
+            place.gen_cpu,
+            args.slow_probe * 100.0
+        ),
+    );
     let mut verified = 0usize;
     let total_cases = paths.len() * sizes.len() * flows.len();
     let mut n_case = 0;
@@ -312,19 +333,26 @@ fn bench(
                         let mut attempts = 0;
                         while got.len() < runs {
                             attempts += 1;
-                            if attempts > runs * 3 {
+                            if attempts > runs * 4 {
                                 return Err(format!(
-                                    "{} on {}: too many runs with steal above {} %",
+                                    "{} on {}: too many runs on a slow machine (steal above {} % or a slow probe)",
                                     case.name(),
                                     kind.name(),
                                     args.max_steal
                                 ));
                             }
+                            let probe = runner::probe(&topo, place, PROBE_SECS)?;
+                            best_probe = best_probe.max(probe);
                             runner::establish(&topo, &case, place)?;
-                            let r = runner::measure(&topo, &mut d, &case, place, secs)?;
-                            let repeat = r.steal_pct > args.max_steal;
+                            let mut r = runner::measure(&topo, &mut d, &case, place, secs)?;
+                            r.probe_mpps = probe;
+                            // (A smoke run proves the runner works: it
+                            // keeps whatever it measured.)
+                            let repeat = !args.smoke
+                                && (r.steal_pct > args.max_steal
+                                    || probe < args.slow_probe * best_probe);
                             println!(
-                                "[{n_case}/{total_cases}] {:<32} {:<9} run {}/{runs}: {:.3} Mpps {:.2} Gbit/s, CPU {:.0} %, offered {:.2} Mpps, steal {:.1} %{}",
+                                "[{n_case}/{total_cases}] {:<32} {:<9} run {}/{runs}: {:.3} Mpps {:.2} Gbit/s, CPU {:.0} %, offered {:.2} Mpps, steal {:.1} %, probe {:.2} Mpps{}",
                                 case.name(),
                                 kind.name(),
                                 got.len() + 1,
@@ -333,6 +361,7 @@ fn bench(
                                 r.cpu_pct,
                                 r.offered_mpps,
                                 r.steal_pct,
+                                probe,
                                 if repeat { " (machine slow: repeated)" } else { "" }
                             );
                             if !repeat {

@@ -95,19 +95,24 @@ pub fn send_paced(
 ) -> Result<afxdp_gen::Sent, String> {
     let (frame, vary) = paced_template(spec)?;
     let stop = AtomicBool::new(false);
-    afxdp_gen::send(
-        &Paced {
-            ns: &topo.ext,
-            dev,
-            frame: &frame,
-            rate,
-            duration,
-            count,
-            vary: Some(vary),
-            cpu,
-        },
-        &stop,
-    )
+    let paced = Paced {
+        ns: &topo.ext,
+        dev,
+        frame: &frame,
+        rate,
+        duration,
+        count,
+        vary: Some(vary),
+        cpu,
+    };
+    // On a thread of its own: the sender pins the thread it runs on, and
+    // a pinned main thread would hand its CPU mask to every switch started
+    // after it (which then cannot pin its workers elsewhere).
+    thread::scope(|s| {
+        s.spawn(|| afxdp_gen::send(&paced, &stop))
+            .join()
+            .map_err(|_| "the paced sender panicked".to_string())?
+    })
 }
 
 /// Opens every connection of the case and answers it once, so the
@@ -152,6 +157,45 @@ pub struct Run {
     pub steal_pct: f64,
     /// Frames per second the generator handed to the kernel.
     pub offered_mpps: f64,
+    /// The machine's speed just before the run ([`probe`]), Mpps.
+    pub probe_mpps: f64,
+}
+
+/// How fast the machine is right now: 64-byte frames from `xvs-pktgen` on
+/// the generator's CPU over the bare veth pair (`wire0` → `wire1`, no
+/// switch) for `secs`, in Mpps at the sink. The same kernel work (a veth
+/// hop, an XDP program) as the switch's paths: a run whose probe is well
+/// below the best one ran on a slow machine (another guest on the host,
+/// say), which steal time does not always show. (Not on the switch's CPU,
+/// where a busy-polling switch would halve it.)
+pub fn probe(topo: &Topology, place: Placement, secs: f64) -> Result<f64, String> {
+    let sink = topo.sink(topology::WIRE_RX)?;
+    let spec = Case {
+        path: case::Path::VifUplink,
+        job: case::Job::Switch,
+        size: 60,
+        flows: 1,
+    }
+    .forward();
+    let on_gen_cpu = Placement {
+        workers: 1,
+        ..place
+    };
+    let before = sink.counts()?;
+    let t0 = Instant::now();
+    let out = pktgen_cmd(topo, topology::WIRE_TX, &spec, on_gen_cpu)
+        .args(["--duration", &format!("{secs}")])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("starting xvs-pktgen: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("probe: xvs-pktgen failed ({})", out.status));
+    }
+    let dt = t0.elapsed().as_secs_f64();
+    thread::sleep(Duration::from_millis(20));
+    let n = sink.counts()?.packets.saturating_sub(before.packets);
+    Ok(n as f64 / dt / 1e6)
 }
 
 fn pktgen_cmd(topo: &Topology, dev: &str, spec: &Spec, place: Placement) -> Command {
@@ -266,6 +310,7 @@ pub fn measure(
         gbps: bytes * 8.0 / dt / 1e9,
         cpu_pct: (c1 - c0) / dt * 100.0,
         steal_pct: steal_pct(k0, k1),
+        probe_mpps: 0.0,
         offered_mpps: sent / gen_secs / 1e6,
     })
 }

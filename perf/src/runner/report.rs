@@ -16,6 +16,7 @@ pub struct Summary {
     pub cpu_pct: f64,
     pub steal_pct: f64,
     pub offered_mpps: f64,
+    pub probe_mpps: f64,
 }
 
 /// The median of `v` (mean of the middle two for an even count).
@@ -45,6 +46,7 @@ pub fn summarize(runs: &[Run]) -> Summary {
         cpu_pct: median(&col(|r| r.cpu_pct)),
         steal_pct: median(&col(|r| r.steal_pct)),
         offered_mpps: median(&col(|r| r.offered_mpps)),
+        probe_mpps: median(&col(|r| r.probe_mpps)),
     }
 }
 
@@ -108,14 +110,14 @@ pub fn throughput_table(rows: &[Row]) -> String {
 
 pub fn throughput_csv(rows: &[Row]) -> String {
     let mut c = String::from(
-        "case,switch,runs,mpps_median,mpps_min,mpps_max,gbps_median,cpu_pct_median,steal_pct_median,offered_mpps_median\n",
+        "case,switch,runs,mpps_median,mpps_min,mpps_max,gbps_median,cpu_pct_median,steal_pct_median,offered_mpps_median,probe_mpps_median\n",
     );
     for r in rows {
         for (n, s) in &r.cells {
             if let Some(s) = s {
                 let _ = writeln!(
                     c,
-                    "{},{n},{},{:.4},{:.4},{:.4},{:.4},{:.1},{:.2},{:.4}",
+                    "{},{n},{},{:.4},{:.4},{:.4},{:.4},{:.1},{:.2},{:.4},{:.3}",
                     r.case,
                     s.runs,
                     s.mpps,
@@ -124,7 +126,8 @@ pub fn throughput_csv(rows: &[Row]) -> String {
                     s.gbps,
                     s.cpu_pct,
                     s.steal_pct,
-                    s.offered_mpps
+                    s.offered_mpps,
+                    s.probe_mpps
                 );
             }
         }
@@ -265,6 +268,7 @@ mod tests {
             cpu_pct: 100.0,
             steal_pct: 0.0,
             offered_mpps: 5.0,
+            probe_mpps: 5.0,
         }
     }
 
