@@ -275,6 +275,7 @@ fn bench(
 
     // ---- throughput ------------------------------------------------------
     let mut results: HashMap<(Case, Kind), Summary> = HashMap::new();
+    let mut failed: Vec<String> = Vec::new();
     // The machine's speed, best of three probes to start with.
     let mut best_probe = 0.0f64;
     for _ in 0..3 {
@@ -309,67 +310,83 @@ fn bench(
                             size: wire - 4,
                             flows: fl,
                         };
-                        let dir = work.join(format!("{}-{}", kind.name(), results.len()));
-                        let mut d = dut::start(kind, &topo, &case, place, &dir)
-                            .map_err(|e| format!("{} for {}: {e}", kind.name(), case.name()))?;
-                        if !args.no_verify {
-                            let filter = case.expected(kind.is_io());
-                            let n = runner::verify(
-                                &topo,
-                                &case,
-                                &filter,
-                                place,
-                                &work.join("verify.pcap"),
-                            )
-                            .map_err(|e| format!("{}: {e}", kind.name()))?;
-                            verified += 1;
-                            println!(
-                                "  verified {} on {}: {n} frames match `{filter}`",
-                                case.name(),
-                                kind.name()
-                            );
-                        }
-                        let mut got: Vec<Run> = Vec::new();
-                        let mut attempts = 0;
-                        while got.len() < runs {
-                            attempts += 1;
-                            if attempts > runs * 4 {
-                                return Err(format!(
-                                    "{} on {}: too many runs on a slow machine (steal above {} % or a slow probe)",
+                        let dir =
+                            work.join(format!("{}-{}", kind.name(), results.len() + failed.len()));
+                        let mut session = || -> Result<Vec<Run>, String> {
+                            let mut d = dut::start(kind, &topo, &case, place, &dir)?;
+                            if !args.no_verify {
+                                let filter = case.expected(kind.is_io());
+                                let n = runner::verify(
+                                    &topo,
+                                    &case,
+                                    &filter,
+                                    place,
+                                    &work.join("verify.pcap"),
+                                )
+                                .map_err(|e| format!("{}: {e}", kind.name()))?;
+                                verified += 1;
+                                println!(
+                                    "  verified {} on {}: {n} frames match `{filter}`",
+                                    case.name(),
+                                    kind.name()
+                                );
+                            }
+                            let mut got: Vec<Run> = Vec::new();
+                            let mut attempts = 0;
+                            while got.len() < runs {
+                                attempts += 1;
+                                if attempts > runs * 4 {
+                                    return Err(format!(
+                                        "{} on {}: too many runs on a slow machine (steal above {} % or a slow probe)",
+                                        case.name(),
+                                        kind.name(),
+                                        args.max_steal
+                                    ));
+                                }
+                                let probe = runner::probe(&topo, place, PROBE_SECS)?;
+                                best_probe = best_probe.max(probe);
+                                runner::establish(&topo, &case, place)?;
+                                let mut r = runner::measure(&topo, &mut d, &case, place, secs)?;
+                                r.probe_mpps = probe;
+                                // (A smoke run proves the runner works: it
+                                // keeps whatever it measured.)
+                                let repeat = !args.smoke
+                                    && (r.steal_pct > args.max_steal
+                                        || probe < args.slow_probe * best_probe);
+                                println!(
+                                    "[{n_case}/{total_cases}] {:<32} {:<9} run {}/{runs}: {:.3} Mpps {:.2} Gbit/s, CPU {:.0} %, offered {:.2} Mpps, steal {:.1} %, probe {:.2} Mpps{}",
                                     case.name(),
                                     kind.name(),
-                                    args.max_steal
-                                ));
+                                    got.len() + 1,
+                                    r.mpps,
+                                    r.gbps,
+                                    r.cpu_pct,
+                                    r.offered_mpps,
+                                    r.steal_pct,
+                                    probe,
+                                    if repeat { " (machine slow: repeated)" } else { "" }
+                                );
+                                if !repeat {
+                                    got.push(r);
+                                }
                             }
-                            let probe = runner::probe(&topo, place, PROBE_SECS)?;
-                            best_probe = best_probe.max(probe);
-                            runner::establish(&topo, &case, place)?;
-                            let mut r = runner::measure(&topo, &mut d, &case, place, secs)?;
-                            r.probe_mpps = probe;
-                            // (A smoke run proves the runner works: it
-                            // keeps whatever it measured.)
-                            let repeat = !args.smoke
-                                && (r.steal_pct > args.max_steal
-                                    || probe < args.slow_probe * best_probe);
-                            println!(
-                                "[{n_case}/{total_cases}] {:<32} {:<9} run {}/{runs}: {:.3} Mpps {:.2} Gbit/s, CPU {:.0} %, offered {:.2} Mpps, steal {:.1} %, probe {:.2} Mpps{}",
-                                case.name(),
-                                kind.name(),
-                                got.len() + 1,
-                                r.mpps,
-                                r.gbps,
-                                r.cpu_pct,
-                                r.offered_mpps,
-                                r.steal_pct,
-                                probe,
-                                if repeat { " (machine slow: repeated)" } else { "" }
-                            );
-                            if !repeat {
-                                got.push(r);
+                            d.stop();
+                            Ok(got)
+                        };
+                        match session() {
+                            Ok(got) => {
+                                results.insert((case, kind), report::summarize(&got));
+                            }
+                            // A smoke run fails whole; a full run carries
+                            // on with the other cases and lists what failed.
+                            Err(e) if args.smoke => {
+                                return Err(format!("{} for {}: {e}", kind.name(), case.name()))
+                            }
+                            Err(e) => {
+                                println!("  FAILED: {} for {}: {e}", kind.name(), case.name());
+                                failed.push(format!("{} for {}: {e}", kind.name(), case.name()));
                             }
                         }
-                        d.stop();
-                        results.insert((case, kind), report::summarize(&got));
                     }
                 }
             }
@@ -424,6 +441,9 @@ fn bench(
     }
     if let Err(e) = report::chart(&rows, &args.out.join("throughput.png")) {
         say(&mut out, format!("(no chart: {e})"));
+    }
+    for f in &failed {
+        say(&mut out, format!("failed (not in the table): {f}"));
     }
     if verified > 0 {
         say(
