@@ -231,7 +231,7 @@ pub fn chart(rows: &[Row], png: &Path) -> Result<(), String> {
         "set terminal png size {},720 font ',9'\nset output '{}'\n\
          set title 'Forwarding rate, one forwarding core (median of the runs)'\n\
          set ylabel 'Mpps'\nset style data histograms\nset style histogram clustered gap 1\n\
-         set style fill solid 0.8 border -1\nset xtics rotate by -45 scale 0\nset key top right\n\
+         set style fill solid 0.8 border -1\nset xtics rotate by -45 scale 0\nset key top right\nset bmargin 12\nset rmargin 14\n\
          set grid ytics\nset yrange [0:*]\nplot ",
         (400 + rows.len() * 45).min(4000),
         png.display()
