@@ -10,11 +10,14 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
-//! (instructions per packet: the total divided by batches × 64).
+//! (instructions per packet: the total divided by batches × 64). It also
+//! prints the thread's on-CPU time per packet (harness refills included),
+//! which, unlike the wall time, does not count the time other processes
+//! had the core: on a shared machine, compare builds with that.
 
 use clap::Parser;
 use datapath::pipeline::BATCH;
-use perf::pipeline_case::Case;
+use perf::{measure::thread_cpu, pipeline_case::Case};
 
 #[derive(Parser)]
 #[command(about = "One pipeline case for a fixed number of batches (for profilers)")]
@@ -39,15 +42,19 @@ struct Args {
 fn main() {
     let args = Args::parse();
     let mut case = Case::with_rules(args.from, args.to, args.flows, args.rules);
+    let cpu0 = thread_cpu();
     let spent = measured(&mut case, args.batches);
+    let cpu = thread_cpu().saturating_sub(cpu0);
     let packets = args.batches * BATCH as u64;
+    let per = |d: std::time::Duration| d.as_nanos() as f64 / packets as f64;
     println!(
-        "{} -> {}, {} flows, {} rules: {packets} packets, {:.2} ns/packet",
+        "{} -> {}, {} flows, {} rules: {packets} packets, {:.2} ns/packet in the pipeline (wall), {:.2} ns/packet on-CPU with the harness's refills",
         args.from,
         args.to,
         args.flows,
         args.rules,
-        spent.as_nanos() as f64 / packets as f64
+        per(spent),
+        per(cpu)
     );
 }
 
