@@ -119,6 +119,37 @@ impl Entry {
     }
 }
 
+/// A packet's key, hashed, with the slot the index suggests for it
+/// ([`Table::probe`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    key: Key,
+    src_lo: bool,
+    hash: u64,
+    /// A slot that may hold the key (`NIL`: none).
+    cand: u32,
+}
+
+/// Asks the CPU to bring `e`'s cache lines in (an entry may straddle two).
+#[inline]
+#[allow(unsafe_code)]
+fn prefetch(e: &Entry) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = (e as *const Entry).cast::<i8>();
+        // SAFETY: a prefetch is a hint: it reads nothing into the program,
+        // never faults, and both addresses lie inside `*e`, a live
+        // reference.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(std::mem::size_of::<Entry>() - 1));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = e;
+}
+
 /// The canonical key: the lower (address, port) side first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
@@ -638,7 +669,6 @@ impl Table {
     /// use [`Table::related`]. A [`Outcome::New`] is followed by the rule
     /// check and, if it allows, [`Table::insert`] with the same facts.
     pub fn track(&mut self, now: Time, f: &PacketFacts) -> Outcome {
-        let now = now.0;
         let kind = ProtoKind::of(f.proto);
         if kind == ProtoKind::Tcp && !tcp::valid_flags(f.tcp_flags) {
             self.count_drop(Reason::InvalidFlags);
@@ -648,7 +678,65 @@ impl Table {
             return Outcome::Untracked;
         };
         let hash = self.hash_key(&key);
-        if let Some(h) = self.find(hash, &key) {
+        let found = self.find(hash, &key);
+        self.track_found(now.0, f, kind, found, src_lo)
+    }
+
+    /// The first half of [`Table::track`] for a packet: its key, the key's
+    /// hash and the slot the index suggests for it, whose entry is
+    /// prefetched. `None` for what `track` does not look up (ICMP that is
+    /// not echo: `track` says [`Outcome::Untracked`]). Changes nothing: a
+    /// batch probes every packet first, then tracks each with
+    /// [`Table::track_probed`], so that the entries' cache misses overlap.
+    #[inline]
+    pub fn probe(&self, f: &PacketFacts) -> Option<Probe> {
+        let (key, src_lo) = key_of(f)?;
+        let hash = self.hash_key(&key);
+        // The first bucket whose tag matches: the entry almost always
+        // (tags are 7 bits, the index at most half full); only a hint,
+        // `track_probed` compares the key before it uses it.
+        let cand = self.index.find(hash, |_| true).copied().unwrap_or(NIL);
+        if let Some(e) = self.slots.get(cand as usize) {
+            prefetch(e);
+        }
+        Some(Probe {
+            key,
+            src_lo,
+            hash,
+            cand,
+        })
+    }
+
+    /// [`Table::track`] of a packet [`Table::probe`] gave `p` for (with the
+    /// same facts; the table may have changed in between): the same
+    /// outcome, without hashing the key again.
+    #[inline]
+    pub fn track_probed(&mut self, now: Time, f: &PacketFacts, p: &Probe) -> Outcome {
+        let kind = ProtoKind::of(f.proto);
+        if kind == ProtoKind::Tcp && !tcp::valid_flags(f.tcp_flags) {
+            self.count_drop(Reason::InvalidFlags);
+            return Outcome::Invalid(Reason::InvalidFlags);
+        }
+        // A key has at most one live slot: the suggested one, if it holds
+        // the key, is the one `find` would give.
+        let found = match self.slots.get(p.cand as usize) {
+            Some(e) if e.matches(&p.key) => Some(p.cand),
+            _ => self.find(p.hash, &p.key),
+        };
+        self.track_found(now.0, f, kind, found, p.src_lo)
+    }
+
+    /// The rest of `track` once the key was looked up.
+    #[inline]
+    fn track_found(
+        &mut self,
+        now: u64,
+        f: &PacketFacts,
+        kind: ProtoKind,
+        found: Option<u32>,
+        src_lo: bool,
+    ) -> Outcome {
+        if let Some(h) = found {
             let e = &self.slots[h as usize];
             if self.deadline(e) > now {
                 return self.hit(now, f, h, src_lo);

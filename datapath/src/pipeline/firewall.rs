@@ -26,9 +26,9 @@
 //! admitted, connections it decided); decisions of logged rules go to the
 //! log channel ([`crate::fwlog`]), never blocking.
 
-use conntrack::{FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Time};
+use conntrack::{FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Probe, Time};
 
-use super::{Batch, Pipeline};
+use super::{Batch, Pipeline, BATCH};
 use crate::{
     counters::DropReason,
     firewall::{
@@ -66,6 +66,18 @@ pub struct FirewallState {
     pub log: Option<LogSink>,
     /// The table settings last applied ([`FirewallState::configure`]).
     applied: conntrack::Config,
+    /// What the first pass over a batch learnt of each frame (see
+    /// [`Pipeline::probe_batch`]), by position in the batch: [`BATCH`]
+    /// slots, allocated once.
+    probes: Box<[Option<Probed>]>,
+}
+
+/// A frame's connection-tracking facts and its table probe, from the first
+/// pass over a batch.
+#[derive(Clone, Copy)]
+struct Probed {
+    facts: PacketFacts,
+    probe: Probe,
 }
 
 impl FirewallState {
@@ -87,6 +99,7 @@ impl FirewallState {
             ct,
             now: Time(0),
             log,
+            probes: vec![None; BATCH].into_boxed_slice(),
         }
     }
 
@@ -194,24 +207,84 @@ fn reversed(f: &PacketFacts, dir: Direction) -> (PacketFacts, Direction) {
 impl<M: FrameMemory> Pipeline<'_, M> {
     /// `firewall_out`: every frame from a port, out of that port.
     pub(super) fn firewall_out(&mut self, batch: &mut Batch) {
-        self.retain(batch, |p, ctx| {
-            let Endpoint::Port(port) = ctx.ingress else {
-                return Ok(());
-            };
-            p.firewall_check(ctx, port, Direction::Out)
-                .map_err(|r| (Endpoint::Port(port), r))
-        });
+        let zone = |ctx: &PacketCtx| match ctx.ingress {
+            Endpoint::Port(port) => Some(port),
+            _ => None,
+        };
+        self.firewall_stage(batch, Direction::Out, zone);
     }
 
     /// `firewall_in`: every frame for a local port, into that port.
     /// Flooded frames are checked per target in `flood`.
     pub(super) fn firewall_in(&mut self, batch: &mut Batch) {
-        self.retain(batch, |p, ctx| match ctx.dest {
-            Dest::Port(port) => p
-                .firewall_check(ctx, port, Direction::In)
-                .map_err(|r| (Endpoint::Port(port), r)),
-            _ => Ok(()),
+        let zone = |ctx: &PacketCtx| match ctx.dest {
+            Dest::Port(port) => Some(port),
+            _ => None,
+        };
+        self.firewall_stage(batch, Direction::In, zone);
+    }
+
+    /// Checks every frame of `batch` that `zone` names a port for, on that
+    /// port in direction `dir`, in two passes (as VPP does its lookups):
+    /// the first ([`Pipeline::probe_batch`]) hashes each frame's connection
+    /// key and prefetches its entry, the second checks the frames in order
+    /// and finds their entries in cache, so the batch's cache misses
+    /// overlap instead of coming one after another.
+    #[inline]
+    fn firewall_stage(
+        &mut self,
+        batch: &mut Batch,
+        dir: Direction,
+        zone: impl Fn(&PacketCtx) -> Option<PortId>,
+    ) {
+        if !self.probe_batch(batch, dir, &zone) {
+            return;
+        }
+        let mut at = 0;
+        self.retain(batch, |p, ctx| {
+            let i = at;
+            at += 1;
+            let Some(port) = zone(ctx) else {
+                return Ok(());
+            };
+            p.check(ctx, port, dir, i)
+                .map_err(|r| (Endpoint::Port(port), r))
         });
+    }
+
+    /// The first pass over a batch: for each frame that `zone` says is
+    /// checked on a port and that the connection table looks up (IP,
+    /// neither a later fragment, nor an ICMP error, nor link control), its
+    /// facts and its table probe, which prefetches its entry; `None` for
+    /// the others. Returns whether any frame is to be checked at all.
+    fn probe_batch(
+        &mut self,
+        batch: &Batch,
+        dir: Direction,
+        zone: &impl Fn(&PacketCtx) -> Option<PortId>,
+    ) -> bool {
+        let tables = self.tables;
+        let mut any = false;
+        for (i, ctx) in batch.as_slice().iter().enumerate() {
+            let h = &ctx.hdr;
+            let Some(port) = zone(ctx) else {
+                self.fw.probes[i] = None;
+                continue;
+            };
+            any = true;
+            self.fw.probes[i] = if matches!(h.l3, L3::Ipv4 | L3::Ipv6)
+                && h.frag != Fragment::Later
+                && !is_link_control(h)
+                && !is_icmp_error(h)
+            {
+                let liberal = tables.firewall.port(port).liberal;
+                let f = facts(self.bytes(ctx.frame), h, port, dir, liberal);
+                self.fw.ct.probe(&f).map(|probe| Probed { facts: f, probe })
+            } else {
+                None
+            };
+        }
+        any
     }
 
     /// The firewall's check of `ctx` on `port` in direction `dir`; the
@@ -222,22 +295,65 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         port: PortId,
         dir: Direction,
     ) -> Result<(), DropReason> {
+        match self.look_up(ctx, port, dir) {
+            Looked::Done(r) => r,
+            Looked::Tracked(f, outcome) => {
+                self.decide(ctx, port, dir, u64::from(ctx.frame.len), &f, outcome)
+            }
+        }
+    }
+
+    /// [`Pipeline::firewall_check`] of the frame at position `i` of the
+    /// batch [`Pipeline::probe_batch`] went over.
+    #[inline]
+    fn check(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+        i: usize,
+    ) -> Result<(), DropReason> {
+        let now = self.fw.now;
+        let bytes = u64::from(ctx.frame.len);
+        let st = &mut *self.fw;
+        let Some(pr) = st.probes.get(i).and_then(Option::as_ref) else {
+            return self.firewall_check(ctx, port, dir);
+        };
+        let outcome = st.ct.track_probed(now, &pr.facts, &pr.probe);
+        if let Outcome::Established {
+            generation, rule, ..
+        } = outcome
+        {
+            // The established fast path, as `decide` has it, without a
+            // copy of the facts.
+            if generation == self.tables.firewall.generation && rule != DENIED_RULE {
+                self.hit(rule, bytes, false);
+                return Ok(());
+            }
+        }
+        let f = pr.facts;
+        self.decide(ctx, port, dir, bytes, &f, outcome)
+    }
+
+    /// The lookup of a frame `probe_batch` did not probe: not the
+    /// firewall's, a later fragment, an ICMP error, or one checked alone
+    /// (`flood`).
+    fn look_up(&mut self, ctx: &PacketCtx, port: PortId, dir: Direction) -> Looked {
         let h = &ctx.hdr;
         if !matches!(h.l3, L3::Ipv4 | L3::Ipv6) || is_link_control(h) {
-            return Ok(());
+            return Looked::Done(Ok(()));
         }
         let fw = &self.tables.firewall;
         let now = self.fw.now;
-        let bytes = u64::from(ctx.frame.len);
         let frame = self.bytes(ctx.frame);
         let f = facts(frame, h, port, dir, fw.port(port).liberal);
         if h.frag == Fragment::Later {
             let key = frag_key(&f, h);
-            return match self.fw.ct.frag_lookup(now, &key) {
+            return Looked::Done(match self.fw.ct.frag_lookup(now, &key) {
                 Some(FragVerdict::Allow) => Ok(()),
                 Some(FragVerdict::Deny) => Err(DropReason::FirewallDrop),
                 None => Err(DropReason::FragmentNoFirst),
-            };
+            });
         }
         let outcome = if is_icmp_error(h) {
             match icmp_quote(frame, h) {
@@ -264,6 +380,22 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         } else {
             self.fw.ct.track(now, &f)
         };
+        Looked::Tracked(f, outcome)
+    }
+
+    /// The verdict on a frame whose connection-tracking outcome is known.
+    #[inline]
+    fn decide(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+        bytes: u64,
+        f: &PacketFacts,
+        outcome: Outcome,
+    ) -> Result<(), DropReason> {
+        let h = &ctx.hdr;
+        let now = self.fw.now;
         let fw = &self.tables.firewall;
         match outcome {
             Outcome::Established {
@@ -283,7 +415,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 // The rules changed since this connection was admitted:
                 // check its opening direction again, now.
                 self.counters.firewall.rechecked.add(1);
-                let (open, open_dir) = if reply { reversed(&f, dir) } else { (f, dir) };
+                let (open, open_dir) = if reply { reversed(f, dir) } else { (*f, dir) };
                 let v = fw.classifier.classify(&query(port, open_dir, &open));
                 if v.action == Action::Allow {
                     let slot = v.rule.unwrap_or(DEFAULT_RULE);
@@ -300,7 +432,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
             Outcome::Related { generation, .. } if generation == fw.generation => Ok(()),
             Outcome::New | Outcome::Related { .. } | Outcome::Untracked => {
-                let v = fw.classifier.classify(&query(port, dir, &f));
+                let v = fw.classifier.classify(&query(port, dir, f));
                 self.decided(ctx, port, dir, &v, bytes);
                 if h.frag == Fragment::First {
                     let verdict = if v.action == Action::Allow {
@@ -309,7 +441,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                         FragVerdict::Deny
                     };
                     // A full fragment table only costs the later fragments.
-                    let _ = self.fw.ct.frag_first(now, frag_key(&f, h), verdict);
+                    let _ = self.fw.ct.frag_first(now, frag_key(f, h), verdict);
                 }
                 if v.action != Action::Allow {
                     return self.refuse(ctx, port, &v);
@@ -318,7 +450,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                     return Ok(());
                 }
                 let slot = v.rule.unwrap_or(DEFAULT_RULE);
-                match self.fw.ct.insert(now, &f, fw.generation, slot) {
+                match self.fw.ct.insert(now, f, fw.generation, slot) {
                     Ok(_) | Err(InsertError::Exists(_)) => Ok(()),
                     Err(InsertError::TableFull | InsertError::ZoneFull(_)) => {
                         Err(DropReason::ConntrackFull)
@@ -444,6 +576,13 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         }
         true
     }
+}
+
+/// What [`Pipeline::look_up`] found: the check's result already, or the
+/// facts and the table's outcome.
+enum Looked {
+    Done(Result<(), DropReason>),
+    Tracked(PacketFacts, Outcome),
 }
 
 /// IPv6's link-layer plumbing, which the firewall leaves alone as it does
