@@ -35,7 +35,7 @@ use crate::{
         compile::FirewallTables,
         rules::{Action, Direction, Query, Verdict},
     },
-    frames::{chunk_base, FrameMemory, RX_HEADROOM},
+    frames::{chunk_base, chunk_offset, FrameMemory, RX_HEADROOM},
     fwlog::{LogRecord, LogSink},
     ids::{Endpoint, PortId},
     packet::{
@@ -67,17 +67,11 @@ pub struct FirewallState {
     /// The table settings last applied ([`FirewallState::configure`]).
     applied: conntrack::Config,
     /// What the first pass over a batch learnt of each frame (see
-    /// [`Pipeline::probe_batch`]), by position in the batch: [`BATCH`]
-    /// slots, allocated once.
-    probes: Box<[Option<Probed>]>,
-}
-
-/// A frame's connection-tracking facts and its table probe, from the first
-/// pass over a batch.
-#[derive(Clone, Copy)]
-struct Probed {
-    facts: PacketFacts,
-    probe: Probe,
+    /// [`Pipeline::probe_batch`]), by position in the batch, [`BATCH`]
+    /// slots each, allocated once: its connection-tracking facts (written
+    /// in place), and its table probe (`None`: not probed).
+    facts: Box<[PacketFacts]>,
+    probes: Box<[Option<Probe>]>,
 }
 
 impl FirewallState {
@@ -99,6 +93,7 @@ impl FirewallState {
             ct,
             now: Time(0),
             log,
+            facts: vec![PacketFacts::default(); BATCH].into_boxed_slice(),
             probes: vec![None; BATCH].into_boxed_slice(),
         }
     }
@@ -140,29 +135,70 @@ fn addr(ip: &[u8; 16]) -> u128 {
 
 /// What connection tracking reads of a packet checked on `port`.
 fn facts(frame: &[u8], h: &Headers, port: PortId, dir: Direction, liberal: bool) -> PacketFacts {
-    let mut f = PacketFacts {
-        zone: port.0,
-        src: addr(&h.src_ip),
-        dst: addr(&h.dst_ip),
-        proto: h.proto,
-        sport: h.sport,
-        dport: h.dport,
-        tcp_flags: h.tcp_flags,
-        icmp_type: h.icmp_type,
-        icmp_code: h.icmp_code,
-        icmp_id: icmp_echo_id(frame, h),
-        dir: port_dir(dir),
-        liberal: liberal.then_some(true),
-        ..PacketFacts::default()
-    };
-    if let Some(seg) = tcp_segment(frame, h) {
-        f.tcp_seq = seg.seq;
-        f.tcp_ack = seg.ack;
-        f.tcp_window = seg.window;
-        f.tcp_wscale = seg.wscale;
-        f.payload_len = seg.payload_len;
-    }
+    let mut f = PacketFacts::default();
+    facts_into(&mut f, frame, h, port, dir, liberal);
     f
+}
+
+/// [`facts`] written into `f` in place, every field (the destructuring
+/// names them all, so a new one cannot be forgotten): the first pass
+/// over a batch fills its slots without a copy.
+#[inline]
+fn facts_into(
+    f: &mut PacketFacts,
+    frame: &[u8],
+    h: &Headers,
+    port: PortId,
+    dir: Direction,
+    liberal: bool,
+) {
+    let PacketFacts {
+        zone,
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        tcp_flags,
+        tcp_seq,
+        tcp_ack,
+        tcp_window,
+        tcp_wscale,
+        payload_len,
+        icmp_type,
+        icmp_code,
+        icmp_id,
+        dir: f_dir,
+        liberal: f_liberal,
+    } = f;
+    *zone = port.0;
+    *src = addr(&h.src_ip);
+    *dst = addr(&h.dst_ip);
+    *proto = h.proto;
+    *sport = h.sport;
+    *dport = h.dport;
+    *tcp_flags = h.tcp_flags;
+    *icmp_type = h.icmp_type;
+    *icmp_code = h.icmp_code;
+    *icmp_id = icmp_echo_id(frame, h);
+    *f_dir = port_dir(dir);
+    *f_liberal = liberal.then_some(true);
+    match tcp_segment(frame, h) {
+        Some(seg) => {
+            *tcp_seq = seg.seq;
+            *tcp_ack = seg.ack;
+            *tcp_window = seg.window;
+            *tcp_wscale = seg.wscale;
+            *payload_len = seg.payload_len;
+        }
+        None => {
+            *tcp_seq = 0;
+            *tcp_ack = 0;
+            *tcp_window = 0;
+            *tcp_wscale = None;
+            *payload_len = 0;
+        }
+    }
 }
 
 /// The classifier's question for a flow seen going `dir` on `port`.
@@ -278,8 +314,15 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 && !is_icmp_error(h)
             {
                 let liberal = tables.firewall.port(port).liberal;
-                let f = facts(self.bytes(ctx.frame), h, port, dir, liberal);
-                self.fw.ct.probe(&f).map(|probe| Probed { facts: f, probe })
+                let off = chunk_offset(ctx.frame.addr);
+                // SAFETY: as in `Pipeline::bytes`: the pipeline owns the
+                // chunk of every frame it holds, which lies inside it.
+                let chunk = unsafe { self.mem.chunk_mut(ctx.frame.addr) };
+                let frame = &chunk[off..off + ctx.frame.len as usize];
+                let st = &mut *self.fw;
+                let f = &mut st.facts[i];
+                facts_into(f, frame, h, port, dir, liberal);
+                st.ct.probe(f)
             } else {
                 None
             };
@@ -316,10 +359,10 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let now = self.fw.now;
         let bytes = u64::from(ctx.frame.len);
         let st = &mut *self.fw;
-        let Some(pr) = st.probes.get(i).and_then(Option::as_ref) else {
+        let (Some(Some(probe)), Some(facts)) = (st.probes.get(i), st.facts.get(i)) else {
             return self.firewall_check(ctx, port, dir);
         };
-        let outcome = st.ct.track_probed(now, &pr.facts, &pr.probe);
+        let outcome = st.ct.track_probed(now, facts, probe);
         if let Outcome::Established {
             generation, rule, ..
         } = outcome
@@ -331,7 +374,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 return Ok(());
             }
         }
-        let f = pr.facts;
+        let f = *facts;
         self.decide(ctx, port, dir, bytes, &f, outcome)
     }
 
