@@ -16,6 +16,14 @@ PACKAGES=(
   # The testbed and its tests: ip (netns, veth, routes), ethtool (offloads
   # off), ping, tcpdump (underlay captures), sysctl (procps).
   iproute2 ethtool iputils-ping tcpdump procps
+  # xvs-bench (its smoke run is in the test command): tshark checks what
+  # reaches the sink, gnuplot draws the chart.
+  tshark gnuplot-nox
+  # The service checks (scripts/package-check.sh, scripts/service-check.sh):
+  # systemd-analyze (verify the unit, expand its syscall filter sets), man
+  # and col (render the packaged man pages), strace (the daemon's syscalls
+  # against the unit's filters).
+  systemd man-db bsdextrautils strace
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -43,4 +51,10 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"
   cargo install cargo-fuzz --locked
+fi
+# scripts/package.sh builds the Debian package with cargo-deb (pinned: 3.8.0
+# builds with the toolchain the workspace needs).
+if ! cargo deb --version 2>/dev/null | grep -q "^cargo-deb 3\.8\.0\b"; then
+  echo "setup: installing cargo-deb"
+  cargo install cargo-deb --version 3.8.0 --locked
 fi

@@ -26,8 +26,18 @@ chmod 0755 "$unprivileged"
 rm -rf "$unprivileged"
 # A few seconds of each fuzz target over its seed corpus (fuzz/).
 ./scripts/fuzz-smoke.sh
+# The benchmark runner, as a smoke run of a few seconds with xvswitchd only
+# (the full run, with testpmd and Open vSwitch: scripts/bench.sh).
+bench_out=$(mktemp -d)
+"$BIN/xvs-bench" --smoke --out "$bench_out"
+rm -rf "$bench_out"
+# The Debian package builds and holds what it should; the systemd unit
+# verifies; xvswitchd runs with only the unit's privileges and needs each.
+./scripts/package-check.sh
+./scripts/service-check.sh
 cargo test --release -p testbed --lib --bins
 cargo test --release -p testbed --test control_plane
 cargo test --release -p testbed --test port_security
 cargo test --release -p testbed --test firewall
 cargo test --release -p testbed --test e2e
+cargo test --release -p testbed --test workers

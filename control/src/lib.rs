@@ -20,13 +20,16 @@
 //! - [`fwstats`]: the firewall's run-time state as the daemon reports it:
 //!   tracked connections (`conntrack.*`) and rule hit counters;
 //! - [`client`]: a blocking client of the control socket that sends typed
-//!   ops, which the `xvsctl` binary is built on.
+//!   ops, which the `xvsctl` binary is built on;
+//! - [`manpages`]: man pages generated from a program's clap definition
+//!   (`xvsctl` and `xvswitchd` both use it).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod fwstats;
+pub mod manpages;
 pub mod model;
 pub mod ops;
 pub mod protocol;

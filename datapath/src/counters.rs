@@ -145,6 +145,15 @@ pub struct FirewallCounters {
     pub flood_refusals: Counter,
 }
 
+/// Frames handed between workers (see [`crate::handoff`]).
+#[derive(Default)]
+pub struct HandoffCounters {
+    /// Frames this worker handed to the worker owning their flow.
+    pub sent: Counter,
+    /// Frames other workers handed to this one.
+    pub received: Counter,
+}
+
 pub struct WorkerCounters {
     pub ports: Box<[CounterBlock]>,
     pub vifs: Box<[CounterBlock]>,
@@ -152,6 +161,7 @@ pub struct WorkerCounters {
     /// By rule slot.
     pub rules: Box<[RuleCounters]>,
     pub firewall: FirewallCounters,
+    pub handoff: HandoffCounters,
 }
 
 impl WorkerCounters {
@@ -186,6 +196,7 @@ impl Default for WorkerCounters {
                 .map(|_| RuleCounters::default())
                 .collect(),
             firewall: FirewallCounters::default(),
+            handoff: HandoffCounters::default(),
         }
     }
 }

@@ -57,12 +57,18 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    fn attach(&self, slot: Slot, device: NetDev) -> Result<Vec<SocketRef>, String> {
+    fn attach(
+        &self,
+        slot: Slot,
+        device: NetDev,
+        queues: Vec<u32>,
+    ) -> Result<Vec<SocketRef>, String> {
         let (reply, answer) = mpsc::channel();
         self.commands
             .send(WorkerCommand::Attach {
                 slot,
                 device,
+                queues,
                 reply,
             })
             .map_err(|_| "the worker has stopped".to_string())?;
@@ -115,7 +121,8 @@ pub struct Daemon {
     vifs: HashMap<String, Attached>,
     uplink: Option<(Attached, LocalTep)>,
     tables: Arc<SnapshotCell<Tables>>,
-    worker: WorkerHandle,
+    /// Every worker, by index (at least one).
+    workers: Vec<WorkerHandle>,
     state_file: Option<PathBuf>,
     counters: Vec<Arc<WorkerCounters>>,
     baselines: Baselines,
@@ -142,10 +149,12 @@ fn tables_error(object: String, e: TablesError) -> CommitError {
 }
 
 impl Daemon {
-    /// A daemon with an empty configuration and nothing attached.
+    /// A daemon with an empty configuration and nothing attached, over
+    /// `workers` (at least one; worker `i` serves queues `i`, `i + N`, ...
+    /// of every interface).
     pub fn new(
         tables: Arc<SnapshotCell<Tables>>,
-        worker: WorkerHandle,
+        workers: Vec<WorkerHandle>,
         state_file: Option<PathBuf>,
         counters: Vec<Arc<WorkerCounters>>,
     ) -> Daemon {
@@ -158,7 +167,7 @@ impl Daemon {
             vifs: HashMap::new(),
             uplink: None,
             tables,
-            worker,
+            workers,
             state_file,
             counters,
             baselines: Baselines::new(),
@@ -217,7 +226,9 @@ impl Daemon {
             }
         }
         self.tables.store(tables);
-        self.worker.wake.wake();
+        for w in &self.workers {
+            w.wake.wake();
+        }
         // Detach what the new config no longer has.
         let keep: Vec<String> = new
             .vifs
@@ -238,7 +249,7 @@ impl Daemon {
             (None, None) => {
                 if let Some((old, _)) = self.uplink.take() {
                     drop(old.program);
-                    self.worker.detach(Slot::Uplink);
+                    self.detach_workers(Slot::Uplink);
                 }
             }
             (None, Some(t)) => {
@@ -283,6 +294,7 @@ impl Daemon {
         )
         .map_err(|e| tables_error("config".into(), e))?;
         tables.firewall.follow(&self.tables.load().firewall);
+        shard_capacity(&mut tables.firewall.conntrack, self.workers.len());
         self.save(new)?;
         Ok(tables)
     }
@@ -300,14 +312,14 @@ impl Daemon {
             match &self.uplink {
                 Some((old, _)) => {
                     if let Ok(dev) = NetDev::lookup(&old.interface) {
-                        if let Ok(socks) = self.worker.attach(Slot::Uplink, dev) {
-                            for (q, s) in socks.iter().enumerate() {
-                                let _ = old.program.bind_socket(q as u32, s.fd.as_raw_fd());
+                        if let Ok(socks) = self.attach_workers(Slot::Uplink, dev) {
+                            for s in &socks {
+                                let _ = old.program.bind_socket(s.queue, s.fd.as_raw_fd());
                             }
                         }
                     }
                 }
-                None => self.worker.detach(Slot::Uplink),
+                None => self.detach_workers(Slot::Uplink),
             }
         }
     }
@@ -398,7 +410,7 @@ impl Daemon {
         let program =
             XdpProgram::attach(&dev.name, dev.ifindex, role).map_err(|e| e.to_string())?;
         let interface = dev.name.clone();
-        let sockets = self.worker.attach(slot, dev)?;
+        let sockets = self.attach_workers(slot, dev)?;
         for s in &sockets {
             program
                 .bind_socket(s.queue, s.fd.as_raw_fd())
@@ -412,11 +424,52 @@ impl Daemon {
         })
     }
 
+    /// Has every worker serve its queues of `dev` as `slot` (worker `i` of
+    /// `N` the queues `q` with `q % N == i`); returns every socket.
+    fn attach_workers(&self, slot: Slot, dev: NetDev) -> Result<Vec<SocketRef>, String> {
+        let n = self.workers.len();
+        if (dev.rx_queues as usize) < n {
+            return Err(format!(
+                "{} has {} queue(s) and xvswitchd runs {n} workers: each worker needs a \
+                 queue of its own on every interface (a veth: ip link add ... \
+                 numrxqueues {n} numtxqueues {n})",
+                dev.name, dev.rx_queues
+            ));
+        }
+        let mut sockets = Vec::new();
+        for (i, w) in self.workers.iter().enumerate() {
+            let queues = (0..dev.rx_queues)
+                .filter(|q| *q as usize % n == i)
+                .collect();
+            match w.attach(slot, dev.clone(), queues) {
+                Ok(s) => sockets.extend(s),
+                Err(e) => {
+                    // A new vif's sockets on the workers that opened them
+                    // (an uplink's are put back by the commit's undo).
+                    if matches!(slot, Slot::Vif(_)) {
+                        for w in &self.workers[..i] {
+                            w.detach(slot);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(sockets)
+    }
+
+    /// Has every worker stop serving `slot`.
+    fn detach_workers(&self, slot: Slot) {
+        for w in &self.workers {
+            w.detach(slot);
+        }
+    }
+
     fn detach_vif(&mut self, key: &str) {
         if let Some(a) = self.vifs.remove(key) {
-            // Program first, so nothing new arrives while the worker drains.
+            // Program first, so nothing new arrives while the workers drain.
             drop(a.program);
-            self.worker.detach(a.slot);
+            self.detach_workers(a.slot);
             self.vif_slots.release(key);
         }
     }
@@ -429,8 +482,19 @@ impl Daemon {
         }
         if let Some((a, _)) = self.uplink.take() {
             drop(a.program);
-            self.worker.detach(Slot::Uplink);
+            self.detach_workers(Slot::Uplink);
         }
+    }
+
+    /// Runs a request on every worker's connection-table shard.
+    fn conntrack_all(
+        &self,
+        request: impl Fn() -> worker::ConntrackRequest,
+    ) -> Result<Vec<worker::ConntrackReply>, CommitError> {
+        self.workers
+            .iter()
+            .map(|w| w.conntrack(request()))
+            .collect()
     }
 
     /// Saves `config` to the state file, atomically.
@@ -448,6 +512,56 @@ impl Daemon {
             }
         })
     }
+}
+
+/// Splits the connection table's capacities (total and per port) between
+/// the shards of `workers` workers, so that the configured bounds hold for
+/// the sum. A shard takes the flows its worker owns: a port whose flows
+/// hash unevenly may meet its share on one shard before its total.
+fn shard_capacity(config: &mut conntrack::Config, workers: usize) {
+    let n = workers.max(1) as u32;
+    config.max_entries = config.max_entries.div_ceil(n).max(1);
+    config.max_per_zone = config.max_per_zone.div_ceil(n).max(1);
+}
+
+/// The hand-off counters of every worker (Prometheus text): frames it
+/// handed to the worker owning their flow, and frames handed to it.
+pub fn handoff_metrics(counters: &[Arc<WorkerCounters>]) -> String {
+    use std::fmt::Write;
+    let name = "xvswitch_worker_handoff_frames_total";
+    let mut out = format!(
+        "# HELP {name} Frames handed between workers (sent: to the owner of their flow; received: from another worker).\n# TYPE {name} counter\n"
+    );
+    for (i, c) in counters.iter().enumerate() {
+        for (dir, n) in [
+            ("sent", c.handoff.sent.get()),
+            ("received", c.handoff.received.get()),
+        ] {
+            let _ = writeln!(out, "{name}{{worker=\"{i}\",direction=\"{dir}\"}} {n}");
+        }
+    }
+    out
+}
+
+/// Two shards' statistics as one table's.
+fn add_stats(mut a: conntrack::Stats, b: &conntrack::Stats) -> conntrack::Stats {
+    a.entries += b.entries;
+    a.capacity += b.capacity;
+    for (ra, rb) in a.by_state.iter_mut().zip(&b.by_state) {
+        for (x, y) in ra.iter_mut().zip(rb) {
+            *x += y;
+        }
+    }
+    a.inserts += b.inserts;
+    a.expired += b.expired;
+    a.removed += b.removed;
+    a.reopened += b.reopened;
+    for (x, y) in a.drops.iter_mut().zip(&b.drops) {
+        *x += y;
+    }
+    a.frag_entries += b.frag_entries;
+    a.frag_capacity += b.frag_capacity;
+    a
 }
 
 /// Port slots holding exactly `map` (name, slot).
@@ -552,7 +666,7 @@ impl Backend for Daemon {
             &hits,
             &fwreport::firewall_counters(&self.counters),
             ct.as_ref(),
-        )
+        ) + &handoff_metrics(&self.counters)
     }
 
     fn rule_hits(&self) -> Option<BTreeMap<String, RuleHits>> {
@@ -567,28 +681,37 @@ impl Backend for Daemon {
         let tables = self.tables.load();
         let filter = fwreport::filter(args, |name| self.port_slots.get(name));
         let limit = args.effective_limit() as usize;
-        match self
-            .worker
-            .conntrack(worker::ConntrackRequest::List { filter, limit })?
-        {
-            worker::ConntrackReply::List {
-                entries,
-                total,
-                now,
-            } => Ok(fwreport::list(&tables, &entries, total, now)),
-            _ => Err(CommitError::Internal("unexpected worker reply".into())),
+        let replies = self.conntrack_all(|| worker::ConntrackRequest::List { filter, limit })?;
+        let (mut all, mut sum, mut latest) = (Vec::new(), 0, conntrack::Time(0));
+        for reply in replies {
+            match reply {
+                worker::ConntrackReply::List {
+                    entries,
+                    total,
+                    now,
+                } => {
+                    all.extend(entries);
+                    sum += total;
+                    // One clock origin for all workers: the latest read.
+                    latest = latest.max(now);
+                }
+                _ => return Err(CommitError::Internal("unexpected worker reply".into())),
+            }
         }
+        all.truncate(limit);
+        Ok(fwreport::list(&tables, &all, sum, latest))
     }
 
     fn conntrack_flush(&mut self, port: Option<&str>) -> Result<u64, CommitError> {
         let zone = port.and_then(|name| self.port_slots.get(name));
-        match self
-            .worker
-            .conntrack(worker::ConntrackRequest::Flush { zone })?
-        {
-            worker::ConntrackReply::Flushed(n) => Ok(n as u64),
-            _ => Err(CommitError::Internal("unexpected worker reply".into())),
+        let mut flushed = 0;
+        for reply in self.conntrack_all(|| worker::ConntrackRequest::Flush { zone })? {
+            match reply {
+                worker::ConntrackReply::Flushed(n) => flushed += n as u64,
+                _ => return Err(CommitError::Internal("unexpected worker reply".into())),
+            }
         }
+        Ok(flushed)
     }
 
     fn conntrack_stats(&self) -> Result<ConntrackStats, CommitError> {
@@ -599,15 +722,28 @@ impl Backend for Daemon {
             .iter()
             .filter_map(|p| self.port_slots.get(&p.name))
             .collect();
-        match self
-            .worker
-            .conntrack(worker::ConntrackRequest::Stats { zones })?
-        {
-            worker::ConntrackReply::Stats { stats, zones } => {
-                Ok(fwreport::stats(&tables, &stats, &zones))
-            }
-            _ => Err(CommitError::Internal("unexpected worker reply".into())),
+        let replies = self.conntrack_all(|| worker::ConntrackRequest::Stats {
+            zones: zones.clone(),
+        })?;
+        let mut merged: Option<(conntrack::Stats, Vec<(u32, u32)>)> = None;
+        for reply in replies {
+            let worker::ConntrackReply::Stats { stats, zones } = reply else {
+                return Err(CommitError::Internal("unexpected worker reply".into()));
+            };
+            merged = Some(match merged {
+                None => (*stats, zones),
+                Some((sum, sum_zones)) => (
+                    add_stats(sum, &stats),
+                    sum_zones
+                        .iter()
+                        .zip(&zones)
+                        .map(|((z, a), (_, b))| (*z, a + b))
+                        .collect(),
+                ),
+            });
         }
+        let (stats, zones) = merged.ok_or_else(|| CommitError::Internal("no worker".into()))?;
+        Ok(fwreport::stats(&tables, &stats, &zones))
     }
 }
 
@@ -662,10 +798,10 @@ mod tests {
         let (commands, _) = mpsc::channel();
         Daemon::new(
             Arc::new(SnapshotCell::new(empty)),
-            WorkerHandle {
+            vec![WorkerHandle {
                 commands,
                 wake: Arc::new(worker::WakeFd::new().unwrap()),
-            },
+            }],
             Some(state_file),
             vec![Arc::new(WorkerCounters::default())],
         )

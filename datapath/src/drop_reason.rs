@@ -101,6 +101,9 @@ reasons! {
     /// A fragment past the first, whose first fragment was not seen (or
     /// its verdict has expired).
     FragmentNoFirst => "fragment_no_first",
+    /// Several workers: the ring to the worker that owns the frame's flow
+    /// was full (that worker is behind).
+    HandoffRingFull => "handoff_ring_full",
 }
 
 #[cfg(test)]
@@ -116,5 +119,11 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
+    }
+
+    #[test]
+    fn a_full_handoff_ring_has_its_own_reason() {
+        assert_eq!(DropReason::HandoffRingFull.as_str(), "handoff_ring_full");
+        assert_eq!(DropReason::ALL.last(), Some(&DropReason::HandoffRingFull));
     }
 }

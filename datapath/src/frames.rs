@@ -71,6 +71,13 @@ impl HeapFrames {
         at as u64
     }
 
+    /// Copies chunk `addr` of `other` into the same chunk here: a frame
+    /// that moves between two arenas standing for one shared memory.
+    pub fn copy_chunk_from(&mut self, other: &HeapFrames, addr: u64) {
+        let base = chunk_base(addr) as usize;
+        self.mem[base..base + FRAME_SIZE].copy_from_slice(&other.mem[base..base + FRAME_SIZE]);
+    }
+
     /// The bytes of a frame.
     pub fn bytes(&self, addr: u64, len: usize) -> &[u8] {
         &self.mem[addr as usize..addr as usize + len]

@@ -21,6 +21,7 @@ pub mod firewall;
 pub mod frames;
 pub mod fwlog;
 pub mod fwreport;
+pub mod handoff;
 pub mod ids;
 pub mod metrics;
 pub mod neigh;

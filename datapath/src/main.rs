@@ -1,6 +1,6 @@
 //! `xvswitchd`: the xvswitch daemon. Restores its configuration (state file,
 //! else --config), attaches AF_XDP sockets and XDP programs to the vifs and
-//! the uplink, runs a pinned poll-mode worker, the TEP next-hop resolver and
+//! the uplink, runs pinned poll-mode workers, the TEP next-hop resolver and
 //! the control socket, and writes its counters to a stats file.
 //! SIGTERM/SIGINT stop it cleanly (XDP programs detached); SIGUSR1 prints the
 //! counters.
@@ -25,12 +25,13 @@ use datapath::{
     control_server::{self, StatsOutput},
     counters::WorkerCounters,
     daemon::{Daemon, WorkerHandle},
+    handoff::Mesh,
     metrics, neigh,
     snapshot::SnapshotCell,
     stats,
     tables::Tables,
     worker::{NeighTable, WakeFd, Worker, WorkerShared},
-    xsk::Umem,
+    xsk::{SharedUmem, Umem},
 };
 
 #[derive(Parser, Debug)]
@@ -67,9 +68,30 @@ struct Args {
     /// each); the file is created when the first line is written.
     #[arg(long, default_value = "/var/log/xvswitch/firewall.log")]
     firewall_log: PathBuf,
-    /// CPU core the worker is pinned to (default: the last core).
+    /// Datapath workers (pinned threads). Worker i serves queue i (and
+    /// i+N, ...) of every interface, which must have at least N queues;
+    /// frames go to the worker owning their flow (see README, "Several
+    /// workers"). Default: as many as --cores lists, else 1.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    workers: Option<u32>,
+    /// CPU cores the workers are pinned to, one each, in worker order
+    /// (e.g. 0,1). Default: the last N cores.
+    #[arg(long, value_delimiter = ',', conflicts_with = "core")]
+    cores: Option<Vec<usize>>,
+    /// CPU core of a single worker (as --cores with one core).
     #[arg(long)]
     core: Option<usize>,
+    /// Poll the rings without ever sleeping: the worker keeps its core at
+    /// 100 % even when idle, and no frame waits for it to wake up (the
+    /// lowest latency at light load).
+    #[arg(long, conflicts_with = "poll_window_us")]
+    busy_poll: bool,
+    /// How long (µs) the worker keeps polling after its last frame before
+    /// it sleeps in poll(), where the next frame wakes it (a wake-up costs
+    /// that frame tens of µs on a VM). Traffic with gaps shorter than this
+    /// never waits for a wake-up; a longer window costs CPU at light load.
+    #[arg(long, default_value_t = datapath::worker::DEFAULT_POLL_WINDOW.as_micros() as u64)]
+    poll_window_us: u64,
     /// Size of every AF_XDP ring (fill, completion, rx, tx); a power of two.
     #[arg(long, default_value_t = 1024, value_parser = parse_ring_size)]
     ring_size: u32,
@@ -77,6 +99,9 @@ struct Args {
     /// queue keeps up to --ring-size of them in its fill ring.
     #[arg(long, default_value_t = 16384)]
     frames: u32,
+    /// Write the man page (xvswitchd.8) into DIR and exit (for packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    man_pages: Option<PathBuf>,
 }
 
 fn parse_ring_size(s: &str) -> Result<u32, String> {
@@ -89,6 +114,16 @@ fn parse_ring_size(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.man_pages {
+        use clap::CommandFactory;
+        return match control::manpages::write(Args::command(), dir) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xvswitchd: man page into {}: {e}", dir.display());
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -125,6 +160,39 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
+/// The cores to pin the workers to, one per worker, from --workers,
+/// --cores and --core (`None`: a core the machine does not have).
+fn placement(args: &Args, available: &[usize]) -> Result<Vec<Option<usize>>, String> {
+    let listed = args.cores.clone().or(args.core.map(|c| vec![c]));
+    let n = match (args.workers, &listed) {
+        (Some(n), Some(l)) if n as usize != l.len() => {
+            return Err(format!(
+                "--workers {n} but {} core(s) listed: one core per worker",
+                l.len()
+            ))
+        }
+        (Some(n), _) => n as usize,
+        (None, Some(l)) => l.len(),
+        (None, None) => 1,
+    };
+    if n == 0 {
+        return Err("at least one worker".into());
+    }
+    Ok(match listed {
+        Some(l) => l
+            .into_iter()
+            .map(|c| available.contains(&c).then_some(c))
+            .collect(),
+        // The last n cores (fewer cores than workers: they share).
+        None => (0..n)
+            .map(|i| {
+                let k = available.len();
+                (k > 0).then(|| available[(k + i).saturating_sub(n) % k])
+            })
+            .collect(),
+    })
+}
+
 fn initial_config(args: &Args) -> Result<Config, String> {
     if args.state_file.exists() {
         return Config::load(&args.state_file)
@@ -143,55 +211,88 @@ fn run(args: Args) -> Result<(), String> {
     let empty = Tables::empty();
     let tables = Arc::new(SnapshotCell::new(empty));
     let neigh_cell = Arc::new(SnapshotCell::new(NeighTable::new()));
-    let counters = Arc::new(WorkerCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let wake = Arc::new(WakeFd::new().map_err(|e| format!("eventfd: {e}"))?);
-    let umem = Umem::new(args.frames.max(1024), args.ring_size).map_err(|e| e.to_string())?;
-    let (commands, command_rx) = mpsc::channel();
+    let available: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let cores = placement(&args, &available)?;
+    let n = cores.len();
+    // One UMEM for every worker's sockets; each worker starts with an
+    // equal share of its frames.
+    let frames = args.frames.max(1024 * n as u32);
+    let umem = SharedUmem::new(Umem::new(frames, args.ring_size).map_err(|e| e.to_string())?);
+    let share = umem.frames() / n as u32;
+    let mesh = Mesh::new(n, share as usize);
+    let wakes = (0..n)
+        .map(|_| WakeFd::new().map(Arc::new))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(|e| format!("eventfd: {e}"))?;
     let (log_tx, log_rx) = datapath::fwlog::channel();
-    let fw_log = Some(log_tx);
     datapath::fwlog::spawn_writer(args.firewall_log.clone(), log_rx)
         .map_err(|e| format!("firewall log thread: {e}"))?;
-    let worker = Worker::new(
-        umem,
-        WorkerShared {
-            tables: Arc::clone(&tables),
-            neigh: Arc::clone(&neigh_cell),
-            counters: Arc::clone(&counters),
-            stop: Arc::clone(&stop),
-            wake: Arc::clone(&wake),
-            commands: command_rx,
-            fw_log,
-        },
-    )
-    .map_err(|e| format!("AF_XDP: {e}"))?;
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let core = match args.core {
-        Some(c) => cores.iter().find(|id| id.id == c).copied(),
-        None => cores.last().copied(),
-    };
-    let worker_thread = thread::Builder::new()
-        .name("xvs-worker-0".into())
-        .spawn(move || {
-            if let Some(core) = core {
-                core_affinity::set_for_current(core);
-            }
-            worker.run();
-        })
-        .map_err(|e| format!("spawning worker: {e}"))?;
-    let stop_worker = || {
+    let epoch = std::time::Instant::now();
+    let poll_window =
+        (!args.busy_poll).then(|| std::time::Duration::from_micros(args.poll_window_us));
+    let mut handles = Vec::new();
+    let mut all_counters = Vec::new();
+    let mut worker_threads = Vec::new();
+    for (i, core) in cores.iter().enumerate() {
+        let counters = Arc::new(WorkerCounters::default());
+        let (commands, command_rx) = mpsc::channel();
+        let worker = Worker::new(
+            Arc::clone(&umem),
+            i as u32 * share..(i as u32 + 1) * share,
+            mesh.ends(i),
+            WorkerShared {
+                tables: Arc::clone(&tables),
+                neigh: Arc::clone(&neigh_cell),
+                counters: Arc::clone(&counters),
+                stop: Arc::clone(&stop),
+                wake: Arc::clone(&wakes[i]),
+                commands: command_rx,
+                fw_log: Some(log_tx.clone()),
+                epoch,
+                peers: wakes.clone(),
+                poll_window,
+            },
+        )
+        .map_err(|e| format!("AF_XDP: {e}"))?;
+        let core = core.map(|id| core_affinity::CoreId { id });
+        let thread = thread::Builder::new()
+            .name(format!("xvs-worker-{i}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                worker.run();
+            })
+            .map_err(|e| format!("spawning worker: {e}"))?;
+        worker_threads.push(thread);
+        handles.push(WorkerHandle {
+            commands,
+            wake: Arc::clone(&wakes[i]),
+        });
+        all_counters.push(counters);
+    }
+    drop(log_tx);
+    drop(umem);
+    let stop_workers = |threads: Vec<thread::JoinHandle<()>>| {
         stop.store(true, Ordering::Relaxed);
-        wake.wake();
+        for w in &wakes {
+            w.wake();
+        }
+        for t in threads {
+            let _ = t.join();
+        }
     };
 
     let mut daemon = Daemon::new(
         Arc::clone(&tables),
-        WorkerHandle {
-            commands,
-            wake: Arc::clone(&wake),
-        },
+        handles,
         Some(args.state_file.clone()),
-        vec![counters],
+        all_counters,
     );
     let setup = daemon
         .commit(config)
@@ -204,8 +305,7 @@ fn run(args: Args) -> Result<(), String> {
         Ok(l) => l,
         Err(e) => {
             daemon.detach_all();
-            stop_worker();
-            let _ = worker_thread.join();
+            stop_workers(worker_threads);
             return Err(e);
         }
     };
@@ -251,11 +351,17 @@ fn run(args: Args) -> Result<(), String> {
             })
             .map_err(|e| format!("spawning control thread: {e}"))?
     };
+    let placed: Vec<String> = cores
+        .iter()
+        .map(|c| c.map_or_else(|| "any".to_string(), |c| c.to_string()))
+        .collect();
     eprintln!(
-        "xvswitchd: ready: control socket {}, worker on core {}",
+        "xvswitchd: ready: control socket {}, {} worker{} on core{} {}",
         args.socket.display(),
-        core.map(|c| c.id.to_string())
-            .unwrap_or_else(|| "any".into())
+        n,
+        if n == 1 { "" } else { "s" },
+        if n == 1 { "" } else { "s" },
+        placed.join(",")
     );
 
     loop {
@@ -282,8 +388,7 @@ fn run(args: Args) -> Result<(), String> {
     }
     print!("{}", stats::render_table(&daemon.report()));
     daemon.detach_all();
-    stop_worker();
-    let _ = worker_thread.join();
+    stop_workers(worker_threads);
     let _ = resolver_thread.join();
     let _ = std::fs::remove_file(&args.socket);
     eprintln!("xvswitchd: stopped, XDP programs detached");

@@ -12,6 +12,8 @@ pub struct NetDev {
     pub ifindex: u32,
     pub mac: Mac,
     pub mtu: u32,
+    /// Queues an AF_XDP socket can bind to: those with a receive and a
+    /// transmit side.
     pub rx_queues: u32,
 }
 
@@ -36,14 +38,18 @@ impl NetDev {
             .trim()
             .parse()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("mtu: {e}")))?;
-        let rx_queues = fs::read_dir(format!("{sys}/queues"))
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-                    .count() as u32
-            })
-            .unwrap_or(1)
-            .max(1);
+        let queues = |kind: &str| {
+            fs::read_dir(format!("{sys}/queues"))
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(kind))
+                        .count() as u32
+                })
+                .unwrap_or(1)
+                .max(1)
+        };
+        // An AF_XDP socket binds to a queue that has both sides.
+        let rx_queues = queues("rx-").min(queues("tx-"));
         Ok(NetDev {
             name: name.into(),
             ifindex,

@@ -781,6 +781,49 @@ impl Rig {
         self.run(vif, &descs);
     }
 
+    /// The rig's pipeline (for the stage entry points `input`/`run` do
+    /// not cover, such as the hand-off between workers).
+    pub fn pipeline(&mut self) -> Pipeline<'_, HeapFrames> {
+        Pipeline {
+            tables: &self.tables,
+            tep_macs: &self.tep_macs,
+            mem: &mut self.mem,
+            pool: &mut self.pool,
+            counters: &self.counters,
+            egress: &mut self.egress,
+            batch: &mut self.batch,
+            fw: &mut self.fw,
+        }
+    }
+
+    /// Receives `frames` as one of several workers: frames of flows other
+    /// workers own are staged on `ends` (see [`crate::handoff`]), then
+    /// pushed to their rings.
+    pub fn input_steered(
+        &mut self,
+        vif: Option<VifId>,
+        frames: &[Vec<u8>],
+        ends: &mut crate::handoff::Ends,
+    ) {
+        let descs: Vec<xdp_desc> = frames
+            .iter()
+            .map(|f| {
+                let chunk = self.pool.pop().expect("a free chunk");
+                xdp_desc {
+                    addr: self.mem.receive(chunk, f),
+                    len: f.len() as u32,
+                    options: 0,
+                }
+            })
+            .collect();
+        let mut p = self.pipeline();
+        match vif {
+            Some(v) => p.vif_input_steered(v, &descs, ends),
+            None => p.uplink_input_steered(&descs, ends),
+        }
+        p.hand_off(ends, &mut Vec::new());
+    }
+
     /// Runs raw descriptors (which may lie) through the pipeline.
     pub fn run(&mut self, vif: Option<VifId>, descs: &[xdp_desc]) {
         let mut p = Pipeline {

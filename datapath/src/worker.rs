@@ -1,18 +1,22 @@
-//! A datapath worker: a pinned poll-mode thread that owns a UMEM, the AF_XDP
-//! sockets bound to it, their frames and its counters.
+//! A datapath worker: a pinned poll-mode thread that owns the AF_XDP sockets
+//! of its queues (queue `i` of every interface, and `i + N`, ... with `N`
+//! workers), its share of the frames of the UMEM all workers share, its
+//! connection-table shard and its counters.
 //!
-//! One loop iteration: take the newest snapshot if it changed, receive a
-//! batch from every socket and run it through the [`Pipeline`], transmit what
-//! the pipeline staged (one kick per interface per burst), reap completions
-//! and refill the fill rings. When nothing arrives for a while the worker
+//! One loop iteration: take the newest snapshot if it changed, take up the
+//! frames other workers handed over (see [`crate::handoff`]), receive a
+//! batch from every socket and run it through the [`Pipeline`] (handing the
+//! frames of flows another worker owns to it), transmit what the pipeline
+//! staged (one kick per interface per burst), reap completions, settle the
+//! frames owed between workers and refill the fill rings. When nothing arrives for a while the worker
 //! sleeps in poll() on its sockets and a wake-up eventfd, so an idle switch
 //! costs no CPU.
 //!
 //! Interfaces are attached and detached at run time through
 //! [`WorkerCommand`]s, which the worker executes between bursts (socket
-//! creation needs its UMEM). The UMEM's own socket is bound to `lo` and never
-//! used for traffic: it anchors the shared UMEM, so any vif or the uplink can
-//! be detached and attached again.
+//! creation needs its UMEM). The UMEM's own socket is bound to `lo` (by
+//! worker 0) and never used for traffic: it anchors the shared UMEM, so any
+//! vif or the uplink can be detached and attached again.
 
 use crate::{
     fwlog::LogSink,
@@ -21,9 +25,10 @@ use crate::{
 use std::{
     collections::HashMap,
     net::Ipv4Addr,
+    ops::Range,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{fence, AtomicBool, Ordering},
         mpsc, Arc,
     },
     thread,
@@ -34,23 +39,27 @@ use libxdp_sys::xdp_desc;
 
 use crate::{
     counters::{DropReason, WorkerCounters},
-    frames::chunk_base,
+    frames::{chunk_base, FRAME_SIZE},
+    handoff::{Ends, Handed},
     ids::{Endpoint, Mac, VifId},
     netdev::NetDev,
     pipeline::{Batch, Egress, Pipeline, TxQueue, BATCH},
     snapshot::{Cached, SnapshotCell},
     stats::SocketRef,
     tables::Tables,
-    xsk::{Umem, XskError, XskSocket},
+    xsk::{SharedUmem, UmemFrames, XskError, XskSocket},
 };
 
 /// Next-hop MAC of each remote TEP address, as resolved from the kernel.
 pub type NeighTable = HashMap<Ipv4Addr, Mac>;
 
-/// Empty polls before the worker sleeps in poll().
-const IDLE_SPINS: u32 = 2000;
+/// How long the worker keeps polling after its last frame by default
+/// (`--poll-window-us`).
+pub const DEFAULT_POLL_WINDOW: Duration = Duration::from_micros(500);
 /// Longest sleep; the wake eventfd cuts it short.
 const IDLE_POLL_MS: i32 = 100;
+/// Frames handed over by other workers taken up per iteration, at most.
+const HANDED_PER_POLL: usize = 4 * BATCH;
 /// Kicks per interface per iteration while the kernel keeps making progress
 /// (copy mode sends at most 32 frames per kick).
 const MAX_KICKS: u32 = 16;
@@ -68,11 +77,13 @@ pub type Slot = Endpoint;
 
 /// Run-time changes to the worker's interfaces.
 pub enum WorkerCommand {
-    /// Open a socket on every receive queue of `device` and serve it as
-    /// `slot`; replies with the sockets (bind them into the XDP program).
+    /// Open a socket on each of `queues` of `device` (the worker's) and
+    /// serve it as `slot`; replies with the sockets (bind them into the XDP
+    /// program).
     Attach {
         slot: Slot,
         device: NetDev,
+        queues: Vec<u32>,
         reply: mpsc::Sender<Result<Vec<SocketRef>, String>>,
     },
     /// Stop serving `slot`: drain it, take back its frames, close its
@@ -123,6 +134,15 @@ pub struct WorkerShared {
     pub commands: mpsc::Receiver<WorkerCommand>,
     /// Where logged firewall decisions go (none: not logged).
     pub fw_log: Option<mpsc::SyncSender<crate::fwlog::LogRecord>>,
+    /// How long the worker keeps polling after its last frame before it
+    /// sleeps in poll(); None: it never sleeps (`--busy-poll`).
+    pub poll_window: Option<Duration>,
+    /// The origin of the firewall clocks (one for all workers, so that
+    /// the control plane can merge their connection tables' times).
+    pub epoch: Instant,
+    /// Every worker's wake-up (this one's included), by worker index: a
+    /// worker that hands frames to a sleeping one wakes it.
+    pub peers: Vec<Arc<WakeFd>>,
 }
 
 pub struct Worker {
@@ -130,9 +150,15 @@ pub struct Worker {
     /// Indexed by vif slot.
     vifs: Vec<Option<Interface>>,
     uplink: Option<Interface>,
-    _anchor: XskSocket,
-    umem: Umem,
+    _anchor: Option<XskSocket>,
+    umem: Arc<SharedUmem>,
+    frames: UmemFrames,
     pool: Vec<u64>,
+    /// This worker's ends of the hand-off rings.
+    ends: Ends,
+    /// Scratch: frames handed over, and frames whose ring was full.
+    handed: Vec<Handed>,
+    full: Vec<Handed>,
     shared: WorkerShared,
     egress: Egress,
     batch: Batch,
@@ -142,17 +168,26 @@ pub struct Worker {
     tep_macs: Vec<Option<Mac>>,
     /// The connection table, its clock and the firewall log.
     fw: FirewallState,
-    /// The origin of the firewall's clock.
-    epoch: Instant,
 }
 
 impl Worker {
-    /// Takes ownership of the UMEM and binds its anchor socket to `lo`.
-    pub fn new(mut umem: Umem, shared: WorkerShared) -> Result<Worker, XskError> {
-        let anchor = socket_when_free(&mut umem, "lo", 0)?;
-        let pool: Vec<u64> = (0..umem.frames() as u64)
+    /// Worker `ends.me` of `ends.workers()`, starting with the chunks
+    /// `share` (indices) of the shared UMEM. Worker 0 binds the UMEM's
+    /// anchor socket to `lo`.
+    pub fn new(
+        umem: Arc<SharedUmem>,
+        share: Range<u32>,
+        ends: Ends,
+        shared: WorkerShared,
+    ) -> Result<Worker, XskError> {
+        let anchor = if ends.me == 0 {
+            Some(socket_when_free(&umem, "lo", 0)?)
+        } else {
+            None
+        };
+        let pool: Vec<u64> = share
             .rev()
-            .map(|i| i * crate::xsk::FRAME_SIZE as u64)
+            .map(|i| u64::from(i) * FRAME_SIZE as u64)
             .collect();
         let tables = Cached::new(&shared.tables);
         let neigh = Cached::new(&shared.neigh);
@@ -165,15 +200,18 @@ impl Worker {
         let fw = FirewallState::new(fw_tables, log);
         Ok(Worker {
             fw,
-            epoch: Instant::now(),
             tables,
             neigh,
             tep_macs,
             vifs: Vec::new(),
             uplink: None,
             _anchor: anchor,
+            frames: umem.frames_handle(),
             umem,
             pool,
+            ends,
+            handed: Vec::with_capacity(HANDED_PER_POLL),
+            full: Vec::new(),
             shared,
             egress: Egress::default(),
             batch: Batch::new(),
@@ -185,9 +223,10 @@ impl Worker {
             WorkerCommand::Attach {
                 slot,
                 device,
+                queues,
                 reply,
             } => {
-                let r = self.attach(slot, &device);
+                let r = self.attach(slot, &device, &queues);
                 let _ = reply.send(r);
             }
             WorkerCommand::Detach { slot, reply } => {
@@ -195,29 +234,33 @@ impl Worker {
                 let _ = reply.send(());
             }
             WorkerCommand::Conntrack { request, reply } => {
-                let now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);
+                let now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
                 let _ = reply.send(conntrack_request(&mut self.fw.ct, now, request));
             }
         }
     }
 
-    fn attach(&mut self, slot: Slot, device: &NetDev) -> Result<Vec<SocketRef>, String> {
+    fn attach(
+        &mut self,
+        slot: Slot,
+        device: &NetDev,
+        queues: &[u32],
+    ) -> Result<Vec<SocketRef>, String> {
         if let Endpoint::Port(p) = slot {
             return Err(format!("port {p:?} is not an interface"));
         }
         let mut sockets = Vec::new();
-        for q in 0..device.rx_queues {
-            let sock =
-                socket_when_free(&mut self.umem, &device.name, q).map_err(|e| e.to_string())?;
+        for &q in queues {
+            let sock = socket_when_free(&self.umem, &device.name, q).map_err(|e| e.to_string())?;
             sockets.push(sock);
         }
         let refs = sockets
             .iter()
-            .enumerate()
-            .map(|(q, s)| {
+            .zip(queues)
+            .map(|(s, &q)| {
                 Ok(SocketRef {
                     interface: device.name.clone(),
-                    queue: q as u32,
+                    queue: q,
                     fd: Arc::new(s.fd().try_clone_to_owned()?),
                 })
             })
@@ -298,18 +341,18 @@ impl Worker {
 
     /// Runs until the stop flag is set, then drops the sockets and the UMEM.
     pub fn run(mut self) {
-        let mut idle = 0u32;
+        let mut last_work = Instant::now();
         while !self.shared.stop.load(Ordering::Relaxed) {
             while let Ok(cmd) = self.shared.commands.try_recv() {
                 self.execute(cmd);
             }
             if self.poll_once() > 0 {
-                idle = 0;
-            } else {
-                idle += 1;
-                if idle >= IDLE_SPINS {
+                last_work = Instant::now();
+            } else if let Some(window) = self.shared.poll_window {
+                // Only empty polls read the clock.
+                if last_work.elapsed() >= window {
                     self.sleep();
-                    idle = 0;
+                    last_work = Instant::now();
                 }
             }
         }
@@ -324,7 +367,7 @@ impl Worker {
             self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
             self.fw.configure(&self.tables.value.firewall);
         }
-        self.fw.now = conntrack::Time(self.epoch.elapsed().as_millis() as u64);
+        self.fw.now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
         self.fw.ct.expire(self.fw.now, EXPIRE_BUDGET);
         let mut rx = [xdp_desc {
             addr: 0,
@@ -332,22 +375,37 @@ impl Worker {
             options: 0,
         }; BATCH];
         let mut work = 0usize;
+        let several = self.ends.workers() > 1;
         let mut pipeline = Pipeline {
             tables: &self.tables.value,
             tep_macs: &self.tep_macs,
-            mem: &mut self.umem,
+            mem: &mut self.frames,
             pool: &mut self.pool,
             counters: &self.shared.counters,
             egress: &mut self.egress,
             batch: &mut self.batch,
             fw: &mut self.fw,
         };
+        let ends = &mut self.ends;
+        if several {
+            // What the other workers handed over first: it has waited.
+            self.handed.clear();
+            ends.receive(&mut self.handed, HANDED_PER_POLL);
+            if !self.handed.is_empty() {
+                work += self.handed.len();
+                pipeline.handed_input(&self.handed);
+            }
+        }
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
             for sock in iface.iter_mut().flat_map(|i| i.sockets.iter_mut()) {
                 let n = sock.rx.consume(&mut rx);
                 if n > 0 {
                     work += n;
-                    pipeline.vif_input(VifId(vif as u32), &rx[..n]);
+                    if several {
+                        pipeline.vif_input_steered(VifId(vif as u32), &rx[..n], ends);
+                    } else {
+                        pipeline.vif_input(VifId(vif as u32), &rx[..n]);
+                    }
                 }
             }
         }
@@ -356,14 +414,40 @@ impl Worker {
                 let n = sock.rx.consume(&mut rx);
                 if n > 0 {
                     work += n;
-                    pipeline.uplink_input(&rx[..n]);
+                    if several {
+                        pipeline.uplink_input_steered(&rx[..n], ends);
+                    } else {
+                        pipeline.uplink_input(&rx[..n]);
+                    }
                 }
+            }
+        }
+        if several {
+            let sent_before = self.shared.counters.handoff.sent.get();
+            pipeline.hand_off(ends, &mut self.full);
+            if self.shared.counters.handoff.sent.get() != sent_before {
+                self.wake_sleeping_peers();
             }
         }
         work += self.transmit();
         self.reap_completions();
+        if several {
+            self.ends.settle(&mut self.pool);
+        }
         self.refill_all();
         work
+    }
+
+    /// Wakes the other workers that sleep (they have frames to take up).
+    fn wake_sleeping_peers(&self) {
+        // Pairs with the fence in `sleep`: either the peer sees the frames
+        // just pushed before it sleeps, or this sees it sleeping.
+        fence(Ordering::SeqCst);
+        for (i, peer) in self.shared.peers.iter().enumerate() {
+            if i != self.ends.me && peer.sleeping.load(Ordering::Relaxed) {
+                peer.wake();
+            }
+        }
     }
 
     /// Moves staged frames onto the tx rings, counts them, and kicks the
@@ -435,6 +519,18 @@ impl Worker {
     }
 
     fn sleep(&mut self) {
+        let wake = Arc::clone(&self.shared.wake);
+        wake.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if self.ends.pending() {
+            wake.sleeping.store(false, Ordering::Relaxed);
+            return;
+        }
+        self.poll_sockets();
+        wake.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    fn poll_sockets(&mut self) {
         let mut fds: Vec<libc::pollfd> = self
             .vifs
             .iter()
@@ -448,7 +544,7 @@ impl Worker {
             })
             .collect();
         fds.push(libc::pollfd {
-            fd: self.shared.wake.0.as_raw_fd(),
+            fd: self.shared.wake.fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         });
@@ -463,7 +559,11 @@ impl Worker {
 /// Opens a socket on (`interface`, `queue`). A socket just closed there
 /// (by a detach, or by a daemon that just exited) is released by the kernel
 /// a moment later, EBUSY until then: retried for up to 2 s.
-fn socket_when_free(umem: &mut Umem, interface: &str, queue: u32) -> Result<XskSocket, XskError> {
+fn socket_when_free(
+    umem: &Arc<SharedUmem>,
+    interface: &str,
+    queue: u32,
+) -> Result<XskSocket, XskError> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         match umem.socket(interface, queue) {
@@ -520,8 +620,12 @@ fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {
         .collect()
 }
 
-/// The eventfd that wakes a worker sleeping in poll().
-pub struct WakeFd(OwnedFd);
+/// The eventfd that wakes a worker sleeping in poll(), and whether it
+/// sleeps (so that other workers wake it only then).
+pub struct WakeFd {
+    fd: OwnedFd,
+    sleeping: AtomicBool,
+}
 
 impl WakeFd {
     pub fn new() -> std::io::Result<WakeFd> {
@@ -531,21 +635,25 @@ impl WakeFd {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: `fd` was just created and is owned by nothing else.
-        Ok(WakeFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(WakeFd {
+            fd,
+            sleeping: AtomicBool::new(false),
+        })
     }
 
     /// Wakes the worker (if it sleeps; otherwise its next sleep is short).
     pub fn wake(&self) {
         let one = 1u64.to_ne_bytes();
         // SAFETY: writing 8 bytes from a local buffer to an eventfd we own.
-        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
+        unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), 8) };
     }
 
     /// Resets the counter after a wake-up.
     fn drain(&self) {
         let mut buf = [0u8; 8];
         // SAFETY: reading the 8-byte eventfd counter into a local buffer.
-        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
     }
 }
 

@@ -1,9 +1,10 @@
 //! AF_XDP sockets and their shared UMEM: the one place that touches the
 //! kernel's rings.
 //!
-//! A worker owns one [`Umem`] and every [`XskSocket`] bound to it (one per
-//! interface queue), so a frame received on one socket can be transmitted on
-//! another without a copy. Frames are fixed-size chunks; the kernel writes a
+//! The daemon's workers share one UMEM ([`SharedUmem`]) and each owns the
+//! [`XskSocket`]s of its queues (one per interface queue), so a frame
+//! received on one socket can be transmitted on another, by another worker,
+//! without a copy. Frames are fixed-size chunks; the kernel writes a
 //! received frame `XDP_PACKET_HEADROOM` (256) bytes into its chunk, which
 //! leaves room to push a VLAN tag or write Geneve headers in front of it.
 //!
@@ -20,7 +21,10 @@ use std::{
     marker::PhantomData,
     os::fd::{AsRawFd, BorrowedFd, RawFd},
     ptr::{self, NonNull},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use libxdp_sys::{xdp_desc, xsk_ring_cons, xsk_ring_prod, xsk_socket, xsk_umem};
@@ -60,8 +64,9 @@ pub struct Umem {
     ring_size: u32,
 }
 
-// SAFETY: the UMEM is only ever used by the one worker thread that owns it;
-// the raw pointers are not shared with other threads.
+// SAFETY: the UMEM's libxdp state is used by one thread at a time: its
+// owner, or under the lock of the [`SharedUmem`] that holds it; the frame
+// area is accessed under the chunk-ownership contract of FrameMemory.
 unsafe impl Send for Umem {}
 
 impl Umem {
@@ -168,6 +173,7 @@ impl Umem {
             tx: TxRing::new(tx),
             fill: FillRing::new(fill),
             comp: CompRing::new(comp),
+            shared: None,
         })
     }
 }
@@ -179,39 +185,136 @@ impl FrameMemory for Umem {
 
     #[inline]
     unsafe fn chunk_mut(&mut self, addr: u64) -> &mut [u8] {
-        let base = chunk_base(addr) as usize;
-        assert!(base + FRAME_SIZE <= self.len, "UMEM address out of range");
-        // SAFETY: the chunk lies inside the mapping (checked above); the
-        // caller owns it (this fn's contract), so the kernel does not touch
-        // it while the borrow lives, and `&mut self` excludes any other
-        // borrow of UMEM memory.
-        unsafe { std::slice::from_raw_parts_mut(self.area.as_ptr().add(base), FRAME_SIZE) }
+        // SAFETY: the area is the UMEM's mapping of `len` bytes; the
+        // caller owns the chunk (this fn's contract) and `&mut self`
+        // excludes any other borrow of UMEM memory through this handle.
+        unsafe { area_chunk(self.area.as_ptr(), self.len, addr) }
     }
 
     #[inline]
     unsafe fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64 {
-        let src = from as usize;
-        let dst = chunk_base(to_chunk) as usize + RX_HEADROOM;
-        assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
-        assert!(
-            src + len <= self.len && dst + len <= self.len,
-            "UMEM address out of range"
-        );
-        assert!(
-            chunk_base(from) != chunk_base(to_chunk),
-            "copy within one chunk"
-        );
-        // SAFETY: both ranges lie inside the mapping, each within its own
-        // chunk (checked above), and the chunks differ, so they do not
-        // overlap; the caller owns both chunks (this fn's contract).
-        unsafe {
-            ptr::copy_nonoverlapping(
-                self.area.as_ptr().add(src),
-                self.area.as_ptr().add(dst),
-                len,
-            )
-        };
-        dst as u64
+        // SAFETY: as for chunk_mut; the caller owns both chunks.
+        unsafe { area_copy(self.area.as_ptr(), self.len, from, len, to_chunk) }
+    }
+}
+
+/// The chunk holding `addr` in the frame area at `area` (`len` bytes).
+///
+/// # Safety
+///
+/// `area` is a live mapping of `len` bytes, and the caller owns the chunk
+/// (see [`FrameMemory::chunk_mut`]): no one else reads or writes it while
+/// the borrow lives.
+#[inline]
+unsafe fn area_chunk<'a>(area: *mut u8, len: usize, addr: u64) -> &'a mut [u8] {
+    let base = chunk_base(addr) as usize;
+    assert!(base + FRAME_SIZE <= len, "UMEM address out of range");
+    // SAFETY: the chunk lies inside the mapping (checked above); the
+    // caller owns it (this fn's contract), so neither the kernel nor
+    // another worker touches it while the borrow lives.
+    unsafe { std::slice::from_raw_parts_mut(area.add(base), FRAME_SIZE) }
+}
+
+/// [`FrameMemory::copy_frame`] in the frame area at `area` (`len` bytes).
+///
+/// # Safety
+///
+/// As [`area_chunk`], for both chunks.
+#[inline]
+unsafe fn area_copy(area: *mut u8, size: usize, from: u64, len: usize, to_chunk: u64) -> u64 {
+    let src = from as usize;
+    let dst = chunk_base(to_chunk) as usize + RX_HEADROOM;
+    assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
+    assert!(
+        src + len <= size && dst + len <= size,
+        "UMEM address out of range"
+    );
+    assert!(
+        chunk_base(from) != chunk_base(to_chunk),
+        "copy within one chunk"
+    );
+    // SAFETY: both ranges lie inside the mapping, each within its own
+    // chunk (checked above), and the chunks differ, so they do not
+    // overlap; the caller owns both chunks (this fn's contract).
+    unsafe { ptr::copy_nonoverlapping(area.add(src), area.add(dst), len) };
+    dst as u64
+}
+
+/// A UMEM shared by the sockets of several workers (one per interface
+/// queue each; libxdp gives every (interface, queue) its own fill and
+/// completion rings). Creating and deleting sockets goes through a lock
+/// (libxdp's UMEM bookkeeping is not thread-safe: control path only);
+/// frames are read and written through each worker's [`UmemFrames`],
+/// without one: a chunk belongs to one worker (or the kernel) at a time,
+/// and passes between workers over rings that order the accesses.
+pub struct SharedUmem {
+    umem: Mutex<Umem>,
+    /// The frame area's address (the mapping lives as long as the UMEM).
+    area: usize,
+    len: usize,
+}
+
+impl SharedUmem {
+    pub fn new(umem: Umem) -> Arc<SharedUmem> {
+        Arc::new(SharedUmem {
+            area: umem.area.as_ptr() as usize,
+            len: umem.len,
+            umem: Mutex::new(umem),
+        })
+    }
+
+    /// Number of chunks in the UMEM.
+    pub fn frames(&self) -> u32 {
+        (self.len / FRAME_SIZE) as u32
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Umem> {
+        self.umem.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens an AF_XDP socket on `interface` queue `queue` (see
+    /// [`Umem::socket`]); the socket keeps the UMEM alive.
+    pub fn socket(self: &Arc<Self>, interface: &str, queue: u32) -> Result<XskSocket, XskError> {
+        let mut sock = self.lock().socket(interface, queue)?;
+        sock.shared = Some(Arc::clone(self));
+        Ok(sock)
+    }
+
+    /// A worker's access to the frames.
+    pub fn frames_handle(self: &Arc<Self>) -> UmemFrames {
+        UmemFrames {
+            area: self.area,
+            len: self.len,
+            _umem: Arc::clone(self),
+        }
+    }
+}
+
+/// One worker's access to the frames of a [`SharedUmem`].
+pub struct UmemFrames {
+    area: usize,
+    len: usize,
+    _umem: Arc<SharedUmem>,
+}
+
+impl FrameMemory for UmemFrames {
+    fn chunks(&self) -> u32 {
+        (self.len / FRAME_SIZE) as u32
+    }
+
+    #[inline]
+    unsafe fn chunk_mut(&mut self, addr: u64) -> &mut [u8] {
+        // SAFETY: `area` is the shared UMEM's mapping of `len` bytes, kept
+        // alive by `_umem`; the caller owns the chunk (this fn's contract):
+        // received from its own socket, taken from its own pool, or handed
+        // over a ring by the worker that owned it before.
+        unsafe { area_chunk(self.area as *mut u8, self.len, addr) }
+    }
+
+    #[inline]
+    unsafe fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64 {
+        // SAFETY: as for chunk_mut; the caller owns both chunks.
+        unsafe { area_copy(self.area as *mut u8, self.len, from, len, to_chunk) }
     }
 }
 
@@ -313,6 +416,9 @@ pub struct XskSocket {
     pub tx: TxRing,
     pub fill: FillRing,
     pub comp: CompRing,
+    /// The UMEM when it is shared between workers: deleting the socket
+    /// takes its lock, and the socket keeps it alive.
+    shared: Option<Arc<SharedUmem>>,
 }
 
 // SAFETY: owned and used by one worker thread at a time.
@@ -372,8 +478,12 @@ pub fn socket_statistics(fd: BorrowedFd<'_>) -> io::Result<libxdp_sys::xdp_stati
 
 impl Drop for XskSocket {
     fn drop(&mut self) {
+        // libxdp's UMEM bookkeeping, shared with the other workers' sockets.
+        let _guard = self.shared.as_ref().map(|s| s.lock());
         // SAFETY: the socket was created by xsk_socket__create_shared and is
-        // deleted once; its ring structs are still alive (fields drop after).
+        // deleted once; its ring structs are still alive (fields drop after),
+        // and so is the UMEM (held by `shared`, or by the worker that drops
+        // its sockets first).
         unsafe { libxdp_sys::xsk_socket__delete(self.xsk.as_ptr()) };
     }
 }

@@ -52,7 +52,7 @@ struct {
 	__type(value, struct pg_counts);
 } pg_counts SEC(".maps");
 
-/* Frames are at most 1518 bytes (1514 and a tag); offsets are masked to
+/* Frames are at most 1564 bytes (1514 in Geneve); offsets are masked to
  * this bound so the verifier can check each access against data_end. */
 #define OFF_MASK 0x7ff
 

@@ -22,6 +22,9 @@ pub enum Proto {
 pub enum Vary {
     /// The UDP or TCP source port.
     SrcPort,
+    /// The UDP or TCP destination port (the reply direction of `SrcPort`
+    /// flows).
+    DstPort,
     /// The low half of the IPv4 source address.
     SrcIp,
 }
@@ -44,6 +47,19 @@ pub struct Spec {
     pub vary: Vary,
     /// Leave room for, and have the engine write, a timestamp.
     pub timestamp: bool,
+    /// Send the frame Geneve-encapsulated (as a remote hypervisor would).
+    pub geneve: Option<GeneveOuter>,
+}
+
+/// The outer headers of a Geneve-encapsulated template (UDP checksum 0,
+/// no options, protocol Ethernet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GeneveOuter {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src_ip: Ipv4Addr,
+    pub dst_ip: Ipv4Addr,
+    pub vni: u32,
 }
 
 /// `struct pg_cfg` of `bpf/pktgen.bpf.c`.
@@ -134,8 +150,48 @@ pub fn l4_checksum(ip: &[u8]) -> u16 {
     finish(sum16(l4, sum))
 }
 
-/// Builds the template frame and the engine's configuration.
+/// Builds the template frame and the engine's configuration: the frame
+/// `spec` describes, inside outer Geneve headers if `spec.geneve` says so
+/// (the engine's offsets then count from the outer frame's start).
 pub fn build(spec: &Spec) -> Result<(Vec<u8>, EngineCfg), String> {
+    let (inner, cfg) = build_inner(spec)?;
+    let Some(outer) = spec.geneve else {
+        return Ok((inner, cfg));
+    };
+    let head = geneve::encap::OUTER_HEADERS_LEN;
+    let mut f = vec![0u8; head + inner.len()];
+    f[head..].copy_from_slice(&inner);
+    let params = geneve::encap::EncapParams {
+        src_mac: outer.src_mac,
+        dst_mac: outer.dst_mac,
+        src_ip: outer.src_ip,
+        dst_ip: outer.dst_ip,
+        vni: outer.vni,
+        ttl: 64,
+        udp_checksum: false,
+    };
+    geneve::encap::encapsulate_with_source_port(&mut f, head, inner.len(), &params, Some(49152))
+        .map_err(|e| format!("Geneve template: {e}"))?;
+    let shift = |off: u16| if off == 0 { 0 } else { off + head as u16 };
+    Ok((
+        f,
+        EngineCfg {
+            var_off: shift(cfg.var_off),
+            ip_csum_off: shift(cfg.ip_csum_off),
+            l4_csum_off: shift(cfg.l4_csum_off),
+            ts_off: shift(cfg.ts_off),
+            ..cfg
+        },
+    ))
+}
+
+/// Offset of the last 8 bytes of `frame`, where a latency timestamp goes
+/// (the benchmark sink reads it there: switches change only the front).
+pub fn tail_timestamp_offset(frame: &[u8]) -> usize {
+    frame.len() - 8
+}
+
+fn build_inner(spec: &Spec) -> Result<(Vec<u8>, EngineCfg), String> {
     if !(60..=1514).contains(&spec.size) {
         return Err(format!(
             "frame size {} is out of range 60..=1514 (bytes without FCS, untagged)",
@@ -192,16 +248,26 @@ pub fn build(spec: &Spec) -> Result<(Vec<u8>, EngineCfg), String> {
     while f.len() < total {
         f.push(0x42);
     }
+    // The timestamp (if any) takes the frame's last 8 bytes, where the
+    // benchmark sink reads it (switches change only the front of a frame);
+    // at an even offset into the L4 header, for the engine's checksum update.
     let ts_off = if spec.timestamp {
-        if total - payload < 8 {
+        let off = total.saturating_sub(8);
+        if off < payload {
             return Err(format!(
                 "no room for an 8-byte timestamp in a {}-byte {} frame",
                 spec.size,
                 if l4_hdr == 8 { "UDP" } else { "TCP" }
             ));
         }
-        f[payload..payload + 8].fill(0);
-        payload
+        if !(off - l4).is_multiple_of(2) {
+            return Err(format!(
+                "a timestamp needs an even frame size (got {})",
+                spec.size
+            ));
+        }
+        f[off..].fill(0);
+        off
     } else {
         0
     };
@@ -213,6 +279,7 @@ pub fn build(spec: &Spec) -> Result<(Vec<u8>, EngineCfg), String> {
     f[l4_csum_off..l4_csum_off + 2].copy_from_slice(&c.to_be_bytes());
     let (var_off, var_base, ip_csum_off) = match spec.vary {
         Vary::SrcPort => (l4, spec.sport, 0),
+        Vary::DstPort => (l4 + 2, spec.dport, 0),
         Vary::SrcIp => (
             l3 + 14,
             u16::from_be_bytes([f[l3 + 14], f[l3 + 15]]),
@@ -252,6 +319,7 @@ mod tests {
             flows: 1,
             vary: Vary::SrcPort,
             timestamp: false,
+            geneve: None,
         }
     }
 
@@ -287,7 +355,7 @@ mod tests {
         core_affinity::set_for_current(core_affinity::CoreId { id: 0 });
         let mut cases = 0;
         for proto in [Proto::Udp, Proto::Tcp { flags: 0x10 }] {
-            for vary in [Vary::SrcPort, Vary::SrcIp] {
+            for vary in [Vary::SrcPort, Vary::DstPort, Vary::SrcIp] {
                 for vlan in [None, Some(7)] {
                     for (size, timestamp) in [(60, false), (64, true), (1514, true)] {
                         let s = Spec {
@@ -337,7 +405,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(cases, 24);
+        assert_eq!(cases, 36);
     }
 
     #[test]

@@ -269,6 +269,9 @@ pub struct Testbed {
     pub dir: PathBuf,
     pub bin: PathBuf,
     daemons: Vec<(&'static str, Child)>,
+    /// Datapath workers of each xvswitchd (`--workers`); with more than
+    /// one, the vNICs and uplinks are veths with as many queues.
+    pub workers: u32,
     /// Whether this xvswitchd takes `--firewall-log` (asked once, of
     /// `xvswitchd --help`).
     firewall_log_flag: Option<bool>,
@@ -289,6 +292,12 @@ impl Testbed {
 
     /// Builds the whole topology and starts both daemons.
     pub fn up() -> Testbed {
+        Testbed::up_with_workers(1)
+    }
+
+    /// Builds the whole topology with `workers`-queue vNICs and uplinks and
+    /// starts both daemons with `workers` workers each.
+    pub fn up_with_workers(workers: u32) -> Testbed {
         let run_id = format!(
             "{:06x}",
             (std::process::id() as u64 ^ now_nanos()) & 0xff_ffff
@@ -300,6 +309,7 @@ impl Testbed {
             dir,
             bin: bin_dir(),
             daemons: Vec::new(),
+            workers: workers.max(1),
             firewall_log_flag: None,
         };
         for b in ["xvswitchd", "xvsctl", "xvs-tagger", "xvs-probe"] {
@@ -333,7 +343,18 @@ impl Testbed {
         run(&mut c);
     }
 
+    /// `numtxqueues N numrxqueues N` for a veth end, when the daemons run
+    /// several workers (every worker needs a queue of each interface).
+    fn queues(&self) -> String {
+        if self.workers > 1 {
+            format!("numtxqueues {0} numrxqueues {0}", self.workers)
+        } else {
+            String::new()
+        }
+    }
+
     fn build(&mut self) {
+        let q = self.queues();
         let nodes: Vec<&str> = ["ul"]
             .into_iter()
             .chain(HVS.iter().map(|h| h.name))
@@ -359,7 +380,7 @@ impl Testbed {
             self.ip(
                 hv.name,
                 &format!(
-                    "link add uplink mtu {UPLINK_MTU} type veth peer name {} netns {ul} mtu {UPLINK_MTU}",
+                    "link add uplink mtu {UPLINK_MTU} {q} type veth peer name {} netns {ul} mtu {UPLINK_MTU} {q}",
                     hv.name
                 ),
             );
@@ -375,7 +396,7 @@ impl Testbed {
             self.ip(
                 vm.hv,
                 &format!(
-                    "link add {} type veth peer name eth0 netns {vm_ns}",
+                    "link add {} {q} type veth peer name eth0 netns {vm_ns} {q}",
                     vm.name
                 ),
             );
@@ -531,8 +552,18 @@ impl Testbed {
             .arg(self.socket_path(hv))
             .args(["--stats-interval-ms", "100"])
             // Each hypervisor namespace has its own loopback.
-            .args(["--metrics-listen", "127.0.0.1:9477"])
-            .args(["--core", &(spec.core % cores).to_string()]);
+            .args(["--metrics-listen", "127.0.0.1:9477"]);
+        if self.workers > 1 {
+            // One core per worker, from the hypervisor's own (shared when
+            // the machine has fewer).
+            let list: Vec<String> = (0..self.workers as usize)
+                .map(|i| ((spec.core + i) % cores).to_string())
+                .collect();
+            c.args(["--workers", &self.workers.to_string()])
+                .args(["--cores", &list.join(",")]);
+        } else {
+            c.args(["--core", &(spec.core % cores).to_string()]);
+        }
         if self.has_firewall_log() {
             c.arg("--firewall-log").arg(self.firewall_log_path(hv));
         }
@@ -759,6 +790,16 @@ pub mod harness {
     pub type Case = (&'static str, fn(&mut Testbed));
 
     pub fn run(suite: &str, cases: &[Case], warm_up: impl FnOnce(&Testbed)) -> ! {
+        run_with_workers(suite, 1, cases, warm_up)
+    }
+
+    /// As [`run`], on a testbed whose daemons run `workers` workers.
+    pub fn run_with_workers(
+        suite: &str,
+        workers: u32,
+        cases: &[Case],
+        warm_up: impl FnOnce(&Testbed),
+    ) -> ! {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             eprintln!("{suite}: must run as root (network namespaces, XDP)");
@@ -766,7 +807,7 @@ pub mod harness {
         }
         let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
         let started = Instant::now();
-        let mut tb = Testbed::up();
+        let mut tb = Testbed::up_with_workers(workers);
         println!("testbed run {} up in {:.1?}", tb.run_id, started.elapsed());
         warm_up(&tb);
         let (mut passed, mut failed) = (0, 0);

@@ -34,6 +34,7 @@ use libxdp_sys::xdp_desc;
 use crate::{
     counters::{Cast, DropReason, WorkerCounters},
     frames::{chunk_base, chunk_offset, FrameMemory},
+    handoff::{self, Ends, Handed, Resume},
     ids::{Endpoint, Mac, VifId},
     packet::{Frame, PacketCtx},
     tables::Tables,
@@ -275,6 +276,90 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         *self.batch = batch;
     }
 
+    /// The vif receive path of one of several workers: a frame whose flow
+    /// another worker owns leaves after the guards, staged for that worker
+    /// on `ends` ([`Pipeline::hand_off`] sends it); see [`crate::handoff`].
+    pub fn vif_input_steered(&mut self, vif: VifId, rx: &[xdp_desc], ends: &mut Ends) {
+        let mut batch = std::mem::take(self.batch);
+        for rx in rx.chunks(BATCH) {
+            batch.reset();
+            self.classify(vif, rx, &mut batch);
+            self.guards(&mut batch);
+            self.steer(&mut batch, ends, Resume::Vif);
+            self.firewall_out(&mut batch);
+            self.l2_lookup(&mut batch);
+            self.firewall_in(&mut batch);
+            self.output(&mut batch);
+        }
+        *self.batch = batch;
+    }
+
+    /// The uplink receive path of one of several workers: a frame whose
+    /// flow another worker owns leaves once decapsulated.
+    pub fn uplink_input_steered(&mut self, rx: &[xdp_desc], ends: &mut Ends) {
+        let mut batch = std::mem::take(self.batch);
+        for rx in rx.chunks(BATCH) {
+            batch.reset();
+            self.decap(rx, &mut batch);
+            self.steer(&mut batch, ends, Resume::Uplink);
+            self.l2_lookup(&mut batch);
+            self.firewall_in(&mut batch);
+            self.output(&mut batch);
+        }
+        *self.batch = batch;
+    }
+
+    /// Frames other workers handed to this one (the owner of their flows),
+    /// taken up where their sender left them.
+    pub fn handed_input(&mut self, items: &[Handed]) {
+        self.counters.handoff.received.add(items.len() as u64);
+        let mut batch = std::mem::take(self.batch);
+        for resume in [Resume::Vif, Resume::Uplink] {
+            let mut of_kind = items.iter().filter(|h| h.resume == resume).peekable();
+            while of_kind.peek().is_some() {
+                batch.reset();
+                for h in of_kind.by_ref().take(BATCH) {
+                    *batch.next_slot() = h.ctx;
+                    batch.keep_next();
+                }
+                if resume == Resume::Vif {
+                    self.firewall_out(&mut batch);
+                }
+                self.l2_lookup(&mut batch);
+                self.firewall_in(&mut batch);
+                self.output(&mut batch);
+            }
+        }
+        *self.batch = batch;
+    }
+
+    /// Stages the frames of `batch` whose flow another worker owns for that
+    /// worker; keeps the others (this worker's flows, and frames without a
+    /// flow, such as ARP).
+    fn steer(&mut self, batch: &mut Batch, ends: &mut Ends, resume: Resume) {
+        let (me, workers) = (ends.me, ends.workers());
+        batch.retain_mut(|ctx| {
+            let frame = ctx.frame;
+            match handoff::owner(self.bytes(frame), &ctx.hdr, workers) {
+                Some(o) if o != me => {
+                    ends.stage(o, Handed { ctx: *ctx, resume });
+                    false
+                }
+                _ => true,
+            }
+        });
+    }
+
+    /// Pushes the frames staged on `ends` to their owners; a frame whose
+    /// ring is full is dropped as `handoff_ring_full` where it came in.
+    pub fn hand_off(&mut self, ends: &mut Ends, full: &mut Vec<Handed>) {
+        let sent = ends.send(full);
+        self.counters.handoff.sent.add(sent as u64);
+        for h in full.drain(..) {
+            self.drop_frame(h.ctx.ingress, h.ctx.frame, DropReason::HandoffRingFull);
+        }
+    }
+
     /// Keeps the frames of `batch` for which `stage` says Ok, in order;
     /// drops the others with the endpoint and reason it names.
     #[inline]
@@ -316,3 +401,5 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 mod tests;
 #[cfg(test)]
 mod tests_firewall;
+#[cfg(test)]
+mod tests_handoff;

@@ -734,6 +734,8 @@ fn every_drop_reason_is_covered_by_a_test_here() {
         "conntrack_full",
         "conntrack_strict",
         "fragment_no_first",
+        // tests_handoff.rs
+        "handoff_ring_full",
     ];
     let mut all: Vec<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
     all.sort_unstable();

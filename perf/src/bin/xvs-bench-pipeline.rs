@@ -5,7 +5,7 @@
 //! lookup, Geneve encap) and the staged result is discarded. Runs the same
 //! loop with spoofguard on and off, in one run, and prints Mpps per core
 //! for each. (AF_XDP copy-mode I/O, ~1 µs per frame on veth, comes on top:
-//! see xvs-bench-encap.)
+//! see xvs-bench, the side-by-side runner.)
 
 use std::time::Instant;
 

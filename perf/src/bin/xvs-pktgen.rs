@@ -31,10 +31,9 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder, Xdp, XdpFlags};
-use perf::pktgen::{self, parse_mac, Proto, Spec, Vary, ENGINE};
-
-static SINK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sink.bpf.o"));
+use libbpf_rs::{MapCore, MapFlags, Object, ObjectBuilder};
+use perf::pktgen::{self, parse_mac, GeneveOuter, Proto, Spec, Vary, ENGINE};
+use perf::{netns::Namespaces, sink::Sink};
 
 /// The kernel's largest live-frames batch (TEST_XDP_MAX_BATCH).
 const MAX_BATCH: u32 = 256;
@@ -55,6 +54,9 @@ enum TcpFlag {
 enum VaryArg {
     /// The UDP/TCP source port (`--sport` + flow index).
     Port,
+    /// The UDP/TCP destination port (`--dport` + flow index): the reply
+    /// direction of `port` flows.
+    Dport,
     /// The low 16 bits of the source address (`--src-ip` + flow index).
     Ip,
 }
@@ -118,10 +120,22 @@ struct Args {
     /// Frames per kernel batch (1..=256).
     #[arg(long, default_value_t = 64)]
     batch: u32,
-    /// Write a CLOCK_MONOTONIC timestamp (ns, big-endian u64) at the start
-    /// of each frame's L4 payload.
+    /// Write a CLOCK_MONOTONIC timestamp (ns, big-endian u64) into each
+    /// frame's last 8 bytes (where the benchmark sink reads it).
     #[arg(long)]
     timestamp: bool,
+    /// Send the frames Geneve-encapsulated with this VNI (as a remote
+    /// hypervisor would); the --outer-* options give the outer headers.
+    #[arg(long)]
+    geneve_vni: Option<u32>,
+    #[arg(long, default_value = "02:00:00:00:01:02", requires = "geneve_vni")]
+    outer_src_mac: String,
+    #[arg(long, default_value = "02:00:00:00:01:01", requires = "geneve_vni")]
+    outer_dst_mac: String,
+    #[arg(long, default_value = "198.18.0.2", requires = "geneve_vni")]
+    outer_src_ip: Ipv4Addr,
+    #[arg(long, default_value = "198.18.0.1", requires = "geneve_vni")]
+    outer_dst_ip: Ipv4Addr,
     /// Build a veth pair in two fresh namespaces, send into one end with
     /// the other options, count at the other end, clean up.
     #[arg(long)]
@@ -192,9 +206,22 @@ fn spec(args: &Args) -> Result<Spec, String> {
         flows: args.flows,
         vary: match args.vary {
             VaryArg::Port => Vary::SrcPort,
+            VaryArg::Dport => Vary::DstPort,
             VaryArg::Ip => Vary::SrcIp,
         },
         timestamp: args.timestamp,
+        geneve: match args.geneve_vni {
+            None => None,
+            Some(vni) => Some(GeneveOuter {
+                src_mac: parse_mac(&args.outer_src_mac)
+                    .map_err(|e| format!("--outer-src-mac: {e}"))?,
+                dst_mac: parse_mac(&args.outer_dst_mac)
+                    .map_err(|e| format!("--outer-dst-mac: {e}"))?,
+                src_ip: args.outer_src_ip,
+                dst_ip: args.outer_dst_ip,
+                vni,
+            }),
+        },
     })
 }
 
@@ -473,79 +500,6 @@ fn generate(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// The self-test's two namespaces; deleted (with their processes) on drop.
-struct Pair {
-    a: String,
-    b: String,
-}
-
-impl Pair {
-    fn ip(&self, ns: &str, args: &[&str]) -> Result<(), String> {
-        let out = Command::new("ip")
-            .args(["-n", ns])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("running ip: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "ip -n {ns} {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            let pids = Command::new("ip")
-                .args(["netns", "pids", ns])
-                .stderr(Stdio::null())
-                .output();
-            if let Ok(out) = pids {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    if let Ok(pid) = pid.parse::<i32>() {
-                        // SAFETY: killing a process in a namespace this run made.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                }
-            }
-        }
-        for ns in [&self.a, &self.b] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// Runs `f` with the calling thread inside namespace `ns`, then returns.
-fn in_netns<T>(ns: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    let own = fs::File::open("/proc/thread-self/ns/net").map_err(|e| format!("own netns: {e}"))?;
-    let target =
-        fs::File::open(format!("/var/run/netns/{ns}")).map_err(|e| format!("netns {ns}: {e}"))?;
-    // SAFETY: setns on this thread with a namespace fd we hold open.
-    if unsafe { libc::setns(target.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "entering netns {ns}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    let r = f();
-    // SAFETY: as above, back to the namespace we came from.
-    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "leaving netns {ns}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    r
-}
-
 /// The pids of the kernel's `napi/<dev>-<id>` threads (all namespaces).
 fn napi_threads(dev: &str) -> Vec<i32> {
     let prefix = format!("napi/{dev}-");
@@ -633,61 +587,18 @@ fn self_test(args: &Args) -> Result<(), String> {
     pktgen::build(&spec(args)?)?;
     let limits = limits(args)?;
     let pid = std::process::id();
-    let pair = Pair {
-        a: format!("xvs-pg-{pid}-a"),
-        b: format!("xvs-pg-{pid}-b"),
-    };
-    for ns in [&pair.a, &pair.b] {
-        let st = Command::new("ip")
-            .args(["netns", "add", ns])
-            .status()
-            .map_err(|e| format!("running ip: {e}"))?;
-        if !st.success() {
-            return Err(format!("ip netns add {ns} failed"));
-        }
-    }
-    pair.ip(
-        &pair.a,
-        &[
-            "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &pair.b,
-        ],
+    let (a, b) = (format!("xvs-pg-{pid}-a"), format!("xvs-pg-{pid}-b"));
+    let nss = Namespaces::create(&[a.clone(), b.clone()])?;
+    nss.ip(
+        &a,
+        &format!("link add eth0 type veth peer name eth0 netns {b}"),
     )?;
-    pair.ip(&pair.a, &["link", "set", "eth0", "up"])?;
-    pair.ip(&pair.b, &["link", "set", "eth0", "up"])?;
-
-    let sink = ObjectBuilder::default()
-        .open_memory(SINK)
-        .and_then(|o| o.load())
-        .map_err(|e| format!("loading the sink (sink.bpf.o): {e}"))?;
-    let prog = sink
-        .progs()
-        .find(|p| p.name() == "xvs_sink")
-        .ok_or("xvs_sink program missing from the sink object")?;
-    in_netns(&pair.b, || {
-        let idx = testbed::ifindex("eth0")? as i32;
-        Xdp::new(prog.as_fd())
-            .attach(idx, XdpFlags::DRV_MODE)
-            .map_err(|e| format!("attaching the sink to {}'s eth0: {e}", pair.b))
-    })?;
+    nss.ip(&a, "link set eth0 up")?;
+    nss.ip(&b, "link set eth0 up")?;
+    let sink = Sink::attach(&b, "eth0")?;
     if let Some(cpu) = args.napi_cpu {
-        threaded_napi(&pair.b, cpu)?;
+        threaded_napi(&b, cpu)?;
     }
-    let sink_map = sink
-        .maps()
-        .find(|m| m.name() == "sink_counts")
-        .ok_or("sink_counts map missing from the sink object")?;
-    let received = || -> Result<u64, String> {
-        let per_cpu = sink_map
-            .lookup_percpu(&0u32.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|e| format!("reading sink_counts: {e}"))?
-            .unwrap_or_default();
-        Ok(per_cpu
-            .iter()
-            .filter(|v| v.len() >= 8)
-            .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap_or_default()))
-            .sum())
-    };
-
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let mut forwarded = Vec::new();
     let mut argv = std::env::args().skip(1);
@@ -702,7 +613,7 @@ fn self_test(args: &Args) -> Result<(), String> {
         }
     }
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &pair.a])
+        .args(["netns", "exec", &a])
         .arg(&exe)
         .args(&forwarded)
         .args(["--iface", "eth0"])
@@ -745,9 +656,9 @@ fn self_test(args: &Args) -> Result<(), String> {
     };
     // Frames still in the peer's queue land within microseconds.
     thread::sleep(Duration::from_millis(100));
-    let rx = received()? as f64;
+    let rx = sink.counts()?.packets as f64;
     println!("{summary}");
-    let xmit_errors = xmit_errors(&pair.a);
+    let xmit_errors = xmit_errors(&a);
     let wire = args.size + if args.vlan.is_some() { 4 } else { 0 };
     println!(
         "self-test: {wire}-byte frames: sent {sent:.0} ({:.3} Mpps), received {rx:.0} ({:.3} Mpps, {:.2} Gbit/s, {:.1} %) in {secs:.2} s",
@@ -766,6 +677,7 @@ fn self_test(args: &Args) -> Result<(), String> {
     if rx == 0.0 {
         return Err("the sink received nothing".into());
     }
-    drop(pair);
+    drop(sink);
+    drop(nss);
     Ok(())
 }

@@ -158,6 +158,26 @@ pub enum Command {
                       Example:\n  xvsctl metrics > /var/lib/node_exporter/textfile/xvswitch.prom"
     )]
     Metrics,
+    /// Print the shell completion script of xvsctl.
+    ///
+    /// The Debian package installs them for bash, zsh and fish.
+    #[command(
+        after_help = "Examples:\n  xvsctl completions bash > ~/.local/share/bash-completion/completions/xvsctl\n  \
+                      xvsctl completions zsh > \"${fpath[1]}/_xvsctl\""
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of xvsctl (xvsctl.8 and one per command).
+    ///
+    /// The Debian package installs them (it is built with this command).
+    #[command(after_help = "Example:\n  xvsctl man /tmp/man && man -l /tmp/man/xvsctl-port-add.8")]
+    Man {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
     /// Send any op with JSON args and print the result as JSON (for scripts).
     #[command(after_help = "Example:\n  xvsctl raw port.show '{\"name\": \"pod1a\"}'")]
     Raw {

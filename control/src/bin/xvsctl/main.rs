@@ -3,7 +3,8 @@
 //! [`cli`] defines the command line (clap); [`request`] turns a command
 //! into the typed op it sends (`control::ops::Op`, the one op schema);
 //! [`render`] shows the result as tables for people (or JSON with
-//! `--json`). It talks to `xvswitchd` through [`control::client::Client`].
+//! `--json`). It talks to `xvswitchd` through [`control::client::Client`];
+//! only `completions` and `man` are answered without a daemon.
 //! Exit status: 0 on success, 1 when the daemon refused the request (or the
 //! connection broke), 2 when the request could not be made (bad usage, an
 //! unreadable or invalid file, no daemon).
@@ -18,10 +19,10 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use control::client::{Client, ClientError};
 
-use cli::Cli;
+use cli::{Cli, Command};
 use request::Target;
 
 /// Why xvsctl failed; decides the message and exit status.
@@ -61,9 +62,30 @@ fn run(cli: &Cli) -> Result<Option<String>, Failure> {
     render::render(call.output, &result)
 }
 
+/// Commands xvsctl answers itself, from its own clap definition, without
+/// a daemon: shell completions and the man pages. `None` for the others.
+fn local(command: &Command) -> Option<Result<Option<String>, Failure>> {
+    match command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "xvsctl", &mut script);
+            let script = String::from_utf8(script).expect("clap_complete writes UTF-8");
+            Some(Ok(Some(script.trim_end().to_string())))
+        }
+        Command::Man { dir } => Some(
+            control::manpages::write(Cli::command(), dir)
+                .map(|_| None)
+                .map_err(|e| {
+                    Failure::Usage(format!("writing man pages to {}: {e}", dir.display()))
+                }),
+        ),
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
+    match local(&cli.command).unwrap_or_else(|| run(&cli)) {
         Ok(output) => {
             if let Some(text) = output {
                 println!("{text}");

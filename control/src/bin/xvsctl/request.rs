@@ -531,6 +531,10 @@ pub fn build(
             ),
         },
         Command::Metrics => call(Op::MetricsShow, Text),
+        Command::Completions { .. } | Command::Man { .. } => Err(Failure::Usage(
+            "completions and man pages are written by xvsctl itself, not asked of the daemon"
+                .into(),
+        )),
         Command::Raw { op, args } => {
             let args = match args {
                 None => Value::Object(Map::new()),
