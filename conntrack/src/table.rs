@@ -88,6 +88,7 @@ impl Entry {
         }
     }
 
+    #[inline]
     fn matches(&self, k: &Key) -> bool {
         self.addr == k.addr
             && self.zone == k.zone
@@ -114,6 +115,7 @@ impl Entry {
         }
     }
 
+    #[inline]
     fn kind(&self) -> ProtoKind {
         ProtoKind::of(self.proto)
     }
@@ -159,6 +161,7 @@ struct Key {
     proto: u8,
 }
 
+#[inline]
 fn split(a: u128) -> [u64; 2] {
     [(a >> 64) as u64, a as u64]
 }
@@ -169,6 +172,7 @@ fn join(hi: u64, lo: u64) -> u128 {
 
 /// The key of a packet and whether its source is the key's low side; `None`
 /// for ICMP that is not echo.
+#[inline]
 fn key_of(f: &PacketFacts) -> Option<(Key, bool)> {
     let (sp, dp) = match ProtoKind::of(f.proto) {
         // The requester's side carries the id, the responder's side 0, so
@@ -198,6 +202,7 @@ fn key_of(f: &PacketFacts) -> Option<(Key, bool)> {
     ))
 }
 
+#[inline]
 fn class_of(kind: ProtoKind, state: u8) -> u8 {
     match kind {
         ProtoKind::Tcp => state.saturating_sub(1).min(8),
@@ -645,6 +650,7 @@ impl Table {
         self.stats.drops[r as usize] += 1;
     }
 
+    #[inline]
     fn hash_key(&self, k: &Key) -> u64 {
         hash_parts(&self.seed, k)
     }
@@ -658,6 +664,7 @@ impl Table {
             .copied()
     }
 
+    #[inline]
     fn deadline(&self, e: &Entry) -> u64 {
         e.last_seen
             .saturating_add(self.timeout_ms[usize::from(e.class)])
@@ -765,49 +772,71 @@ impl Table {
         }
     }
 
+    /// A packet of the live entry `h`, not expired: the entry's new state
+    /// and refresh. TCP goes through the window tracking
+    /// ([`Table::hit_tcp`]); the other protocols only note a reply.
+    #[inline]
     fn hit(&mut self, now: u64, f: &PacketFacts, h: u32, src_lo: bool) -> Outcome {
-        let e = self.slots[h as usize];
+        let e = &mut self.slots[h as usize];
         let reply = src_lo != (e.flags & F_ORIG_LO != 0);
         let kind = e.kind();
-        let new_state = if kind == ProtoKind::Tcp {
-            let mut seen = e.seen();
-            let seg = seg_of(f);
-            let liberal = self.liberal_for(f);
-            match tcp::step(e.state, reply, &mut seen, &seg, liberal) {
-                Err(r) => {
-                    self.count_drop(r);
-                    return Outcome::Invalid(r);
-                }
-                Ok(Step::Reopen) => {
-                    self.remove_slot(h);
-                    self.stats.removed += 1;
-                    self.stats.reopened += 1;
-                    return Outcome::New;
-                }
-                Ok(Step::Ignore) => {
-                    return Outcome::Established {
-                        handle: Handle(h),
-                        reply,
-                        generation: e.generation,
-                        rule: e.rule,
-                        state: State::from_code(e.state).unwrap_or(State::Close),
-                    }
-                }
-                Ok(Step::To(s)) => {
-                    self.slots[h as usize].set_seen(&seen);
-                    s
-                }
-            }
-        } else if reply {
+        if kind == ProtoKind::Tcp {
+            return self.hit_tcp(now, f, h, reply);
+        }
+        let (generation, rule) = (e.generation, e.rule);
+        let new_state = if reply {
+            e.flags |= F_REPLIED;
             State::Replied as u8
         } else {
             e.state
+        };
+        self.set_state(h, new_state);
+        self.touch(h, now, class_of(kind, new_state));
+        Outcome::Established {
+            handle: Handle(h),
+            reply,
+            generation,
+            rule,
+            state: State::from_code(new_state).unwrap_or(State::Close),
+        }
+    }
+
+    /// [`Table::hit`] of a TCP entry.
+    fn hit_tcp(&mut self, now: u64, f: &PacketFacts, h: u32, reply: bool) -> Outcome {
+        let e = self.slots[h as usize];
+        let mut seen = e.seen();
+        let seg = seg_of(f);
+        let liberal = self.liberal_for(f);
+        let new_state = match tcp::step(e.state, reply, &mut seen, &seg, liberal) {
+            Err(r) => {
+                self.count_drop(r);
+                return Outcome::Invalid(r);
+            }
+            Ok(Step::Reopen) => {
+                self.remove_slot(h);
+                self.stats.removed += 1;
+                self.stats.reopened += 1;
+                return Outcome::New;
+            }
+            Ok(Step::Ignore) => {
+                return Outcome::Established {
+                    handle: Handle(h),
+                    reply,
+                    generation: e.generation,
+                    rule: e.rule,
+                    state: State::from_code(e.state).unwrap_or(State::Close),
+                }
+            }
+            Ok(Step::To(s)) => {
+                self.slots[h as usize].set_seen(&seen);
+                s
+            }
         };
         if reply {
             self.slots[h as usize].flags |= F_REPLIED;
         }
         self.set_state(h, new_state);
-        self.touch(h, now, class_of(kind, new_state));
+        self.touch(h, now, class_of(ProtoKind::Tcp, new_state));
         Outcome::Established {
             handle: Handle(h),
             reply,
@@ -817,6 +846,7 @@ impl Table {
         }
     }
 
+    #[inline]
     fn set_state(&mut self, h: u32, new: u8) {
         let e = &mut self.slots[h as usize];
         if e.state != new {
@@ -830,6 +860,7 @@ impl Table {
     /// Refresh: the packet was accepted at `now`; move to `class`'s FIFO if
     /// the state's class changed, or to its tail if the last move is older
     /// than the slack.
+    #[inline]
     fn touch(&mut self, h: u32, now: u64, class: u8) {
         let (old_class, queued_at) = {
             let e = &mut self.slots[h as usize];
@@ -1346,6 +1377,7 @@ fn seg_of(f: &PacketFacts) -> Seg {
     }
 }
 
+#[inline]
 fn hash_parts(seed: &Seed, k: &Key) -> u64 {
     let w4 = (u64::from(k.zone) << 32) | (u64::from(k.ports[0]) << 16) | u64::from(k.ports[1]);
     seed.key(&k.addr, w4, u64::from(k.proto))
