@@ -27,8 +27,9 @@
 //!   `perf::fw_rules`' realistic shape, over 65,536 queries of which half
 //!   are made to hit a rule;
 //! - `geneve`: `encap::encapsulate_with_source_port` of a 60-byte frame
-//!   (source port given, no UDP checksum) and `decap::decapsulate` of the
-//!   110-byte result;
+//!   (source port given, no UDP checksum), the same from the TEP's
+//!   prebuilt outer header (`encap::EncapTemplate`, as the pipeline
+//!   does) and `decap::decapsulate` of the 110-byte result;
 //! - `pipeline`: `Pipeline::vif_input` over batches of 64 frames
 //!   (`perf::pipeline_case`): classify (VLAN lookup, parse, strip),
 //!   guards, the firewall with the connection established, L2 lookup,
@@ -66,7 +67,10 @@ use datapath::{
 };
 use geneve::{
     decap::decapsulate,
-    encap::{encapsulate_with_source_port, source_port_from_hash, EncapParams, OUTER_HEADERS_LEN},
+    encap::{
+        encapsulate_with_source_port, source_port_from_hash, EncapParams, EncapTemplate,
+        OUTER_HEADERS_LEN,
+    },
 };
 use perf::{
     fw_rules::{self, Rng},
@@ -432,6 +436,31 @@ fn geneve_stages(c: &mut Criterion) {
                     *len,
                     &params,
                     Some(black_box(*sport)),
+                );
+                black_box(r.expect("encap"));
+            })
+        },
+    );
+    let template = EncapTemplate::new(&params);
+    g.stage(
+        "encap_template_60B",
+        "EncapTemplate::encapsulate (the pipeline's), 60 B inner, no UDP checksum",
+        1,
+        || {
+            let inner = udp4_60();
+            let mut buf = vec![0u8; 4096];
+            buf[256..256 + inner.len()].copy_from_slice(&inner);
+            let sport = source_port_from_hash(parse(&inner).expect("valid").hash);
+            (buf, inner.len(), sport)
+        },
+        |(buf, len, sport), iters| {
+            timed(iters, || {
+                let r = template.encapsulate(
+                    black_box(&mut buf[..]),
+                    256,
+                    *len,
+                    black_box(5001),
+                    black_box(*sport),
                 );
                 black_box(r.expect("encap"));
             })
