@@ -109,12 +109,20 @@
 //! **Policy generation.** Each entry stores the rule-set generation and
 //! rule id that admitted it; [`Outcome::Established`] returns both.
 //!
+//! **Batches.** [`Table::probe`] is the first half of [`Table::track`]:
+//! the key, its hash and the slot the index suggests, whose entry it
+//! prefetches. A batch probes all its packets, then tracks each with
+//! [`Table::track_probed`], which verifies the suggested slot (or looks
+//! the key up again) and finds the entry in cache: the misses of a
+//! batch overlap instead of coming one after another.
+//!
 //! **Handles and batches.** A [`Handle`] is a slab index, valid until its
 //! entry is removed; use it within the batch that got it. If a batch holds
 //! two packets of one new connection, the second is `New` too unless the
 //! first was inserted in between; its `insert` then returns
 //! [`InsertError::Exists`] with the handle to use.
-#![forbid(unsafe_code)]
+// One unsafe block: the prefetch hint in `table.rs` (`prefetch`).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod frag;
@@ -124,5 +132,5 @@ mod tcp;
 mod types;
 
 pub use frag::{FragKey, FragTableFull, FragVerdict};
-pub use table::{Config, EntryInfo, Filter, Stats, Table, Timeouts, ZoneSettings};
+pub use table::{Config, EntryInfo, Filter, Probe, Stats, Table, Timeouts, ZoneSettings};
 pub use types::*;

@@ -90,6 +90,7 @@ impl Entry {
         }
     }
 
+    #[inline]
     fn matches(&self, k: &Key) -> bool {
         self.addr == k.addr
             && self.zone == k.zone
@@ -116,9 +117,41 @@ impl Entry {
         }
     }
 
+    #[inline]
     fn kind(&self) -> ProtoKind {
         ProtoKind::of(self.proto)
     }
+}
+
+/// A packet's key, hashed, with the slot the index suggests for it
+/// ([`Table::probe`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    key: Key,
+    src_lo: bool,
+    hash: u64,
+    /// A slot that may hold the key (`NIL`: none).
+    cand: u32,
+}
+
+/// Asks the CPU to bring `e`'s cache lines in (an entry may straddle two).
+#[inline]
+#[allow(unsafe_code)]
+fn prefetch(e: &Entry) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = (e as *const Entry).cast::<i8>();
+        // SAFETY: a prefetch is a hint: it reads nothing into the program,
+        // never faults, and both addresses lie inside `*e`, a live
+        // reference.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(p);
+            _mm_prefetch::<_MM_HINT_T0>(p.add(std::mem::size_of::<Entry>() - 1));
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = e;
 }
 
 /// The canonical key: the lower (address, port) side first.
@@ -130,6 +163,7 @@ struct Key {
     proto: u8,
 }
 
+#[inline]
 fn split(a: u128) -> [u64; 2] {
     [(a >> 64) as u64, a as u64]
 }
@@ -140,6 +174,7 @@ fn join(hi: u64, lo: u64) -> u128 {
 
 /// The key of a packet and whether its source is the key's low side; `None`
 /// for ICMP that is not echo.
+#[inline]
 fn key_of(f: &PacketFacts) -> Option<(Key, bool)> {
     let (sp, dp) = match ProtoKind::of(f.proto) {
         // The requester's side carries the id, the responder's side 0, so
@@ -169,6 +204,7 @@ fn key_of(f: &PacketFacts) -> Option<(Key, bool)> {
     ))
 }
 
+#[inline]
 fn class_of(kind: ProtoKind, state: u8) -> u8 {
     match kind {
         ProtoKind::Tcp => state.saturating_sub(1).min(8),
@@ -616,6 +652,7 @@ impl Table {
         self.stats.drops[r as usize] += 1;
     }
 
+    #[inline]
     fn hash_key(&self, k: &Key) -> u64 {
         hash_parts(&self.seed, k)
     }
@@ -629,6 +666,7 @@ impl Table {
             .copied()
     }
 
+    #[inline]
     fn deadline(&self, e: &Entry) -> u64 {
         e.last_seen
             .saturating_add(self.timeout_ms[usize::from(e.class)])
@@ -640,7 +678,6 @@ impl Table {
     /// use [`Table::related`]. A [`Outcome::New`] is followed by the rule
     /// check and, if it allows, [`Table::insert`] with the same facts.
     pub fn track(&mut self, now: Time, f: &PacketFacts) -> Outcome {
-        let now = now.0;
         let kind = ProtoKind::of(f.proto);
         if kind == ProtoKind::Tcp && !tcp::valid_flags(f.tcp_flags) {
             self.count_drop(Reason::InvalidFlags);
@@ -650,7 +687,65 @@ impl Table {
             return Outcome::Untracked;
         };
         let hash = self.hash_key(&key);
-        if let Some(h) = self.find(hash, &key) {
+        let found = self.find(hash, &key);
+        self.track_found(now.0, f, kind, found, src_lo)
+    }
+
+    /// The first half of [`Table::track`] for a packet: its key, the key's
+    /// hash and the slot the index suggests for it, whose entry is
+    /// prefetched. `None` for what `track` does not look up (ICMP that is
+    /// not echo: `track` says [`Outcome::Untracked`]). Changes nothing: a
+    /// batch probes every packet first, then tracks each with
+    /// [`Table::track_probed`], so that the entries' cache misses overlap.
+    #[inline]
+    pub fn probe(&self, f: &PacketFacts) -> Option<Probe> {
+        let (key, src_lo) = key_of(f)?;
+        let hash = self.hash_key(&key);
+        // The first bucket whose tag matches: the entry almost always
+        // (tags are 7 bits, the index at most half full); only a hint,
+        // `track_probed` compares the key before it uses it.
+        let cand = self.index.find(hash, |_| true).copied().unwrap_or(NIL);
+        if let Some(e) = self.slots.get(cand as usize) {
+            prefetch(e);
+        }
+        Some(Probe {
+            key,
+            src_lo,
+            hash,
+            cand,
+        })
+    }
+
+    /// [`Table::track`] of a packet [`Table::probe`] gave `p` for (with the
+    /// same facts; the table may have changed in between): the same
+    /// outcome, without hashing the key again.
+    #[inline]
+    pub fn track_probed(&mut self, now: Time, f: &PacketFacts, p: &Probe) -> Outcome {
+        let kind = ProtoKind::of(f.proto);
+        if kind == ProtoKind::Tcp && !tcp::valid_flags(f.tcp_flags) {
+            self.count_drop(Reason::InvalidFlags);
+            return Outcome::Invalid(Reason::InvalidFlags);
+        }
+        // A key has at most one live slot: the suggested one, if it holds
+        // the key, is the one `find` would give.
+        let found = match self.slots.get(p.cand as usize) {
+            Some(e) if e.matches(&p.key) => Some(p.cand),
+            _ => self.find(p.hash, &p.key),
+        };
+        self.track_found(now.0, f, kind, found, p.src_lo)
+    }
+
+    /// The rest of `track` once the key was looked up.
+    #[inline]
+    fn track_found(
+        &mut self,
+        now: u64,
+        f: &PacketFacts,
+        kind: ProtoKind,
+        found: Option<u32>,
+        src_lo: bool,
+    ) -> Outcome {
+        if let Some(h) = found {
             let e = &self.slots[h as usize];
             if self.deadline(e) > now {
                 return self.hit(now, f, h, src_lo);
@@ -679,49 +774,71 @@ impl Table {
         }
     }
 
+    /// A packet of the live entry `h`, not expired: the entry's new state
+    /// and refresh. TCP goes through the window tracking
+    /// ([`Table::hit_tcp`]); the other protocols only note a reply.
+    #[inline]
     fn hit(&mut self, now: u64, f: &PacketFacts, h: u32, src_lo: bool) -> Outcome {
-        let e = self.slots[h as usize];
+        let e = &mut self.slots[h as usize];
         let reply = src_lo != (e.flags & F_ORIG_LO != 0);
         let kind = e.kind();
-        let new_state = if kind == ProtoKind::Tcp {
-            let mut seen = e.seen();
-            let seg = seg_of(f);
-            let liberal = self.liberal_for(f);
-            match tcp::step(e.state, reply, &mut seen, &seg, liberal) {
-                Err(r) => {
-                    self.count_drop(r);
-                    return Outcome::Invalid(r);
-                }
-                Ok(Step::Reopen) => {
-                    self.remove_slot(h);
-                    self.stats.removed += 1;
-                    self.stats.reopened += 1;
-                    return Outcome::New;
-                }
-                Ok(Step::Ignore) => {
-                    return Outcome::Established {
-                        handle: Handle(h),
-                        reply,
-                        generation: e.generation,
-                        rule: e.rule,
-                        state: State::from_code(e.state).unwrap_or(State::Close),
-                    }
-                }
-                Ok(Step::To(s)) => {
-                    self.slots[h as usize].set_seen(&seen);
-                    s
-                }
-            }
-        } else if reply {
+        if kind == ProtoKind::Tcp {
+            return self.hit_tcp(now, f, h, reply);
+        }
+        let (generation, rule) = (e.generation, e.rule);
+        let new_state = if reply {
+            e.flags |= F_REPLIED;
             State::Replied as u8
         } else {
             e.state
+        };
+        self.set_state(h, new_state);
+        self.touch(h, now, class_of(kind, new_state));
+        Outcome::Established {
+            handle: Handle(h),
+            reply,
+            generation,
+            rule,
+            state: State::from_code(new_state).unwrap_or(State::Close),
+        }
+    }
+
+    /// [`Table::hit`] of a TCP entry.
+    fn hit_tcp(&mut self, now: u64, f: &PacketFacts, h: u32, reply: bool) -> Outcome {
+        let e = self.slots[h as usize];
+        let mut seen = e.seen();
+        let seg = seg_of(f);
+        let liberal = self.liberal_for(f);
+        let new_state = match tcp::step(e.state, reply, &mut seen, &seg, liberal) {
+            Err(r) => {
+                self.count_drop(r);
+                return Outcome::Invalid(r);
+            }
+            Ok(Step::Reopen) => {
+                self.remove_slot(h);
+                self.stats.removed += 1;
+                self.stats.reopened += 1;
+                return Outcome::New;
+            }
+            Ok(Step::Ignore) => {
+                return Outcome::Established {
+                    handle: Handle(h),
+                    reply,
+                    generation: e.generation,
+                    rule: e.rule,
+                    state: State::from_code(e.state).unwrap_or(State::Close),
+                }
+            }
+            Ok(Step::To(s)) => {
+                self.slots[h as usize].set_seen(&seen);
+                s
+            }
         };
         if reply {
             self.slots[h as usize].flags |= F_REPLIED;
         }
         self.set_state(h, new_state);
-        self.touch(h, now, class_of(kind, new_state));
+        self.touch(h, now, class_of(ProtoKind::Tcp, new_state));
         Outcome::Established {
             handle: Handle(h),
             reply,
@@ -731,6 +848,7 @@ impl Table {
         }
     }
 
+    #[inline]
     fn set_state(&mut self, h: u32, new: u8) {
         let e = &mut self.slots[h as usize];
         if e.state != new {
@@ -744,6 +862,7 @@ impl Table {
     /// Refresh: the packet was accepted at `now`; move to `class`'s FIFO if
     /// the state's class changed, or to its tail if the last move is older
     /// than the slack.
+    #[inline]
     fn touch(&mut self, h: u32, now: u64, class: u8) {
         let (old_class, queued_at) = {
             let e = &mut self.slots[h as usize];
@@ -1260,6 +1379,7 @@ fn seg_of(f: &PacketFacts) -> Seg {
     }
 }
 
+#[inline]
 fn hash_parts(seed: &Seed, k: &Key) -> u64 {
     let w4 = (u64::from(k.zone) << 32) | (u64::from(k.ports[0]) << 16) | u64::from(k.ports[1]);
     seed.key(&k.addr, w4, u64::from(k.proto))

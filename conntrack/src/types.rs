@@ -291,6 +291,7 @@ impl ProtoKind {
     /// Every kind, in counter order.
     pub const ALL: [ProtoKind; 4] = [Self::Tcp, Self::Udp, Self::Icmp, Self::Other];
     /// The kind of an IP protocol number.
+    #[inline]
     pub fn of(proto: u8) -> Self {
         match proto {
             proto::TCP => Self::Tcp,
@@ -357,6 +358,7 @@ impl State {
         Self::Unreplied,
         Self::Replied,
     ];
+    #[inline]
     pub(crate) fn from_code(c: u8) -> Option<Self> {
         Self::ALL.get(usize::from(c).wrapping_sub(1)).copied()
     }

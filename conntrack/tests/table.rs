@@ -631,3 +631,58 @@ fn steady_churn_does_not_grow_the_index() {
     assert_eq!(t.memory_bytes(), bytes, "the index grew at a steady state");
     t.check_invariants().unwrap();
 }
+
+/// `probe` then `track_probed` is `track`, also when the table changed
+/// between the two (the probed slot freed and reused by another
+/// connection, the connection removed, or inserted after its probe).
+#[test]
+fn track_probed_is_track_whatever_happened_in_between() {
+    let t0 = Time::from_secs(10);
+    // Two identical tables: one tracks, the other probes first.
+    let mut plain = table(exact());
+    let mut probed = table(exact());
+    let flows: Vec<PacketFacts> = (0..64).map(|i| udp(1, 1000 + i)).collect();
+    for f in &flows[..32] {
+        open(&mut plain, t0, f);
+        open(&mut probed, t0, f);
+    }
+    // Probe all 64 (half tracked, half not), then change the tables the
+    // same way before tracking: remove flow 3 (its slot is reused by flow
+    // 40's insert), insert flow 50 after its probe.
+    let probes: Vec<_> = flows
+        .iter()
+        .map(|f| probed.probe(f).expect("udp"))
+        .collect();
+    for t in [&mut plain, &mut probed] {
+        let (h, _) = t.lookup(t0, &flows[3]).expect("flow 3");
+        assert!(t.remove(h));
+        open(t, t0, &flows[40]);
+        open(t, t0, &flows[50]);
+    }
+    for (i, (f, p)) in flows.iter().zip(&probes).enumerate() {
+        for reply in [false, true] {
+            let f = if reply {
+                PacketFacts::udp(1, B, A, 53, f.sport)
+            } else {
+                *f
+            };
+            let p = if reply {
+                probed.probe(&f).expect("udp")
+            } else {
+                *p
+            };
+            let want = plain.track(t0, &f);
+            assert_eq!(
+                probed.track_probed(t0, &f, &p),
+                want,
+                "flow {i}, reply {reply}"
+            );
+            if want == Outcome::New {
+                plain.insert(t0, &f, 1, 1).expect("room");
+                probed.insert(t0, &f, 1, 1).expect("room");
+            }
+        }
+    }
+    assert_eq!(plain.stats(), probed.stats());
+    probed.check_invariants().expect("invariants");
+}

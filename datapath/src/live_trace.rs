@@ -164,7 +164,7 @@ impl LiveTrace {
         {
             let mut traced = Pipeline {
                 tables: p.tables,
-                tep_macs: p.tep_macs,
+                tep_headers: p.tep_headers,
                 mem: &mut *p.mem,
                 pool: &mut *p.pool,
                 counters: p.counters,
@@ -261,7 +261,7 @@ mod tests {
         let mut batch = Batch::new();
         let mut p = Pipeline {
             tables: &r.tables,
-            tep_macs: &r.tep_macs,
+            tep_headers: &r.tep_headers,
             mem: &mut r.mem,
             pool: &mut r.pool,
             counters: &r.counters,

@@ -5,13 +5,14 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use control::Config;
+use geneve::encap::EncapTemplate;
 use libxdp_sys::xdp_desc;
 
 use crate::{
     counters::{DropReason, WorkerCounters},
     frames::{HeapFrames, FRAME_SIZE},
     ids::{Endpoint, Mac, PortId, VifId},
-    pipeline::{firewall::FirewallState, Batch, Egress, Pipeline, TxMeta},
+    pipeline::{firewall::FirewallState, tep_headers, Batch, Egress, Pipeline, TxMeta},
     tables::{LocalTep, Slots, Tables},
     wire::*,
 };
@@ -688,7 +689,9 @@ pub const VM2: VifId = VifId(1);
 pub struct Rig {
     pub mem: HeapFrames,
     pub tables: Tables,
-    pub tep_macs: Vec<Option<Mac>>,
+    /// The outer headers toward each remote TEP (`None`: its next hop
+    /// does not resolve).
+    pub tep_headers: Vec<Option<EncapTemplate>>,
     pub counters: WorkerCounters,
     pub egress: Egress,
     pub pool: Vec<u64>,
@@ -713,7 +716,7 @@ impl Rig {
         let mut port_slots = Slots::new(crate::counters::MAX_PORTS);
         let mut rule_slots = Slots::new(crate::firewall::compile::MAX_RULE_SLOTS);
         let tables = rig_tables(config, local_tep, &mut port_slots, &mut rule_slots);
-        let tep_macs = vec![Some(REMOTE_NEXT_HOP); tables.remote_teps.len()];
+        let tep_headers = tep_headers(&tables, |_| Some(REMOTE_NEXT_HOP));
         let chunks = 256;
         let mut egress = Egress::default();
         egress.ensure_vifs(tables.vifs.len());
@@ -721,7 +724,7 @@ impl Rig {
             mem: HeapFrames::new(chunks),
             fw: FirewallState::new(&tables.firewall, None),
             tables,
-            tep_macs,
+            tep_headers,
             counters: WorkerCounters::default(),
             egress,
             pool: (0..u64::from(chunks))
@@ -748,7 +751,7 @@ impl Rig {
         );
         tables.firewall.follow(&self.tables.firewall);
         self.fw.configure(&tables.firewall);
-        self.tep_macs = vec![Some(REMOTE_NEXT_HOP); tables.remote_teps.len()];
+        self.tep_headers = tep_headers(&tables, |_| Some(REMOTE_NEXT_HOP));
         self.egress.ensure_vifs(tables.vifs.len());
         self.tables = tables;
     }
@@ -786,7 +789,7 @@ impl Rig {
     pub fn pipeline(&mut self) -> Pipeline<'_, HeapFrames> {
         Pipeline {
             tables: &self.tables,
-            tep_macs: &self.tep_macs,
+            tep_headers: &self.tep_headers,
             mem: &mut self.mem,
             pool: &mut self.pool,
             counters: &self.counters,
@@ -829,7 +832,7 @@ impl Rig {
     pub fn run(&mut self, vif: Option<VifId>, descs: &[xdp_desc]) {
         let mut p = Pipeline {
             tables: &self.tables,
-            tep_macs: &self.tep_macs,
+            tep_headers: &self.tep_headers,
             mem: &mut self.mem,
             pool: &mut self.pool,
             counters: &self.counters,

@@ -111,7 +111,7 @@ pub struct Traced {
 /// by [`build`] first; here it is cut to the chunk.
 pub fn run(
     tables: &Tables,
-    tep_macs: &[Option<Mac>],
+    tep_headers: &[Option<geneve::encap::EncapTemplate>],
     fw: &mut FirewallState,
     scratch: &mut Scratch,
     input: &TraceInput,
@@ -135,7 +135,7 @@ pub fn run(
     let mut recorder = Recorder::read_only();
     let mut p = Pipeline {
         tables,
-        tep_macs,
+        tep_headers,
         mem: &mut scratch.mem,
         pool: &mut scratch.pool,
         counters: &scratch.counters,

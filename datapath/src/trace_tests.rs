@@ -86,7 +86,7 @@ impl Traces {
         let pool = self.rig.pool.len();
         let mut scratch = Scratch::for_tables(&self.rig.tables);
         let r = &mut self.rig;
-        let traced = run(&r.tables, &r.tep_macs, &mut r.fw, &mut scratch, &input);
+        let traced = run(&r.tables, &r.tep_headers, &mut r.fw, &mut scratch, &input);
         assert_eq!(all_counters(&self.rig), counters, "counters moved");
         assert_eq!(connections(&self.rig), table, "the connection table moved");
         assert_eq!(self.rig.pool.len(), pool);

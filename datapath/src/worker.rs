@@ -35,6 +35,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use geneve::encap::EncapTemplate;
 use libxdp_sys::xdp_desc;
 
 use crate::{
@@ -43,7 +44,7 @@ use crate::{
     handoff::{Ends, Handed},
     ids::{Endpoint, Mac, VifId},
     netdev::NetDev,
-    pipeline::{Batch, Egress, Pipeline, TxQueue, BATCH},
+    pipeline::{tep_headers, Batch, Egress, Pipeline, TxQueue, BATCH},
     snapshot::{Cached, SnapshotCell},
     stats::SocketRef,
     tables::Tables,
@@ -177,7 +178,7 @@ pub struct Worker {
     tables: Cached<Tables>,
     neigh: Cached<NeighTable>,
     /// Next-hop MAC of each remote TEP of `tables` (None: unresolved).
-    tep_macs: Vec<Option<Mac>>,
+    tep_headers: Vec<Option<EncapTemplate>>,
     /// The connection table, its clock and the firewall log.
     fw: FirewallState,
     /// The live trace armed (or last armed), if any.
@@ -205,7 +206,7 @@ impl Worker {
             .collect();
         let tables = Cached::new(&shared.tables);
         let neigh = Cached::new(&shared.neigh);
-        let tep_macs = resolve_tep_macs(&tables.value, &neigh.value);
+        let tep_headers = resolve_tep_headers(&tables.value, &neigh.value);
         let fw_tables = &tables.value.firewall;
         let log = shared
             .fw_log
@@ -216,7 +217,7 @@ impl Worker {
             fw,
             tables,
             neigh,
-            tep_macs,
+            tep_headers,
             vifs: Vec::new(),
             uplink: None,
             _anchor: anchor,
@@ -257,13 +258,18 @@ impl Worker {
                 // burst takes it.
                 if self.tables.refresh(&self.shared.tables) | self.neigh.refresh(&self.shared.neigh)
                 {
-                    self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
+                    self.tep_headers = resolve_tep_headers(&self.tables.value, &self.neigh.value);
                     self.fw.configure(&self.tables.value.firewall);
                 }
                 self.fw.now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
                 let tables = &self.tables.value;
-                let traced =
-                    crate::trace::run(tables, &self.tep_macs, &mut self.fw, &mut scratch, &input);
+                let traced = crate::trace::run(
+                    tables,
+                    &self.tep_headers,
+                    &mut self.fw,
+                    &mut scratch,
+                    &input,
+                );
                 let _ = reply.send(crate::trace::report(tables, &input, &traced, self.fw.now));
             }
             WorkerCommand::LiveTrace { arm, reply } => {
@@ -403,7 +409,7 @@ impl Worker {
         let changed =
             self.tables.refresh(&self.shared.tables) | self.neigh.refresh(&self.shared.neigh);
         if changed {
-            self.tep_macs = resolve_tep_macs(&self.tables.value, &self.neigh.value);
+            self.tep_headers = resolve_tep_headers(&self.tables.value, &self.neigh.value);
             self.fw.configure(&self.tables.value.firewall);
         }
         self.fw.now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
@@ -417,7 +423,7 @@ impl Worker {
         let several = self.ends.workers() > 1;
         let mut pipeline = Pipeline {
             tables: &self.tables.value,
-            tep_macs: &self.tep_macs,
+            tep_headers: &self.tep_headers,
             mem: &mut self.frames,
             pool: &mut self.pool,
             counters: &self.shared.counters,
@@ -656,12 +662,8 @@ fn send(
     outstanding as usize
 }
 
-fn resolve_tep_macs(tables: &Tables, neigh: &NeighTable) -> Vec<Option<Mac>> {
-    tables
-        .remote_teps
-        .iter()
-        .map(|ip| neigh.get(ip).copied())
-        .collect()
+fn resolve_tep_headers(tables: &Tables, neigh: &NeighTable) -> Vec<Option<EncapTemplate>> {
+    tep_headers(tables, |ip| neigh.get(&ip).copied())
 }
 
 /// The eventfd that wakes a worker sleeping in poll(), and whether it

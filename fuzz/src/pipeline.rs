@@ -120,7 +120,7 @@ thread_local! {
         (Rig::with_config(RIG_CONFIG, false), Batch::new()),
         {
             let mut r = Rig::new();
-            r.tep_macs.iter_mut().for_each(|m| *m = None);
+            r.tep_headers.iter_mut().for_each(|m| *m = None);
             (r, Batch::new())
         },
     ]);
@@ -257,7 +257,7 @@ fn run_call(rig: &mut Rig, batch: &mut Batch, vif: Option<VifId>, frames: &[Vec<
     };
     let mut p = Pipeline {
         tables: &rig.tables,
-        tep_macs: &rig.tep_macs,
+        tep_headers: &rig.tep_headers,
         mem: &mut mem,
         pool: &mut rig.pool,
         counters: &rig.counters,

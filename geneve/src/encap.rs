@@ -115,27 +115,8 @@ pub fn encapsulate_with_source_port(
     params: &EncapParams,
     source_port: Option<u16>,
 ) -> Result<usize, EncapError> {
-    let inner_end = inner_start
-        .checked_add(inner_len)
-        .ok_or(EncapError::OutOfBounds)?;
-    if inner_end > buf.len() {
-        return Err(EncapError::OutOfBounds);
-    }
-    if inner_len < ETHERNET_HEADER_LEN {
-        return Err(EncapError::InnerTooShort);
-    }
-    let ip_total = IPV4_HEADER_LEN + UDP_HEADER_LEN + wire::HEADER_LEN + inner_len;
-    let ip_total = u16::try_from(ip_total).map_err(|_| EncapError::TooLong)?;
+    let (start, inner_end, ip_total) = check(buf.len(), inner_start, inner_len, params.vni)?;
     let udp_len = ip_total - IPV4_HEADER_LEN as u16;
-    let start = inner_start
-        .checked_sub(OUTER_HEADERS_LEN)
-        .ok_or(EncapError::NoHeadroom {
-            needed: OUTER_HEADERS_LEN,
-            available: inner_start,
-        })?;
-    if params.vni > VNI_MAX {
-        return Err(EncapError::VniOutOfRange { vni: params.vni });
-    }
 
     // Both ranges were checked above; these cannot fail, but stay panic-free.
     let frame = buf
@@ -213,20 +194,172 @@ pub fn encapsulate_with_source_port(
     let [ul0, ul1] = udp_len.to_be_bytes();
     udp.copy_from_slice(&[sp0, sp1, dp0, dp1, ul0, ul1, 0, 0]);
     if params.udp_checksum {
-        let acc = checksum::udp_pseudo_header(params.src_ip, params.dst_ip, udp_len);
-        let acc = checksum::accumulate(acc, udp);
-        let acc = checksum::accumulate(acc, geneve.into_inner());
-        let acc = checksum::accumulate(acc, inner);
-        let mut sum = !checksum::fold(acc);
-        if sum == 0 {
-            sum = 0xFFFF;
-        }
+        let parts = [&udp[..], geneve.into_inner(), inner];
+        let sum = udp_checksum(params.src_ip, params.dst_ip, udp_len, &parts);
         let [k0, k1] = sum.to_be_bytes();
         if let Some(field) = udp.get_mut(6..8) {
             field.copy_from_slice(&[k0, k1]);
         }
     }
     Ok(start)
+}
+
+/// The checks every encapsulation makes, in this order, before it writes
+/// anything: the inner frame within a buffer of `buf_len` bytes, at least
+/// an Ethernet header, an outer IPv4 total length that fits, headroom for
+/// the outer headers, a 24-bit VNI. Gives the outer frame's start, the
+/// inner frame's end and the outer IPv4 total length.
+#[inline]
+fn check(
+    buf_len: usize,
+    inner_start: usize,
+    inner_len: usize,
+    vni: u32,
+) -> Result<(usize, usize, u16), EncapError> {
+    let inner_end = inner_start
+        .checked_add(inner_len)
+        .ok_or(EncapError::OutOfBounds)?;
+    if inner_end > buf_len {
+        return Err(EncapError::OutOfBounds);
+    }
+    if inner_len < ETHERNET_HEADER_LEN {
+        return Err(EncapError::InnerTooShort);
+    }
+    let ip_total = IPV4_HEADER_LEN + UDP_HEADER_LEN + wire::HEADER_LEN + inner_len;
+    let ip_total = u16::try_from(ip_total).map_err(|_| EncapError::TooLong)?;
+    let start = inner_start
+        .checked_sub(OUTER_HEADERS_LEN)
+        .ok_or(EncapError::NoHeadroom {
+            needed: OUTER_HEADERS_LEN,
+            available: inner_start,
+        })?;
+    if vni > VNI_MAX {
+        return Err(EncapError::VniOutOfRange { vni });
+    }
+    Ok((start, inner_end, ip_total))
+}
+
+/// The UDP checksum of an outer frame whose UDP header (checksum field 0)
+/// and Geneve header are written, given as `parts` in order (UDP, Geneve,
+/// inner frame; each but the last of even length): over the
+/// pseudo-header and the parts; 0xFFFF for a sum of 0 (0 means none).
+#[inline]
+fn udp_checksum(src: Ipv4Addr, dst: Ipv4Addr, udp_len: u16, parts: &[&[u8]]) -> u16 {
+    let acc = parts.iter().fold(
+        checksum::udp_pseudo_header(src, dst, udp_len),
+        |acc, part| checksum::accumulate(acc, part),
+    );
+    match !checksum::fold(acc) {
+        0 => 0xFFFF,
+        sum => sum,
+    }
+}
+
+// Offsets in the outer headers of the fields an [`EncapTemplate`] writes
+// per packet.
+const AT_IP_TOTAL: usize = ETHERNET_HEADER_LEN + 2;
+const AT_IP_CHECKSUM: usize = ETHERNET_HEADER_LEN + 10;
+const AT_UDP: usize = ETHERNET_HEADER_LEN + IPV4_HEADER_LEN;
+const AT_GENEVE: usize = AT_UDP + UDP_HEADER_LEN;
+
+/// The outer headers toward one tunnel endpoint, built once (when the
+/// endpoint's addresses or next hop change) so that encapsulating a
+/// packet writes only what depends on it: [`EncapTemplate::encapsulate`]
+/// copies the 50 bytes and writes the IPv4 total length and checksum
+/// (from a sum of the constant fields kept here), the UDP source port and
+/// length, and the VNI. It writes the same bytes as
+/// [`encapsulate_with_source_port`] with the same parameters and makes
+/// the same checks, in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncapTemplate {
+    /// The outer headers, total lengths, checksums, source port and VNI 0.
+    bytes: [u8; OUTER_HEADERS_LEN],
+    /// The one's-complement sum of the IPv4 header but its total length
+    /// (identification and checksum are 0), folded to 16 bits.
+    ip_sum: u32,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    udp_checksum: bool,
+}
+
+impl EncapTemplate {
+    /// The template for `params`, but for its VNI: a tunnel endpoint
+    /// carries several networks, so each packet gives its own.
+    pub fn new(params: &EncapParams) -> EncapTemplate {
+        let mut bytes = [0u8; OUTER_HEADERS_LEN];
+        let p = EncapParams { vni: 0, ..*params };
+        // The slow path writes every constant byte; the packet-dependent
+        // fields are overwritten per packet.
+        let inner = ETHERNET_HEADER_LEN;
+        let mut buf = [0u8; OUTER_HEADERS_LEN + ETHERNET_HEADER_LEN];
+        if encapsulate_with_source_port(&mut buf, OUTER_HEADERS_LEN, inner, &p, Some(0)).is_ok() {
+            bytes.copy_from_slice(&buf[..OUTER_HEADERS_LEN]);
+        }
+        for at in [AT_IP_TOTAL, AT_IP_CHECKSUM, AT_UDP + 4, AT_UDP + 6] {
+            bytes[at] = 0;
+            bytes[at + 1] = 0;
+        }
+        let [s0, s1, s2, s3] = params.src_ip.octets();
+        let [d0, d1, d2, d3] = params.dst_ip.octets();
+        let word = |a: u8, b: u8| u64::from(u16::from_be_bytes([a, b]));
+        let ip_sum = 0x4500
+            + u64::from(IPV4_DF)
+            + word(params.ttl, IPPROTO_UDP)
+            + word(s0, s1)
+            + word(s2, s3)
+            + word(d0, d1)
+            + word(d2, d3);
+        EncapTemplate {
+            bytes,
+            ip_sum: u32::from(checksum::fold(ip_sum)),
+            src_ip: params.src_ip,
+            dst_ip: params.dst_ip,
+            udp_checksum: params.udp_checksum,
+        }
+    }
+
+    /// [`encapsulate_with_source_port`] with this template's parameters,
+    /// `vni` and the outer UDP source port `source_port`: the outer
+    /// headers written in `buf[inner_start - 50..inner_start]`, the new
+    /// start returned; on error nothing is written.
+    #[inline(always)]
+    pub fn encapsulate(
+        &self,
+        buf: &mut [u8],
+        inner_start: usize,
+        inner_len: usize,
+        vni: u32,
+        source_port: u16,
+    ) -> Result<usize, EncapError> {
+        let (start, inner_end, ip_total) = check(buf.len(), inner_start, inner_len, vni)?;
+        let frame = buf
+            .get_mut(start..inner_end)
+            .ok_or(EncapError::OutOfBounds)?;
+        let (outer, inner) = frame.split_at_mut(OUTER_HEADERS_LEN);
+        let outer: &mut [u8; OUTER_HEADERS_LEN] =
+            outer.try_into().map_err(|_| EncapError::OutOfBounds)?;
+        // The template's wide stores first, then the narrow ones over them
+        // (nothing reads the header back: no store-forwarding stall).
+        *outer = self.bytes;
+        let udp_len = ip_total - IPV4_HEADER_LEN as u16;
+        // `ip_sum` is folded: one end-around carry folds the sum.
+        let sum = self.ip_sum + u32::from(ip_total);
+        let ip_checksum = !(((sum & 0xFFFF) + (sum >> 16)) as u16);
+        outer[AT_IP_TOTAL..AT_IP_TOTAL + 2].copy_from_slice(&ip_total.to_be_bytes());
+        outer[AT_IP_CHECKSUM..AT_IP_CHECKSUM + 2].copy_from_slice(&ip_checksum.to_be_bytes());
+        outer[AT_UDP..AT_UDP + 2].copy_from_slice(&source_port.to_be_bytes());
+        outer[AT_UDP + 4..AT_UDP + 6].copy_from_slice(&udp_len.to_be_bytes());
+        // The VNI and the reserved byte after it (0).
+        outer[AT_GENEVE + 4..AT_GENEVE + 8].copy_from_slice(&(vni << 8).to_be_bytes());
+        if self.udp_checksum {
+            let parts = [&outer[AT_UDP..], &inner[..]];
+            let sum = udp_checksum(self.src_ip, self.dst_ip, udp_len, &parts);
+            let [k0, k1] = sum.to_be_bytes();
+            outer[AT_UDP + 6] = k0;
+            outer[AT_UDP + 7] = k1;
+        }
+        Ok(start)
+    }
 }
 
 /// FxHash-style word mixer: cheap, deterministic, good enough after the final

@@ -4,7 +4,10 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use geneve::decap::decapsulate;
-use geneve::encap::{encapsulate, flow_source_port, EncapError, EncapParams, OUTER_HEADERS_LEN};
+use geneve::encap::{
+    encapsulate, encapsulate_with_source_port, flow_source_port, EncapError, EncapParams,
+    EncapTemplate, OUTER_HEADERS_LEN,
+};
 use geneve::ipv4_header_checksum;
 
 fn params() -> EncapParams {
@@ -218,4 +221,86 @@ fn fragments_hash_without_ports() {
     later[20] = 0x00;
     later[21] = 0x10; // offset
     assert_eq!(flow_source_port(&first), flow_source_port(&later));
+}
+
+#[test]
+fn template_writes_the_bytes_encapsulate_writes() {
+    let inner = inner_l4([10, 1, 1, 1], [10, 1, 1, 2], 17, 40000, 53);
+    for udp_checksum in [false, true] {
+        for ttl in [1, 64, 255] {
+            // The template is built with another VNI than the packets':
+            // the VNI is the packet's.
+            let p = EncapParams {
+                udp_checksum,
+                ttl,
+                vni: 77,
+                ..params()
+            };
+            let template = EncapTemplate::new(&p);
+            for (vni, sport, pad) in [
+                (0, 49152, 0),
+                (5001, 50000, 1),
+                (0x00FF_FFFF, 65535, 7),
+                (0x0012_3456, 0, 1400),
+            ] {
+                let mut frame = inner.clone();
+                frame.resize(inner.len() + pad, 0x33);
+                let headroom = 64;
+                let mut want = vec![0xA5u8; headroom + frame.len() + 8];
+                want[headroom..headroom + frame.len()].copy_from_slice(&frame);
+                let mut got = want.clone();
+                let params = EncapParams { vni, ..p };
+                let a = encapsulate_with_source_port(
+                    &mut want,
+                    headroom,
+                    frame.len(),
+                    &params,
+                    Some(sport),
+                );
+                let b = template.encapsulate(&mut got, headroom, frame.len(), vni, sport);
+                assert_eq!(a, Ok(headroom - OUTER_HEADERS_LEN));
+                assert_eq!(b, a);
+                assert_eq!(got, want, "vni {vni} sport {sport} pad {pad} ttl {ttl}");
+                assert_eq!(
+                    decapsulate(&got[headroom - 50..headroom + frame.len()]).map(|d| d.vni),
+                    Ok(vni)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn template_refuses_what_encapsulate_refuses_and_writes_nothing() {
+    let p = params();
+    let template = EncapTemplate::new(&p);
+    let cases: [(usize, usize, usize, u32); 8] = [
+        (100, 49, 14, 5001),
+        (100, 0, 14, 5001),
+        (100, 50, 13, 5001),
+        (100, 50, 51, 5001),
+        (100, 101, 0, 5001),
+        (100, usize::MAX, 14, 5001),
+        (70_000, 50, 65_500, 5001),
+        (64, 50, 14, 1 << 24),
+    ];
+    for (len, start, inner_len, vni) in cases {
+        let mut buf = vec![0x5Au8; len];
+        let want = encapsulate_with_source_port(
+            &mut buf,
+            start,
+            inner_len,
+            &EncapParams { vni, ..p },
+            Some(50000),
+        );
+        assert!(want.is_err());
+        assert_eq!(
+            template.encapsulate(&mut buf, start, inner_len, vni, 50000),
+            want
+        );
+        assert!(
+            buf.iter().all(|b| *b == 0x5A),
+            "{want:?} wrote to the buffer"
+        );
+    }
 }

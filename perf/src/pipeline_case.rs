@@ -25,6 +25,7 @@ use std::{
 };
 
 use datapath::{
+    firewall::{Action, AppliedTo, Classifier, CompiledRule, RuleDirection, MAX_PORTS},
     frames::chunk_base,
     ids::{Mac, VifId},
     pipeline::BATCH,
@@ -135,8 +136,23 @@ impl Case {
     /// a shuffled order (so consecutive packets do not walk the connection
     /// table's slab in order).
     pub fn new(from: char, to: char, flows: u32) -> Case {
+        Case::with_rules(from, to, flows, 0)
+    }
+
+    /// [`Case::new`] with a firewall of `rules` rules of
+    /// [`crate::fw_rules`]' realistic shape (none: the configuration's
+    /// default allow) and, when there are some, every port's default
+    /// action `Drop`, and one rule more, last in the application section,
+    /// that allows the case's flows out of `from` (and into `to`).
+    /// Established flows do not consult the rules (the connection table
+    /// answers); the rules are there so that the bench runs with the
+    /// classifier's memory and the snapshot as large as a real one.
+    pub fn with_rules(from: char, to: char, flows: u32, rules: usize) -> Case {
         let vif = endpoint(from).2.expect("a case starts on a port");
         let mut rig = Rig::with_config(CONFIG, true);
+        if rules > 0 {
+            install_rules(&mut rig, from, to, rules);
+        }
         let chunks: Vec<u64> = (0..BATCH)
             .map(|_| rig.pool.pop().expect("a free chunk"))
             .collect();
@@ -234,4 +250,35 @@ impl Case {
             q.clear();
         }
     }
+}
+
+/// Replaces the rig's classifier with `n` rules of [`crate::fw_rules`]
+/// (seed 1), every port's default `Drop`, plus the rule that lets the
+/// case's UDP flows out of `from` and into `to`.
+fn install_rules(rig: &mut Rig, from: char, to: char, n: usize) {
+    let mut g = Rng::new(1);
+    let mut rules = crate::fw_rules::rules(&mut g, n, false);
+    let port = |name: char| rig.port(&name.to_string()).0;
+    let mut ports = vec![port(from)];
+    if endpoint(to).2.is_some() {
+        ports.push(port(to));
+    }
+    rules.push(CompiledRule {
+        index: n as u32,
+        section: 3,
+        priority: n as u32,
+        applied_to: AppliedTo::Ports(ports),
+        direction: RuleDirection::Both,
+        src: vec![],
+        dst: vec![],
+        protocol: Some(IPPROTO_UDP),
+        dst_ports: vec![(2_000, 2_100)],
+        icmp_type: None,
+        icmp_code: None,
+        action: Action::Allow,
+        log: false,
+        stateless: false,
+    });
+    let defaults = vec![Action::Drop; MAX_PORTS as usize];
+    rig.tables.firewall.classifier = Classifier::build(&rules, &defaults).expect("rules build");
 }

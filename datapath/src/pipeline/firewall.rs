@@ -26,16 +26,16 @@
 //! admitted, connections it decided); decisions of logged rules go to the
 //! log channel ([`crate::fwlog`]), never blocking.
 
-use conntrack::{FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Time};
+use conntrack::{FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Probe, Time};
 
-use super::{Batch, Pipeline};
+use super::{Batch, Pipeline, BATCH};
 use crate::{
     counters::DropReason,
     firewall::{
         compile::FirewallTables,
         rules::{Action, Direction, Query, Verdict},
     },
-    frames::{chunk_base, FrameMemory, RX_HEADROOM},
+    frames::{chunk_base, chunk_offset, FrameMemory, RX_HEADROOM},
     fwlog::{LogRecord, LogSink},
     ids::{Endpoint, PortId},
     packet::{
@@ -66,6 +66,12 @@ pub struct FirewallState {
     pub log: Option<LogSink>,
     /// The table settings last applied ([`FirewallState::configure`]).
     applied: conntrack::Config,
+    /// What the first pass over a batch learnt of each frame (see
+    /// [`Pipeline::probe_batch`]), by position in the batch, [`BATCH`]
+    /// slots each, allocated once: its connection-tracking facts (written
+    /// in place), and its table probe (`None`: not probed).
+    facts: Box<[PacketFacts]>,
+    probes: Box<[Option<Probe>]>,
 }
 
 impl FirewallState {
@@ -87,6 +93,8 @@ impl FirewallState {
             ct,
             now: Time(0),
             log,
+            facts: vec![PacketFacts::default(); BATCH].into_boxed_slice(),
+            probes: vec![None; BATCH].into_boxed_slice(),
         }
     }
 
@@ -127,29 +135,70 @@ fn addr(ip: &[u8; 16]) -> u128 {
 
 /// What connection tracking reads of a packet checked on `port`.
 fn facts(frame: &[u8], h: &Headers, port: PortId, dir: Direction, liberal: bool) -> PacketFacts {
-    let mut f = PacketFacts {
-        zone: port.0,
-        src: addr(&h.src_ip),
-        dst: addr(&h.dst_ip),
-        proto: h.proto,
-        sport: h.sport,
-        dport: h.dport,
-        tcp_flags: h.tcp_flags,
-        icmp_type: h.icmp_type,
-        icmp_code: h.icmp_code,
-        icmp_id: icmp_echo_id(frame, h),
-        dir: port_dir(dir),
-        liberal: liberal.then_some(true),
-        ..PacketFacts::default()
-    };
-    if let Some(seg) = tcp_segment(frame, h) {
-        f.tcp_seq = seg.seq;
-        f.tcp_ack = seg.ack;
-        f.tcp_window = seg.window;
-        f.tcp_wscale = seg.wscale;
-        f.payload_len = seg.payload_len;
-    }
+    let mut f = PacketFacts::default();
+    facts_into(&mut f, frame, h, port, dir, liberal);
     f
+}
+
+/// [`facts`] written into `f` in place, every field (the destructuring
+/// names them all, so a new one cannot be forgotten): the first pass
+/// over a batch fills its slots without a copy.
+#[inline]
+fn facts_into(
+    f: &mut PacketFacts,
+    frame: &[u8],
+    h: &Headers,
+    port: PortId,
+    dir: Direction,
+    liberal: bool,
+) {
+    let PacketFacts {
+        zone,
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        tcp_flags,
+        tcp_seq,
+        tcp_ack,
+        tcp_window,
+        tcp_wscale,
+        payload_len,
+        icmp_type,
+        icmp_code,
+        icmp_id,
+        dir: f_dir,
+        liberal: f_liberal,
+    } = f;
+    *zone = port.0;
+    *src = addr(&h.src_ip);
+    *dst = addr(&h.dst_ip);
+    *proto = h.proto;
+    *sport = h.sport;
+    *dport = h.dport;
+    *tcp_flags = h.tcp_flags;
+    *icmp_type = h.icmp_type;
+    *icmp_code = h.icmp_code;
+    *icmp_id = icmp_echo_id(frame, h);
+    *f_dir = port_dir(dir);
+    *f_liberal = liberal.then_some(true);
+    match tcp_segment(frame, h) {
+        Some(seg) => {
+            *tcp_seq = seg.seq;
+            *tcp_ack = seg.ack;
+            *tcp_window = seg.window;
+            *tcp_wscale = seg.wscale;
+            *payload_len = seg.payload_len;
+        }
+        None => {
+            *tcp_seq = 0;
+            *tcp_ack = 0;
+            *tcp_window = 0;
+            *tcp_wscale = None;
+            *payload_len = 0;
+        }
+    }
 }
 
 /// The classifier's question for a flow seen going `dir` on `port`.
@@ -194,24 +243,91 @@ fn reversed(f: &PacketFacts, dir: Direction) -> (PacketFacts, Direction) {
 impl<M: FrameMemory> Pipeline<'_, M> {
     /// `firewall_out`: every frame from a port, out of that port.
     pub(super) fn firewall_out(&mut self, batch: &mut Batch) {
-        self.retain(batch, |p, ctx| {
-            let Endpoint::Port(port) = ctx.ingress else {
-                return Ok(());
-            };
-            p.firewall_check(ctx, port, Direction::Out)
-                .map_err(|r| (Endpoint::Port(port), r))
-        });
+        let zone = |ctx: &PacketCtx| match ctx.ingress {
+            Endpoint::Port(port) => Some(port),
+            _ => None,
+        };
+        self.firewall_stage(batch, Direction::Out, zone);
     }
 
     /// `firewall_in`: every frame for a local port, into that port.
     /// Flooded frames are checked per target in `flood`.
     pub(super) fn firewall_in(&mut self, batch: &mut Batch) {
-        self.retain(batch, |p, ctx| match ctx.dest {
-            Dest::Port(port) => p
-                .firewall_check(ctx, port, Direction::In)
-                .map_err(|r| (Endpoint::Port(port), r)),
-            _ => Ok(()),
+        let zone = |ctx: &PacketCtx| match ctx.dest {
+            Dest::Port(port) => Some(port),
+            _ => None,
+        };
+        self.firewall_stage(batch, Direction::In, zone);
+    }
+
+    /// Checks every frame of `batch` that `zone` names a port for, on that
+    /// port in direction `dir`, in two passes (as VPP does its lookups):
+    /// the first ([`Pipeline::probe_batch`]) hashes each frame's connection
+    /// key and prefetches its entry, the second checks the frames in order
+    /// and finds their entries in cache, so the batch's cache misses
+    /// overlap instead of coming one after another.
+    #[inline]
+    fn firewall_stage(
+        &mut self,
+        batch: &mut Batch,
+        dir: Direction,
+        zone: impl Fn(&PacketCtx) -> Option<PortId>,
+    ) {
+        if !self.probe_batch(batch, dir, &zone) {
+            return;
+        }
+        let mut at = 0;
+        self.retain(batch, |p, ctx| {
+            let i = at;
+            at += 1;
+            let Some(port) = zone(ctx) else {
+                return Ok(());
+            };
+            p.check(ctx, port, dir, i)
+                .map_err(|r| (Endpoint::Port(port), r))
         });
+    }
+
+    /// The first pass over a batch: for each frame that `zone` says is
+    /// checked on a port and that the connection table looks up (IP,
+    /// neither a later fragment, nor an ICMP error, nor link control), its
+    /// facts and its table probe, which prefetches its entry; `None` for
+    /// the others. Returns whether any frame is to be checked at all.
+    fn probe_batch(
+        &mut self,
+        batch: &Batch,
+        dir: Direction,
+        zone: &impl Fn(&PacketCtx) -> Option<PortId>,
+    ) -> bool {
+        let tables = self.tables;
+        let mut any = false;
+        for (i, ctx) in batch.as_slice().iter().enumerate() {
+            let h = &ctx.hdr;
+            let Some(port) = zone(ctx) else {
+                self.fw.probes[i] = None;
+                continue;
+            };
+            any = true;
+            self.fw.probes[i] = if matches!(h.l3, L3::Ipv4 | L3::Ipv6)
+                && h.frag != Fragment::Later
+                && !is_link_control(h)
+                && !is_icmp_error(h)
+            {
+                let liberal = tables.firewall.port(port).liberal;
+                let off = chunk_offset(ctx.frame.addr);
+                // SAFETY: as in `Pipeline::bytes`: the pipeline owns the
+                // chunk of every frame it holds, which lies inside it.
+                let chunk = unsafe { self.mem.chunk_mut(ctx.frame.addr) };
+                let frame = &chunk[off..off + ctx.frame.len as usize];
+                let st = &mut *self.fw;
+                let f = &mut st.facts[i];
+                facts_into(f, frame, h, port, dir, liberal);
+                st.ct.probe(f)
+            } else {
+                None
+            };
+        }
+        any
     }
 
     /// The firewall's check of `ctx` on `port` in direction `dir`; the
@@ -238,15 +354,63 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         port: PortId,
         dir: Direction,
     ) -> Result<(), DropReason> {
+        match self.look_up(ctx, port, dir) {
+            Looked::Done(r) => r,
+            Looked::Tracked(f, outcome) => {
+                self.decide(ctx, port, dir, u64::from(ctx.frame.len), &f, outcome)
+            }
+        }
+    }
+
+    /// [`Pipeline::firewall_check`] of the frame at position `i` of the
+    /// batch [`Pipeline::probe_batch`] went over.
+    #[inline]
+    fn check(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+        i: usize,
+    ) -> Result<(), DropReason> {
+        // A traced frame takes the one-at-a-time path, which records each
+        // decision and, while tracing, changes nothing.
+        if self.trace.is_some() {
+            return self.firewall_check(ctx, port, dir);
+        }
+        let now = self.fw.now;
+        let bytes = u64::from(ctx.frame.len);
+        let st = &mut *self.fw;
+        let (Some(Some(probe)), Some(facts)) = (st.probes.get(i), st.facts.get(i)) else {
+            return self.firewall_check(ctx, port, dir);
+        };
+        let outcome = st.ct.track_probed(now, facts, probe);
+        if let Outcome::Established {
+            generation, rule, ..
+        } = outcome
+        {
+            // The established fast path, as `decide` has it, without a
+            // copy of the facts.
+            if generation == self.tables.firewall.generation && rule != DENIED_RULE {
+                self.hit(rule, bytes, false);
+                return Ok(());
+            }
+        }
+        let f = *facts;
+        self.decide(ctx, port, dir, bytes, &f, outcome)
+    }
+
+    /// The lookup of a frame `probe_batch` did not probe: not the
+    /// firewall's, a later fragment, an ICMP error, or one checked alone
+    /// (`flood`).
+    fn look_up(&mut self, ctx: &PacketCtx, port: PortId, dir: Direction) -> Looked {
         let h = &ctx.hdr;
         if !matches!(h.l3, L3::Ipv4 | L3::Ipv6) || is_link_control(h) {
-            return Ok(());
+            return Looked::Done(Ok(()));
         }
         self.note_inspected();
         let read_only = self.read_only();
         let fw = &self.tables.firewall;
         let now = self.fw.now;
-        let bytes = u64::from(ctx.frame.len);
         let frame = self.bytes(ctx.frame);
         let f = facts(frame, h, port, dir, fw.port(port).liberal);
         if h.frag == Fragment::Later {
@@ -257,11 +421,11 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 self.fw.ct.frag_lookup(now, &key)
             };
             self.note_fragment(verdict);
-            return match verdict {
+            return Looked::Done(match verdict {
                 Some(FragVerdict::Allow) => Ok(()),
                 Some(FragVerdict::Deny) => Err(DropReason::FirewallDrop),
                 None => Err(DropReason::FragmentNoFirst),
-            };
+            });
         }
         let outcome = if is_icmp_error(h) {
             match icmp_quote(frame, h) {
@@ -295,7 +459,24 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             self.fw.ct.track(now, &f)
         };
         self.note_outcome(&outcome);
+        Looked::Tracked(f, outcome)
+    }
+
+    /// The verdict on a frame whose connection-tracking outcome is known.
+    #[inline]
+    fn decide(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+        bytes: u64,
+        f: &PacketFacts,
+        outcome: Outcome,
+    ) -> Result<(), DropReason> {
+        let h = &ctx.hdr;
+        let now = self.fw.now;
         let fw = &self.tables.firewall;
+        let read_only = self.read_only();
         match outcome {
             Outcome::Established {
                 handle,
@@ -314,7 +495,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 // The rules changed since this connection was admitted:
                 // check its opening direction again, now.
                 self.counters.firewall.rechecked.add(1);
-                let (open, open_dir) = if reply { reversed(&f, dir) } else { (f, dir) };
+                let (open, open_dir) = if reply { reversed(f, dir) } else { (*f, dir) };
                 let v = fw.classifier.classify(&query(port, open_dir, &open));
                 self.note_verdict(&v);
                 if v.action == Action::Allow {
@@ -336,7 +517,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
             Outcome::Related { generation, .. } if generation == fw.generation => Ok(()),
             Outcome::New | Outcome::Related { .. } | Outcome::Untracked => {
-                let v = fw.classifier.classify(&query(port, dir, &f));
+                let v = fw.classifier.classify(&query(port, dir, f));
                 self.note_verdict(&v);
                 if read_only {
                     if v.action != Action::Allow {
@@ -355,7 +536,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                         FragVerdict::Deny
                     };
                     // A full fragment table only costs the later fragments.
-                    let _ = self.fw.ct.frag_first(now, frag_key(&f, h), verdict);
+                    let _ = self.fw.ct.frag_first(now, frag_key(f, h), verdict);
                 }
                 if v.action != Action::Allow {
                     return self.refuse(ctx, port, &v);
@@ -364,7 +545,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                     return Ok(());
                 }
                 let slot = v.rule.unwrap_or(DEFAULT_RULE);
-                match self.fw.ct.insert(now, &f, fw.generation, slot) {
+                match self.fw.ct.insert(now, f, fw.generation, slot) {
                     Ok(_) => {
                         self.note_would_track();
                         Ok(())
@@ -495,6 +676,13 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         }
         true
     }
+}
+
+/// What [`Pipeline::look_up`] found: the check's result already, or the
+/// facts and the table's outcome.
+enum Looked {
+    Done(Result<(), DropReason>),
+    Tracked(PacketFacts, Outcome),
 }
 
 /// IPv6's link-layer plumbing, which the firewall leaves alone as it does

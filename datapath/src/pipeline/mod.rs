@@ -30,13 +30,15 @@ mod l2;
 mod output;
 pub mod trace;
 
+pub use output::tep_headers;
+
 use libxdp_sys::xdp_desc;
 
 use crate::{
     counters::{Cast, DropReason, WorkerCounters},
     frames::{chunk_base, chunk_offset, FrameMemory},
     handoff::{self, Ends, Handed, Resume},
-    ids::{Endpoint, Mac, VifId},
+    ids::{Endpoint, VifId},
     packet::{Frame, PacketCtx},
     tables::Tables,
 };
@@ -235,9 +237,10 @@ impl Batch {
 /// egress staging.
 pub struct Pipeline<'a, M: FrameMemory> {
     pub tables: &'a Tables,
-    /// Resolved next-hop MAC of each remote TEP (indexed like
-    /// `tables.remote_teps`).
-    pub tep_macs: &'a [Option<Mac>],
+    /// The outer headers toward each remote TEP whose next hop resolved
+    /// (indexed like `tables.remote_teps`): [`tep_headers`] of the
+    /// snapshot and the neighbour table.
+    pub tep_headers: &'a [Option<geneve::encap::EncapTemplate>],
     pub mem: &'a mut M,
     /// Free chunks (base addresses).
     pub pool: &'a mut Vec<u64>,

@@ -2,20 +2,50 @@
 //! the port's VLAN on its vif, or Geneve-encapsulated on the uplink — or
 //! hand it to `flood`.
 
-use geneve::encap::{encapsulate_with_source_port, source_port_from_hash, EncapParams};
+use std::net::Ipv4Addr;
+
+use geneve::encap::{source_port_from_hash, EncapParams, EncapTemplate};
 
 use super::{Batch, Pipeline, TxMeta};
 use crate::{
     counters::DropReason,
     frames::{chunk_base, chunk_offset, FrameMemory},
-    ids::{Endpoint, PortId, TepId},
+    ids::{Endpoint, Mac, PortId, TepId},
     packet::{Dest, Frame, PacketCtx},
+    tables::Tables,
     wire::{ETHERTYPE_VLAN, ETH_HLEN, VLAN_HLEN},
 };
 use geneve::encap::OUTER_HEADERS_LEN;
 
 /// Outer IPv4 + UDP + Geneve: what encapsulation adds at layer 3.
 const ENCAP_L3_OVERHEAD: usize = OUTER_HEADERS_LEN - ETH_HLEN;
+
+/// The outer headers toward each remote TEP of `tables` (indexed like
+/// `tables.remote_teps`) whose next hop `next_hop` resolves, when there is
+/// a local TEP: what [`Pipeline::tep_headers`] holds, built again whenever
+/// the snapshot or the neighbour table changes.
+pub fn tep_headers(
+    tables: &Tables,
+    next_hop: impl Fn(Ipv4Addr) -> Option<Mac>,
+) -> Vec<Option<EncapTemplate>> {
+    tables
+        .remote_teps
+        .iter()
+        .map(|&ip| {
+            let local = tables.local_tep.as_ref()?;
+            Some(EncapTemplate::new(&EncapParams {
+                src_mac: local.uplink_mac,
+                dst_mac: next_hop(ip)?,
+                src_ip: local.ip,
+                dst_ip: ip,
+                // Each packet gives its switch's.
+                vni: 0,
+                ttl: 64,
+                udp_checksum: false,
+            }))
+        })
+        .collect()
+}
 
 impl<M: FrameMemory> Pipeline<'_, M> {
     pub(super) fn output(&mut self, batch: &mut Batch) {
@@ -61,26 +91,18 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let Some(local) = &tables.local_tep else {
             return self.drop_frame(ctx.ingress, frame, DropReason::NoLocalTep);
         };
-        let Some(Some(next_hop)) = self.tep_macs.get(tep.index()) else {
+        let Some(Some(outer)) = self.tep_headers.get(tep.index()) else {
             return self.drop_frame(ctx.ingress, frame, DropReason::NoRouteToTep);
         };
         if frame.len as usize + ENCAP_L3_OVERHEAD > local.mtu as usize {
             return self.drop_frame(ctx.ingress, frame, DropReason::TooBigForUplink);
         }
-        let params = EncapParams {
-            src_mac: local.uplink_mac,
-            dst_mac: *next_hop,
-            src_ip: local.ip,
-            dst_ip: tables.remote_tep(tep),
-            vni: tables.switch(ctx.switch).vni,
-            ttl: 64,
-            udp_checksum: false,
-        };
+        let vni = tables.switch(ctx.switch).vni;
         let off = chunk_offset(frame.addr);
-        let sport = Some(source_port_from_hash(ctx.hdr.hash));
+        let sport = source_port_from_hash(ctx.hdr.hash);
         // SAFETY: the pipeline owns `frame`'s chunk (see `Pipeline::bytes`).
         let chunk = unsafe { self.mem.chunk_mut(frame.addr) };
-        match encapsulate_with_source_port(chunk, off, frame.len as usize, &params, sport) {
+        match outer.encapsulate(chunk, off, frame.len as usize, vni, sport) {
             Ok(start) => {
                 let outer = Frame {
                     addr: chunk_base(frame.addr) + start as u64,

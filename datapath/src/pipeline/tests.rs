@@ -8,7 +8,7 @@ use geneve::decap::decapsulate;
 
 use super::*;
 use crate::{
-    ids::{PortId, TepId},
+    ids::{Mac, PortId, TepId},
     packet::{parse, ParseError},
     testing::*,
     wire::*,
@@ -340,7 +340,7 @@ fn drop_unknown_vni() {
 #[test]
 fn drop_no_route_to_tep() {
     let mut rig = Rig::new();
-    rig.tep_macs = vec![None];
+    rig.tep_headers = vec![None];
     from_a(&mut rig, &udp_a_to('r'));
     assert_only_drop(&rig, port(&rig, "a"), DropReason::NoRouteToTep);
 }

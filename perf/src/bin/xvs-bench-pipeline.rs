@@ -75,7 +75,7 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
         &mut Slots::new(MAX_PORTS),
     )
     .expect("tables");
-    let tep_macs = [Some([2, 0, 0, 0, 0, 0xbb])];
+    let tep_headers = datapath::pipeline::tep_headers(&tables, |_| Some([2, 0, 0, 0, 0, 0xbb]));
     let counters = WorkerCounters::default();
     let frame = template(args.size);
     let chunks: Vec<u64> = (0..BATCH as u64).map(|i| i * FRAME_SIZE as u64).collect();
@@ -103,7 +103,7 @@ fn measure(umem: &mut Umem, spoofguard: bool, args: &Args) -> (f64, u64) {
         }
         let mut p = Pipeline {
             tables: &tables,
-            tep_macs: &tep_macs,
+            tep_headers: &tep_headers,
             mem: umem,
             pool: &mut pool,
             counters: &counters,

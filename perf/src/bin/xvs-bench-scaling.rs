@@ -5,7 +5,9 @@
 //! case (b) of the `stages` bench — 60-byte frames from port `a` (VLAN 10)
 //! to a remote MAC, 10,000 UDP flows established: VLAN lookup and strip,
 //! guards, counters, the firewall out of the port (established), L2
-//! lookup, Geneve encap — in batches of 64 for a fixed time. Nothing is
+//! lookup, Geneve encap — in batches of 64 for a fixed time, with a
+//! firewall of `--rules` rules (default 1,000: the `stages` bench's
+//! headline case). Nothing is
 //! shared between the threads but the machine (caches, memory, the
 //! allocator's first touch).
 //!
@@ -48,6 +50,10 @@ struct Args {
     /// Established flows per thread.
     #[arg(long, default_value_t = 10_000)]
     flows: u32,
+    /// Firewall rules (`perf::fw_rules`, plus the one allowing the flows;
+    /// 0: no rules, default allow). 1,000 is the `stages` bench's headline.
+    #[arg(long, default_value_t = 1_000)]
+    rules: usize,
     /// Cores: one thread alone on each, then one on each at once.
     #[arg(long, value_delimiter = ',', default_value = "0,1")]
     cores: Vec<usize>,
@@ -99,7 +105,7 @@ impl Run {
 
 /// One thread per core in `cores`, all starting together, each running
 /// its own case for `secs`.
-fn phase(cores: &[usize], flows: u32, secs: f64) -> Vec<Run> {
+fn phase(cores: &[usize], flows: u32, rules: usize, secs: f64) -> Vec<Run> {
     let start = Barrier::new(cores.len());
     thread::scope(|s| {
         let handles: Vec<_> = cores
@@ -112,7 +118,7 @@ fn phase(cores: &[usize], flows: u32, secs: f64) -> Vec<Run> {
                         "cannot pin to core {core}"
                     );
                     // Built on its core: its memory is first touched there.
-                    let mut case = Case::new('a', 'r', flows);
+                    let mut case = Case::with_rules('a', 'r', flows, rules);
                     start.wait();
                     let cpu0 = thread_cpu();
                     let t0 = Instant::now();
@@ -156,8 +162,8 @@ fn main() {
         );
     }
     println!(
-        "xvs-bench-scaling: case (b), a -> remote TEP, {} flows established, 60 B frames; {} rounds of: one thread alone on each of cores {:?}, then one on each at once, {} s each",
-        args.flows, args.rounds, args.cores, args.secs
+        "xvs-bench-scaling: case (b), a -> remote TEP, {} flows established, {} firewall rules, 60 B frames; {} rounds of: one thread alone on each of cores {:?}, then one on each at once, {} s each",
+        args.flows, args.rules, args.rounds, args.cores, args.secs
     );
     let n = args.cores.len();
     // Per round: the cores' Mpps alone, together, and the same per on-CPU
@@ -168,11 +174,11 @@ fn main() {
     for round in 1..=args.rounds {
         let mut alone = Vec::new();
         for &core in &args.cores {
-            let run = phase(&[core], args.flows, args.secs).remove(0);
+            let run = phase(&[core], args.flows, args.rules, args.secs).remove(0);
             println!("round {round}, 1 thread   {}", run.line());
             alone.push(run);
         }
-        let together = phase(&args.cores, args.flows, args.secs);
+        let together = phase(&args.cores, args.flows, args.rules, args.secs);
         for run in &together {
             println!("round {round}, {n} threads  {}", run.line());
         }
