@@ -318,7 +318,6 @@ fn start_testpmd(
 /// Geneve tunnel); table 4/5 the firewall into the destination port; table 6 push
 /// the destination port's tag and output.
 pub fn ovs_flows(case: &Case) -> String {
-    let fw = case.job.rules() > 0;
     let mut f = String::new();
     let mut w = |s: String| {
         f.push_str(&s);
@@ -329,15 +328,8 @@ pub fn ovs_flows(case: &Case) -> String {
     w(format!("table=0,priority=100,in_port={VIF1},dl_vlan={B_VLAN},dl_src={b},ip,nw_src={B_IP} actions=strip_vlan,load:2->NXM_NX_REG0[],resubmit(,1)"));
     w("table=0,priority=100,in_port=gnv0,ip actions=resubmit(,3)".into());
     w("table=0,priority=0 actions=drop".into());
-    // Out of the source port.
-    if fw {
-        w("table=1,priority=10,ip actions=ct(zone=NXM_NX_REG0[0..15],table=2)".into());
-        w("table=2,priority=100,ct_state=+trk+est,ip actions=resubmit(,3)".into());
-        w("table=2,priority=100,ct_state=+trk+rel,ip actions=resubmit(,3)".into());
-        rules(&mut w, case.job, 2, "NXM_NX_REG0[0..15]", 3);
-    } else {
-        w("table=1,priority=10 actions=resubmit(,3)".into());
-    }
+    // Out of the source port (its zone in reg0).
+    firewall_tables(&mut w, case.job, 1, "NXM_NX_REG0[0..15]", 3);
     // L2 lookup.
     w(format!(
         "table=3,priority=100,dl_dst={a} actions=load:1->NXM_NX_REG1[],resubmit(,4)"
@@ -349,15 +341,8 @@ pub fn ovs_flows(case: &Case) -> String {
         "table=3,priority=100,dl_dst={r} actions=output:gnv0"
     ));
     w("table=3,priority=0 actions=drop".into());
-    // Into the destination port.
-    if fw {
-        w("table=4,priority=10,ip actions=ct(zone=NXM_NX_REG1[0..15],table=5)".into());
-        w("table=5,priority=100,ct_state=+trk+est,ip actions=resubmit(,6)".into());
-        w("table=5,priority=100,ct_state=+trk+rel,ip actions=resubmit(,6)".into());
-        rules(&mut w, case.job, 5, "NXM_NX_REG1[0..15]", 6);
-    } else {
-        w("table=4,priority=10 actions=resubmit(,6)".into());
-    }
+    // Into the destination port (its zone in reg1).
+    firewall_tables(&mut w, case.job, 4, "NXM_NX_REG1[0..15]", 6);
     w(format!(
         "table=6,priority=100,reg1=1 actions=mod_vlan_vid:{A_VLAN},output:{VIF0}"
     ));
@@ -366,6 +351,27 @@ pub fn ovs_flows(case: &Case) -> String {
     ));
     w("table=6,priority=0 actions=drop".into());
     f
+}
+
+/// One firewall check in tables `ct` and `ct + 1`: send the frame through
+/// conntrack in `zone`, let established and related frames on to table
+/// `next`, and new ones through the job's rules; with no firewall in the
+/// job, straight on to `next`.
+fn firewall_tables(w: &mut impl FnMut(String), job: Job, ct: u32, zone: &str, next: u32) {
+    if job.rules() == 0 {
+        w(format!("table={ct},priority=10 actions=resubmit(,{next})"));
+        return;
+    }
+    let verdict = ct + 1;
+    w(format!(
+        "table={ct},priority=10,ip actions=ct(zone={zone},table={verdict})"
+    ));
+    for state in ["+trk+est", "+trk+rel"] {
+        w(format!(
+            "table={verdict},priority=100,ct_state={state},ip actions=resubmit(,{next})"
+        ));
+    }
+    rules(w, job, verdict, zone, next);
 }
 
 /// The rule table `table` for new connections: the job's drop rules, then
@@ -650,5 +656,55 @@ pub fn path_note(path: Path) -> &'static str {
         Path::VifVif => "vif0 → vif1",
         Path::VifUplink => "vif0 → uplink",
         Path::UplinkVif => "uplink → vif0",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(job: Job) -> Case {
+        Case {
+            path: Path::VifVif,
+            job,
+            size: 60,
+            flows: 1,
+        }
+    }
+
+    #[test]
+    fn ovs_flows_check_out_of_and_into_a_port_with_the_jobs_rules() {
+        let f = ovs_flows(&case(Job::Fw1000));
+        let lines: Vec<&str> = f.lines().collect();
+        for want in [
+            "table=1,priority=10,ip actions=ct(zone=NXM_NX_REG0[0..15],table=2)",
+            "table=2,priority=100,ct_state=+trk+est,ip actions=resubmit(,3)",
+            "table=4,priority=10,ip actions=ct(zone=NXM_NX_REG1[0..15],table=5)",
+            "table=5,priority=100,ct_state=+trk+rel,ip actions=resubmit(,6)",
+            "table=5,priority=49000,ct_state=+trk+new,udp,tp_dst=5678 actions=ct(commit,zone=NXM_NX_REG1[0..15]),resubmit(,6)",
+        ] {
+            assert!(lines.contains(&want), "missing {want}");
+        }
+        // 999 drop rules and the allow rule, in each of the two checks.
+        let rules = |t: u32| {
+            lines
+                .iter()
+                .filter(|l| l.starts_with(&format!("table={t},")) && l.contains("+trk+new"))
+                .count()
+        };
+        assert_eq!((rules(2), rules(5)), (1000, 1000));
+        let plain = ovs_flows(&case(Job::Switch));
+        assert!(!plain.contains("ct("), "{plain}");
+        assert!(plain.contains("table=1,priority=10 actions=resubmit(,3)"));
+        assert!(plain.contains("table=4,priority=10 actions=resubmit(,6)"));
+    }
+
+    #[test]
+    fn xvswitch_config_has_the_jobs_rules() {
+        let c = xvswitch_config(&case(Job::Fw1000));
+        assert_eq!(c["rules"].as_array().map(|r| r.len()), Some(1000));
+        assert_eq!(c["firewall"]["default_action"], "drop");
+        let plain = xvswitch_config(&case(Job::Switch));
+        assert!(plain.get("rules").is_none(), "{plain}");
     }
 }
