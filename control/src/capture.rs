@@ -282,13 +282,14 @@ pub struct CaptureBatch {
     pub active: bool,
 }
 
+/// A parsed filter: protocol, host address, L4 port (each `None`: any).
+pub type Filter = (Option<TraceProtocol>, Option<IpAddr>, Option<u16>);
+
 /// Parses a filter expression: terms joined by `and` — a protocol (`tcp`,
 /// `udp`, `icmp`, `arp`), `host ADDRESS` (source or destination) and
 /// `port N` (TCP/UDP source or destination) — each at most once; an empty
 /// expression matches everything. Returns (protocol, address, port).
-pub fn parse_filter(
-    text: &str,
-) -> Result<(Option<TraceProtocol>, Option<IpAddr>, Option<u16>), String> {
+pub fn parse_filter(text: &str) -> Result<Filter, String> {
     let (mut protocol, mut address, mut port) = (None, None, None);
     let words: Vec<&str> = text.split_whitespace().collect();
     let mut i = 0;

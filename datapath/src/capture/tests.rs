@@ -95,7 +95,7 @@ fn a_port_is_captured_untagged_both_ways_and_nothing_else() {
     );
     // c answers a (untagged vif vm2); a receives it tagged on vm1.
     let c_to_a = ping('c', 'a');
-    burst(&mut r, Some(VM2), &[c_to_a.clone()]);
+    burst(&mut r, Some(VM2), std::slice::from_ref(&c_to_a));
     let got = copies(&ring);
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!((got[0].kind, &got[0].data), (Kind::In, &a_to_c));
@@ -341,7 +341,7 @@ fn the_uplink_is_captured_outer_and_filtered_by_the_inner_frame() {
         ),
     );
     let from_remote = geneve(5001, &ping('r', 'a'));
-    burst(&mut r, None, &[from_remote.clone()]);
+    burst(&mut r, None, std::slice::from_ref(&from_remote));
     // a to the remote MAC: encapsulated, copied as sent.
     burst(&mut r, Some(VM1), &[tagged(&ping('a', 'r'), 10)]);
     let got = copies(&ring);
