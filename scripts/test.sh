@@ -40,5 +40,6 @@ cargo test --release -p testbed --test control_plane
 cargo test --release -p testbed --test port_security
 cargo test --release -p testbed --test firewall
 cargo test --release -p testbed --test trace
+cargo test --release -p testbed --test capture
 cargo test --release -p testbed --test e2e
 cargo test --release -p testbed --test workers

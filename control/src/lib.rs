@@ -21,6 +21,9 @@
 //!   tracked connections (`conntrack.*`) and rule hit counters;
 //! - [`trace`]: `trace`'s args and report (every pipeline stage's
 //!   decision for one packet);
+//! - [`capture`]: `capture.*`'s args and batches (copies of the frames
+//!   crossing a port, a vif or the uplink), and [`pcapng`], the file
+//!   format `xvsctl capture` writes them in;
 //! - [`client`]: a blocking client of the control socket that sends typed
 //!   ops, which the `xvsctl` binary is built on;
 //! - [`manpages`]: man pages generated from a program's clap definition
@@ -29,11 +32,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod capture;
 pub mod client;
 pub mod fwstats;
 pub mod manpages;
 pub mod model;
 pub mod ops;
+pub mod pcapng;
 pub mod protocol;
 pub mod service;
 pub mod stats;

@@ -25,6 +25,7 @@ use thiserror::Error;
 
 use std::collections::BTreeMap;
 
+use crate::capture::{CaptureBatch, CaptureReadArgs, CaptureStartArgs, CaptureStarted};
 use crate::fwstats::{ConntrackList, ConntrackStats, RuleHits};
 use crate::model::{Config, ValidationError};
 use crate::ops::{self, diff, in_transaction, normalize, ConntrackListArgs, Op, OpKind};
@@ -200,6 +201,33 @@ pub trait Backend {
             op: "trace.live.show",
         })
     }
+
+    /// Arms a capture (the service has checked the args and that the
+    /// point exists) and answers its id. The default answers
+    /// [`CommitError::Unsupported`].
+    fn capture_start(&mut self, args: &CaptureStartArgs) -> Result<CaptureStarted, CommitError> {
+        let _ = args;
+        Err(CommitError::Unsupported {
+            op: "capture.start",
+        })
+    }
+
+    /// The frames capture `args.id` copied since the last read, at most
+    /// `args.effective_max()`; [`CommitError::NotFound`] for a capture
+    /// that does not exist (stopped, or forgotten after
+    /// [`crate::capture::IDLE_TIMEOUT_S`] without a read). The default
+    /// answers [`CommitError::Unsupported`].
+    fn capture_read(&mut self, args: &CaptureReadArgs) -> Result<CaptureBatch, CommitError> {
+        let _ = args;
+        Err(CommitError::Unsupported { op: "capture.read" })
+    }
+
+    /// Stops capture `id` and forgets it; answers the frames it still held
+    /// and the totals. The default answers [`CommitError::Unsupported`].
+    fn capture_stop(&mut self, id: u64) -> Result<CaptureBatch, CommitError> {
+        let _ = id;
+        Err(CommitError::Unsupported { op: "capture.stop" })
+    }
 }
 
 /// The control protocol served over a [`Backend`].
@@ -342,6 +370,30 @@ impl<B: Backend> Service<B> {
                 self.backend.trace_live(args).map_err(|e| error_body(&e))?;
                 Ok(Value::Object(Map::new()))
             }
+            Op::CaptureStart(args) => {
+                args.check()?;
+                self.check_capture_point(args)?;
+                let started = self
+                    .backend
+                    .capture_start(args)
+                    .map_err(|e| error_body(&e))?;
+                to_json(&started)
+            }
+            Op::CaptureRead(args) => {
+                args.check()?;
+                let batch = self
+                    .backend
+                    .capture_read(args)
+                    .map_err(|e| error_body(&e))?;
+                to_json(&batch)
+            }
+            Op::CaptureStop(args) => {
+                let batch = self
+                    .backend
+                    .capture_stop(args.id)
+                    .map_err(|e| error_body(&e))?;
+                to_json(&batch)
+            }
             Op::TraceLiveShow => {
                 let report = self.backend.trace_live_show().map_err(|e| error_body(&e))?;
                 to_json(&report)
@@ -376,6 +428,32 @@ impl<B: Backend> Service<B> {
             Some(_) => Ok(()),
             None => Err(port_not_found(name)),
         }
+    }
+
+    /// Refuses a capture of a point the running configuration does not
+    /// have, naming the field.
+    fn check_capture_point(&self, args: &CaptureStartArgs) -> Result<(), ErrorBody> {
+        let config = self.backend.config();
+        let missing = |what: String, field: &str| {
+            ErrorBody::new(
+                ErrorCode::NotFound,
+                format!("capture.start: args.{field}: {what} not found"),
+            )
+        };
+        if let Some(name) = &args.port {
+            if config.port(name).is_none() {
+                return Err(missing(format!("port {name:?}"), "port"));
+            }
+        }
+        if let Some(name) = &args.vif {
+            if config.vif(name).is_none() {
+                return Err(missing(format!("vif {name:?}"), "vif"));
+            }
+        }
+        if args.uplink && config.local_tep.is_none() {
+            return Err(missing("local_tep".into(), "uplink"));
+        }
+        Ok(())
     }
 
     /// Refuses a trace naming an object the running configuration does

@@ -157,6 +157,13 @@ fn every_op_parses_and_names_itself() {
             json!({"port": "p", "count": 2, "protocol": "udp", "address": "10.0.0.1", "l4_port": 53}),
         ),
         ("trace.live.show", json!({})),
+        (
+            "capture.start",
+            json!({"port": "p", "direction": "in", "drops": true, "protocol": "tcp",
+                   "address": "10.0.0.1", "l4_port": 80, "snaplen": 128, "duration": 5}),
+        ),
+        ("capture.read", json!({"id": 1, "max": 10})),
+        ("capture.stop", json!({"id": 1})),
     ];
     assert_eq!(examples.len(), Op::ALL.len());
     for ((name, args), (listed, kind)) in examples.iter().zip(Op::ALL) {
@@ -177,6 +184,9 @@ fn every_op_parses_and_names_itself() {
             "trace",
             "trace.live",
             "trace.live.show",
+            "capture.start",
+            "capture.read",
+            "capture.stop",
         ];
         let query = !daemon.contains(name) && (name.ends_with(".list") || name.ends_with(".show"));
         assert_eq!(parsed.is_query(), query, "{name}");
@@ -195,7 +205,7 @@ fn every_op_parses_and_names_itself() {
         Op::names().collect::<Vec<_>>(),
         Op::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>()
     );
-    assert_eq!(Op::names_of(OpKind::Daemon).count(), 12);
+    assert_eq!(Op::names_of(OpKind::Daemon).count(), 15);
 }
 
 #[test]
@@ -276,6 +286,8 @@ fn unknown_ops_are_unknown_op_and_daemon_ops_are_no_config_ops() {
             "transaction" => json!({"ops": []}),
             "config.apply" => json!({"config": {}}),
             "trace.live" => json!({"port": "p"}),
+            "capture.start" => json!({"uplink": true}),
+            "capture.read" | "capture.stop" => json!({"id": 1}),
             _ => json!({}),
         };
         let daemon_op = op(name, args);

@@ -102,7 +102,12 @@ pub fn run(
             write_stats(service.backend(), stats_out);
             next_stats = now + stats_out.interval;
         }
-        let timeout = next_stats.saturating_duration_since(Instant::now());
+        let mut timeout = next_stats.saturating_duration_since(Instant::now());
+        if service.backend().capturing() {
+            // Captures stop on time, and are forgotten when nobody reads.
+            service.backend_mut().expire_captures();
+            timeout = timeout.min(Duration::from_secs(1));
+        }
         if let Err(e) = poll.poll(&mut events, Some(timeout)) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;

@@ -128,6 +128,18 @@ impl WorkerHandle {
             .map_err(|_| CommitError::Internal("the worker did not answer".into()))
     }
 
+    /// Arms or disarms a capture in the worker.
+    fn capture(&self, command: worker::CaptureCommand) -> Result<Vec<u64>, CommitError> {
+        let (reply, answer) = mpsc::channel();
+        self.commands
+            .send(WorkerCommand::Capture { command, reply })
+            .map_err(|_| CommitError::Internal("the worker has stopped".into()))?;
+        self.wake.wake();
+        answer
+            .recv_timeout(WORKER_TIMEOUT)
+            .map_err(|_| CommitError::Internal("the worker did not answer".into()))
+    }
+
     fn detach(&self, slot: Slot) {
         let (reply, answer) = mpsc::channel();
         if self
@@ -161,6 +173,19 @@ pub struct Daemon {
     state_file: Option<PathBuf>,
     counters: Vec<Arc<WorkerCounters>>,
     baselines: Baselines,
+    /// The captures (`capture.*`), by id, each with the port or vif it
+    /// copies (`None`: the uplink).
+    captures: BTreeMap<u64, (CapturedObject, crate::capture::Session)>,
+    /// The id of the last capture started.
+    last_capture: u64,
+}
+
+/// What a capture copies, by name: a port, a vif or the uplink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CapturedObject {
+    Port(String),
+    Vif(String),
+    Uplink,
 }
 
 fn vif_key(name: &str, interface: &str) -> String {
@@ -206,7 +231,102 @@ impl Daemon {
             state_file,
             counters,
             baselines: Baselines::new(),
+            captures: BTreeMap::new(),
+            last_capture: 0,
         }
+    }
+
+    /// Whether a capture is kept (the control loop then calls
+    /// [`Daemon::expire_captures`] at least once a second).
+    pub fn capturing(&self) -> bool {
+        !self.captures.is_empty()
+    }
+
+    /// Stops copying for the captures whose duration passed, or whose
+    /// port, vif or uplink is gone; forgets those nobody read for
+    /// [`control::capture::IDLE_TIMEOUT_S`] (their client went away).
+    pub fn expire_captures(&mut self) {
+        let now = std::time::Instant::now();
+        let idle = Duration::from_secs(control::capture::IDLE_TIMEOUT_S);
+        let mut stop = Vec::new();
+        let mut forget = Vec::new();
+        for (id, (object, session)) in &self.captures {
+            let gone = match object {
+                CapturedObject::Port(p) => self.config.port(p).is_none(),
+                CapturedObject::Vif(v) => self.config.vif(v).is_none(),
+                CapturedObject::Uplink => self.config.local_tep.is_none(),
+            };
+            if session.active && (now >= session.until || gone) {
+                stop.push(*id);
+            }
+            if now.duration_since(session.last_read) >= idle {
+                forget.push(*id);
+            }
+        }
+        for id in stop.iter().chain(&forget) {
+            self.disarm_capture(*id);
+        }
+        for id in forget {
+            self.captures.remove(&id);
+        }
+    }
+
+    /// Disarms capture `id` in every worker (it copies no more).
+    fn disarm_capture(&mut self, id: u64) {
+        if let Some((_, session)) = self.captures.get_mut(&id) {
+            if session.active {
+                session.active = false;
+                for w in &self.workers {
+                    let _ = w.capture(worker::CaptureCommand::Disarm(id));
+                }
+            }
+        }
+    }
+
+    /// Where a capture copies, in datapath ids.
+    fn capture_point(
+        &self,
+        args: &control::capture::CaptureStartArgs,
+    ) -> Result<(CapturedObject, crate::capture::Point), CommitError> {
+        let vif_slot = |name: &str| {
+            self.config
+                .vif(name)
+                .and_then(|v| self.vif_slots.get(&vif_key(&v.name, &v.interface)))
+                .map(VifId)
+                .ok_or_else(|| CommitError::NotFound {
+                    object: format!("vif {name:?}"),
+                })
+        };
+        if let Some(name) = &args.port {
+            let port = self
+                .config
+                .port(name)
+                .ok_or_else(|| CommitError::NotFound {
+                    object: format!("port {name:?}"),
+                })?;
+            let slot = self
+                .port_slots
+                .get(name)
+                .ok_or_else(|| CommitError::NotFound {
+                    object: format!("port {name:?}"),
+                })?;
+            let point = crate::capture::Point::Port {
+                port: PortId(slot),
+                vif: vif_slot(&port.vif)?,
+                vlan: port.vlan,
+            };
+            return Ok((CapturedObject::Port(name.clone()), point));
+        }
+        if let Some(name) = &args.vif {
+            let point = crate::capture::Point::Vif(vif_slot(name)?);
+            return Ok((CapturedObject::Vif(name.clone()), point));
+        }
+        if self.uplink.is_none() {
+            return Err(CommitError::NotFound {
+                object: "local_tep".into(),
+            });
+        }
+        Ok((CapturedObject::Uplink, crate::capture::Point::Uplink))
     }
 
     /// Makes `new` the running configuration (see the module doc).
@@ -811,6 +931,94 @@ impl Backend for Daemon {
 
     fn trace_live_show(&self) -> Result<control::trace::TraceLiveReport, CommitError> {
         self.workers[0].live_trace(None)
+    }
+
+    /// Arms the capture in every worker (a ring each), or in none.
+    fn capture_start(
+        &mut self,
+        args: &control::capture::CaptureStartArgs,
+    ) -> Result<control::capture::CaptureStarted, CommitError> {
+        use crate::capture::{ring_slots, Ring, Session, Tap};
+        self.expire_captures();
+        let (object, point) = self.capture_point(args)?;
+        if self.captures.len() >= control::capture::MAX_CAPTURES {
+            return Err(CommitError::Capacity {
+                object: format!("capture of {}", args.point()),
+                kind: "captures",
+                limit: control::capture::MAX_CAPTURES,
+            });
+        }
+        let snaplen = args.effective_snaplen() as usize;
+        let slots = ring_slots(snaplen);
+        self.last_capture += 1;
+        let id = self.last_capture;
+        let filter = crate::live_trace::LiveFilter {
+            protocol: args.protocol,
+            address: args.address,
+            l4_port: args.l4_port,
+        };
+        let direction = args.direction.unwrap_or_default();
+        let mut rings = Vec::new();
+        for w in &self.workers {
+            let ring = Ring::new(slots, snaplen);
+            let tap = Tap::new(
+                id,
+                point,
+                direction,
+                args.drops,
+                filter,
+                snaplen,
+                ring.clone(),
+            );
+            if let Err(e) = w.capture(worker::CaptureCommand::Arm(tap)) {
+                for w in &self.workers {
+                    let _ = w.capture(worker::CaptureCommand::Disarm(id));
+                }
+                return Err(e);
+            }
+            rings.push(ring);
+        }
+        let until =
+            std::time::Instant::now() + Duration::from_secs(u64::from(args.effective_duration()));
+        self.captures
+            .insert(id, (object, Session::new(id, rings, until)));
+        Ok(control::capture::CaptureStarted {
+            id,
+            point: args.point(),
+            snaplen: snaplen as u32,
+            workers: self.workers.len() as u32,
+            ring: slots as u32,
+        })
+    }
+
+    fn capture_read(
+        &mut self,
+        args: &control::capture::CaptureReadArgs,
+    ) -> Result<control::capture::CaptureBatch, CommitError> {
+        self.expire_captures();
+        let (_, session) =
+            self.captures
+                .get_mut(&args.id)
+                .ok_or_else(|| CommitError::NotFound {
+                    object: format!("capture {}", args.id),
+                })?;
+        Ok(session.read(args.effective_max() as usize))
+    }
+
+    fn capture_stop(&mut self, id: u64) -> Result<control::capture::CaptureBatch, CommitError> {
+        if !self.captures.contains_key(&id) {
+            return Err(CommitError::NotFound {
+                object: format!("capture {id}"),
+            });
+        }
+        self.disarm_capture(id);
+        let (_, mut session) = self
+            .captures
+            .remove(&id)
+            .ok_or_else(|| CommitError::NotFound {
+                object: format!("capture {id}"),
+            })?;
+        Ok(session.read_all())
     }
 
     fn conntrack_stats(&self) -> Result<ConntrackStats, CommitError> {

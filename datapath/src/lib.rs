@@ -7,12 +7,14 @@
 //! facts from the kernel ([`netdev`]), the stats report ([`stats`]) and its
 //! Prometheus form ([`metrics`]), the running configuration and its commits
 //! ([`daemon`]), the control socket ([`control_server`]) and the
-//! distributed firewall's rule classifier ([`firewall`]). The
+//! distributed firewall's rule classifier ([`firewall`]), packet capture
+//! ([`capture`]). The
 //! `xvswitchd` binary puts them together.
 //!
 //! At the bottom, importing nothing of the crate: [`ids`], [`drop_reason`]
 //! and [`wire`].
 
+pub mod capture;
 pub mod control_server;
 pub mod counters;
 pub mod daemon;

@@ -34,7 +34,8 @@ pub struct LiveFilter {
 }
 
 impl LiveFilter {
-    fn matches(&self, h: &Headers) -> bool {
+    /// Whether parsed headers match every filter given.
+    pub fn matches(&self, h: &Headers) -> bool {
         let proto_ok = match self.protocol {
             None => true,
             Some(TraceProtocol::Arp) => h.l3 == L3::Arp,

@@ -102,11 +102,25 @@ pub enum WorkerCommand {
         arm: Option<crate::live_trace::LiveTrace>,
         reply: mpsc::Sender<control::trace::TraceLiveReport>,
     },
+    /// Arm or disarm a capture (`xvsctl capture`); replies with the ids
+    /// armed afterwards.
+    Capture {
+        command: CaptureCommand,
+        reply: mpsc::Sender<Vec<u64>>,
+    },
     /// Work on the worker's connection table (it owns it).
     Conntrack {
         request: ConntrackRequest,
         reply: mpsc::Sender<ConntrackReply>,
     },
+}
+
+/// What the control plane asks of a worker's captures.
+pub enum CaptureCommand {
+    /// Start copying (replacing a capture with the same id).
+    Arm(crate::capture::Tap),
+    /// Stop copying for capture `id`.
+    Disarm(u64),
 }
 
 /// What the control plane asks of a worker's connection table.
@@ -277,6 +291,13 @@ impl Worker {
                     self.live = arm;
                 }
                 let _ = reply.send(self.live.as_ref().map(|l| l.show()).unwrap_or_default());
+            }
+            WorkerCommand::Capture { command, reply } => {
+                match command {
+                    CaptureCommand::Arm(tap) => self.egress.capture.arm(tap),
+                    CaptureCommand::Disarm(id) => self.egress.capture.disarm(id),
+                }
+                let _ = reply.send(self.egress.capture.ids());
             }
             WorkerCommand::Conntrack { request, reply } => {
                 let now = conntrack::Time(self.shared.epoch.elapsed().as_millis() as u64);
@@ -472,6 +493,9 @@ impl Worker {
                 }
             }
         }
+        // Copies of what goes out, for a capture, while the worker still
+        // owns the frames (hand-off stages nothing for transmit).
+        pipeline.tap_staged();
         if several {
             let sent_before = self.shared.counters.handoff.sent.get();
             pipeline.hand_off(ends, &mut self.full);
@@ -518,6 +542,7 @@ impl Worker {
                 vif,
                 &mut self.egress.vifs[v],
                 sock,
+                (&self.egress.capture, &mut self.frames),
             );
         }
         let sock = self.uplink.as_mut().and_then(|u| u.sockets.first_mut());
@@ -528,6 +553,7 @@ impl Worker {
                 None,
                 &mut self.egress.uplink,
                 sock,
+                (&self.egress.capture, &mut self.frames),
             )
     }
 
@@ -628,13 +654,16 @@ fn socket_when_free(
 }
 
 /// Flushes a queue onto its socket and kicks transmit while the kernel
-/// makes progress; returns the frames still in flight.
+/// makes progress; returns the frames still in flight. A frame the ring
+/// refuses is shown to the captures armed (`taps`, over the frames'
+/// memory).
 fn send(
     counters: &WorkerCounters,
     pool: &mut Vec<u64>,
     vif: Option<VifId>,
     staged: &mut TxQueue,
     mut sock: Option<&mut XskSocket>,
+    (taps, mem): (&crate::capture::Taps, &mut UmemFrames),
 ) -> usize {
     if !staged.is_empty() {
         // An interface without a socket cannot send: its frames are counted
@@ -643,7 +672,17 @@ fn send(
             Some(s) => (Some(&mut s.tx), DropReason::TxRingFull),
             None => (None, DropReason::NoDestination),
         };
-        staged.flush(counters, pool, vif, ring, reason);
+        if taps.armed() {
+            staged.flush_tapped(counters, pool, vif, ring, reason, |d, meta| {
+                // SAFETY: a descriptor the ring refused is still the
+                // worker's (its chunk goes back to the pool after this).
+                if let Some(bytes) = unsafe { crate::capture::frame_bytes(mem, d.addr, d.len) } {
+                    taps.refused(vif, bytes, meta, reason);
+                }
+            });
+        } else {
+            staged.flush(counters, pool, vif, ring, reason);
+        }
     }
     let Some(sock) = sock else { return 0 };
     let mut outstanding = sock.tx.outstanding();

@@ -82,6 +82,9 @@ serde_op_args!(
     ConntrackFlushArgs,
     crate::trace::TraceArgs,
     crate::trace::TraceLiveArgs,
+    crate::capture::CaptureStartArgs,
+    crate::capture::CaptureReadArgs,
+    crate::capture::CaptureStopArgs,
 );
 
 /// Args of ops that take none (`switch.list`, `tep.clear`, ...): `{}`.

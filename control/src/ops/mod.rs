@@ -266,6 +266,14 @@ op_schema! {
     TraceLive(crate::trace::TraceLiveArgs) = "trace.live", Daemon;
     /// `trace.live.show`: the paths the last live trace recorded so far.
     TraceLiveShow = "trace.live.show", Daemon;
+    /// `capture.start`: arms every worker to copy the frames crossing a
+    /// port, a vif or the uplink (and, asked, those dropped there).
+    CaptureStart(crate::capture::CaptureStartArgs) = "capture.start", Daemon;
+    /// `capture.read`: the frames a capture copied since the last read.
+    CaptureRead(crate::capture::CaptureReadArgs) = "capture.read", Daemon;
+    /// `capture.stop`: stops a capture; answers what it still held and
+    /// the totals.
+    CaptureStop(crate::capture::CaptureStopArgs) = "capture.stop", Daemon;
 }
 
 impl Op {
@@ -719,7 +727,10 @@ pub fn apply(config: &mut Config, op: &Op) -> Result<Value, ErrorBody> {
         | Op::ConntrackStats
         | Op::Trace(_)
         | Op::TraceLive(_)
-        | Op::TraceLiveShow => return Err(not_a_config_op(op.name())),
+        | Op::TraceLiveShow
+        | Op::CaptureStart(_)
+        | Op::CaptureRead(_)
+        | Op::CaptureStop(_) => return Err(not_a_config_op(op.name())),
     }
     Ok(empty())
 }

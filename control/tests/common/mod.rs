@@ -244,6 +244,21 @@ pub struct Fake {
     /// The live trace armed, with the paths it "recorded": the sample
     /// trace, as many times as asked for.
     pub live: Option<control::trace::TraceLiveReport>,
+    /// The captures started: id, the frames "copied" (the sample frame,
+    /// [`sample_capture_frame`]) not yet read, and how many were read.
+    pub captures: Vec<(u64, Vec<control::capture::CaptureFrame>, u64)>,
+}
+
+/// The frame the in-memory backend's captures "copy": pod1a's ARP request
+/// for pod2a, as docs/control-protocol.md shows it.
+pub fn sample_capture_frame() -> control::capture::CaptureFrame {
+    control::capture::CaptureFrame {
+        ts_ns: 1_700_000_000_123_456_789,
+        len: 42,
+        direction: Some(control::capture::CaptureDirection::In),
+        dropped: None,
+        data: "////////AgAAdwALCAYAAQgABgQAAQIAAHcACwpNAAsAAAAAAAAKTQAV".into(),
+    }
 }
 
 impl Fake {
@@ -335,6 +350,65 @@ impl control::service::Backend for Fake {
         &self,
     ) -> Result<control::trace::TraceLiveReport, control::service::CommitError> {
         Ok(self.live.clone().unwrap_or_default())
+    }
+
+    fn capture_start(
+        &mut self,
+        args: &control::capture::CaptureStartArgs,
+    ) -> Result<control::capture::CaptureStarted, control::service::CommitError> {
+        let id = self.captures.last().map_or(1, |c| c.0 + 1);
+        self.captures.push((id, vec![sample_capture_frame()], 0));
+        Ok(control::capture::CaptureStarted {
+            id,
+            point: args.point(),
+            snaplen: args.effective_snaplen(),
+            workers: 1,
+            ring: 8192,
+        })
+    }
+
+    fn capture_read(
+        &mut self,
+        args: &control::capture::CaptureReadArgs,
+    ) -> Result<control::capture::CaptureBatch, control::service::CommitError> {
+        let (id, frames, read) = self
+            .captures
+            .iter_mut()
+            .find(|c| c.0 == args.id)
+            .ok_or_else(|| control::service::CommitError::NotFound {
+                object: format!("capture {}", args.id),
+            })?;
+        let n = frames.len().min(args.effective_max() as usize);
+        let frames: Vec<_> = frames.drain(..n).collect();
+        *read += frames.len() as u64;
+        Ok(control::capture::CaptureBatch {
+            id: *id,
+            frames,
+            captured: *read,
+            lost: 0,
+            active: true,
+        })
+    }
+
+    fn capture_stop(
+        &mut self,
+        id: u64,
+    ) -> Result<control::capture::CaptureBatch, control::service::CommitError> {
+        let at = self
+            .captures
+            .iter()
+            .position(|c| c.0 == id)
+            .ok_or_else(|| control::service::CommitError::NotFound {
+                object: format!("capture {id}"),
+            })?;
+        let (id, frames, read) = self.captures.remove(at);
+        Ok(control::capture::CaptureBatch {
+            id,
+            captured: read + frames.len() as u64,
+            frames,
+            lost: 0,
+            active: false,
+        })
     }
 
     fn conntrack_stats(

@@ -35,7 +35,10 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
             match self.firewall_check(ctx, p, Direction::In) {
                 Ok(()) => allowed.push(p),
-                Err(reason) => self.counters.port(p).drop(reason),
+                Err(reason) => {
+                    self.counters.port(p).drop(reason);
+                    self.tap_drop(Endpoint::Port(p), ctx.frame, reason);
+                }
             }
         }
         let ports = allowed.iter().map(|p| Target::Port(*p));

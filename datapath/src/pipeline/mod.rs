@@ -97,6 +97,21 @@ impl TxQueue {
         ring: Option<&mut impl DescRing>,
         reason: DropReason,
     ) {
+        self.flush_tapped(counters, pool, vif, ring, reason, |_, _| {});
+    }
+
+    /// [`TxQueue::flush`], showing `refused` each descriptor that did not
+    /// fit before its chunk goes back to the pool (packet capture copies
+    /// it as dropped).
+    pub fn flush_tapped(
+        &mut self,
+        counters: &WorkerCounters,
+        pool: &mut Vec<u64>,
+        vif: Option<VifId>,
+        ring: Option<&mut impl DescRing>,
+        reason: DropReason,
+        mut refused: impl FnMut(&xdp_desc, &TxMeta),
+    ) {
         let sent = ring.map_or(0, |r| r.produce(&self.descs));
         for (i, (d, meta)) in self.descs.iter().zip(&self.meta).enumerate() {
             let owner = counters.block(meta.owner);
@@ -110,6 +125,7 @@ impl TxQueue {
                 if let Some(v) = vif {
                     counters.vif(v).drop(reason);
                 }
+                refused(d, meta);
                 pool.push(chunk_base(d.addr));
             }
         }
@@ -137,6 +153,11 @@ pub struct Egress {
     pub uplink: TxQueue,
     /// Scratch of `flood`: the local ports whose firewall let a frame in.
     pub flood_ports: Vec<crate::ids::PortId>,
+    /// The captures armed in the worker (`xvsctl capture`): copies of
+    /// frames leave the worker too, toward the control thread, and every
+    /// path of the pipeline reaches the egress staging (see
+    /// [`crate::capture`]). Empty unless a capture runs.
+    pub capture: crate::capture::Taps,
 }
 
 impl Egress {
@@ -259,6 +280,7 @@ pub struct Pipeline<'a, M: FrameMemory> {
 impl<M: FrameMemory> Pipeline<'_, M> {
     /// The vif receive path, [`BATCH`] descriptors at a time.
     pub fn vif_input(&mut self, vif: VifId, rx: &[xdp_desc]) {
+        self.tap_rx(Endpoint::Vif(vif), rx);
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
             batch.reset();
@@ -281,6 +303,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
     /// The uplink receive path, [`BATCH`] descriptors at a time.
     pub fn uplink_input(&mut self, rx: &[xdp_desc]) {
+        self.tap_rx(Endpoint::Uplink, rx);
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
             batch.reset();
@@ -301,6 +324,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     /// another worker owns leaves after the guards, staged for that worker
     /// on `ends` ([`Pipeline::hand_off`] sends it); see [`crate::handoff`].
     pub fn vif_input_steered(&mut self, vif: VifId, rx: &[xdp_desc], ends: &mut Ends) {
+        self.tap_rx(Endpoint::Vif(vif), rx);
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
             batch.reset();
@@ -318,6 +342,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     /// The uplink receive path of one of several workers: a frame whose
     /// flow another worker owns leaves once decapsulated.
     pub fn uplink_input_steered(&mut self, rx: &[xdp_desc], ends: &mut Ends) {
+        self.tap_rx(Endpoint::Uplink, rx);
         let mut batch = std::mem::take(self.batch);
         for rx in rx.chunks(BATCH) {
             batch.reset();
@@ -414,6 +439,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     #[inline]
     pub fn drop_frame(&mut self, at: Endpoint, frame: Frame, reason: DropReason) {
         self.trace_drop(at, reason);
+        self.tap_drop(at, frame, reason);
         self.counters.block(at).drop(reason);
         self.pool.push(chunk_base(frame.addr));
     }

@@ -103,6 +103,10 @@ pub enum Command {
     /// sent, nothing changed.
     #[command(after_help = TRACE_HELP)]
     Trace(TraceCmd),
+    /// Capture the frames crossing a port, a vif or the uplink into a
+    /// pcapng file (Wireshark, tshark, tcpdump).
+    #[command(after_help = CAPTURE_HELP)]
+    Capture(CaptureCmd),
     /// Show the running state.
     #[command(subcommand)]
     Show(ShowCmd),
@@ -1136,4 +1140,73 @@ pub struct TraceCmd {
 fn parse_trace_protocol(s: &str) -> Result<control::trace::TraceProtocol, String> {
     serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
         .map_err(|_| format!("{s:?}: expected icmp, tcp, udp or arp"))
+}
+
+const CAPTURE_HELP: &str = "\
+Every worker copies the frames crossing the point (at most --snaplen bytes
+each) into a bounded ring that xvsctl reads; a copy that finds the ring full
+is skipped and counted as lost, so a capture never slows forwarding down.
+A port's frames are written untagged, as its pod sends and receives them; a
+vif's tagged, as on the wire; the uplink's as Geneve packets. With --drops,
+the frames dropped there are written too, each with its drop reason as the
+packet's comment (a frame received there and then dropped appears twice).
+
+--filter takes terms joined by `and`: a protocol (tcp, udp, icmp, arp),
+`host ADDRESS` (source or destination), `port N` (TCP/UDP source or
+destination); for the uplink they match the outer or the inner frame.
+
+The capture stops after --count frames or --duration seconds; then xvsctl
+prints on standard error how many frames it wrote and how many copies were
+lost. If xvsctl is killed, the daemon stops the capture within 10 seconds.
+
+Examples:
+  xvsctl capture pod1a -w pod1a.pcapng
+  xvsctl capture pod1a --filter 'tcp and port 80' --count 100 -w - | tcpdump -nr -
+  xvsctl capture pod2a --direction out --drops --duration 30 -w drops.pcapng
+  xvsctl capture --vif vm1 --snaplen 4096 -w vm1.pcapng
+  xvsctl capture --uplink --filter 'host 10.77.0.11' -w underlay.pcapng";
+
+/// `xvsctl capture`: where, which frames, how many, and the file.
+#[derive(clap::Args, Debug)]
+pub struct CaptureCmd {
+    /// The logical port (its frames untagged, as the pod sees them).
+    #[arg(
+        value_name = "PORT",
+        conflicts_with_all = ["vif", "uplink"],
+        required_unless_present_any = ["vif", "uplink"]
+    )]
+    pub port: Option<String>,
+    /// Capture a vif instead (tagged, as on the wire).
+    #[arg(long, value_name = "VIF", conflicts_with = "uplink")]
+    pub vif: Option<String>,
+    /// Capture the uplink instead (Geneve, as on the underlay).
+    #[arg(long)]
+    pub uplink: bool,
+    /// in: frames the switch receives there (what the pod sends); out:
+    /// frames it sends there (what the pod receives); both.
+    #[arg(long, value_name = "DIR", value_parser = parse_capture_direction, default_value = "both")]
+    pub direction: control::capture::CaptureDirection,
+    /// Also the frames dropped there, each with its drop reason.
+    #[arg(long)]
+    pub drops: bool,
+    /// Only frames that match: e.g. 'tcp and host 10.77.0.21 and port 80'.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N", default_value_t = 10000)]
+    pub count: u64,
+    /// Stop after this many seconds (at most 3600).
+    #[arg(long, value_name = "SECONDS", default_value_t = control::capture::DEFAULT_DURATION_S)]
+    pub duration: u32,
+    /// Bytes kept of each frame (64-4096).
+    #[arg(long, value_name = "BYTES", default_value_t = control::capture::DEFAULT_SNAPLEN)]
+    pub snaplen: u32,
+    /// The pcapng file to write; `-` writes to standard output.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: PathBuf,
+}
+
+fn parse_capture_direction(s: &str) -> Result<control::capture::CaptureDirection, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| format!("{s:?}: expected in, out or both"))
 }

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod capture;
 mod cli;
 mod live;
 mod pcap;
@@ -53,6 +54,9 @@ fn run(cli: &Cli) -> Result<Option<String>, Failure> {
     let call = request::build(&cli.command, &read_input)?;
     let mut client =
         Client::connect(&cli.socket).map_err(|e| Failure::Connect(cli.socket.clone(), e))?;
+    if let (Command::Capture(c), Target::Op(op)) = (&cli.command, &call.target) {
+        return capture::run(&mut client, c, op);
+    }
     let result = match call.target {
         Target::Op(op) => client.run(&op),
         Target::Raw { op, args } => client.call(&op, args),
