@@ -416,23 +416,8 @@ fn start_ovs(
     .map_err(|e| format!("{e} (apt-get install openvswitch-switch)"))?;
     let mut c = Command::new("ovsdb-server");
     env(&mut c);
-    let dbserver = c
-        .arg(&db)
-        .arg(format!("--remote=punix:{}", sock.display()))
-        .arg(format!(
-            "--unixctl={}",
-            dir.join("ovsdb-server.ctl").display()
-        ))
-        .arg(format!(
-            "--log-file={}",
-            dir.join("ovsdb-server.log").display()
-        ))
-        .arg("--no-chdir")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting ovsdb-server: {e}"))?;
+    c.arg(&db).arg(format!("--remote=punix:{}", sock.display()));
+    let dbserver = spawn_ovs(c, "ovsdb-server", dir)?;
     let ctl = dir.join("ovs-vswitchd.ctl");
     let mut r = Running {
         kind: Kind::Ovs,
@@ -459,19 +444,8 @@ fn start_ovs(
     ))?;
     let mut c = Namespaces::exec(&topo.dut, "ovs-vswitchd");
     env(&mut c);
-    let vswitchd = c
-        .arg(format!("unix:{}", sock.display()))
-        .arg(format!("--unixctl={}", ctl.display()))
-        .arg(format!(
-            "--log-file={}",
-            dir.join("ovs-vswitchd.log").display()
-        ))
-        .arg("--no-chdir")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting ovs-vswitchd: {e}"))?;
+    c.arg(format!("unix:{}", sock.display()));
+    let vswitchd = spawn_ovs(c, "ovs-vswitchd", dir)?;
     r.pid = vswitchd.id();
     r.children.push(vswitchd);
     wait_for("ovs-vswitchd's control socket", 15, || Ok(ctl.exists()))?;
@@ -516,6 +490,25 @@ fn start_ovs(
     })
     .map_err(|e| format!("{e}: {}", log_tail(&dir.join("ovs-vswitchd.log"))))?;
     Ok(r)
+}
+
+/// Starts an Open vSwitch daemon (`name`: ovsdb-server or ovs-vswitchd)
+/// with its control socket `DIR/NAME.ctl` and log `DIR/NAME.log`.
+fn spawn_ovs(mut c: Command, name: &str, dir: &FsPath) -> Result<Child, String> {
+    c.arg(format!(
+        "--unixctl={}",
+        dir.join(format!("{name}.ctl")).display()
+    ))
+    .arg(format!(
+        "--log-file={}",
+        dir.join(format!("{name}.log")).display()
+    ))
+    .arg("--no-chdir")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .map_err(|e| format!("starting {name}: {e}"))
 }
 
 impl Running {
