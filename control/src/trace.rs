@@ -381,6 +381,11 @@ pub struct TraceReport {
     /// Why the frame went nowhere (`null` when delivered).
     #[serde(default)]
     pub dropped: Option<String>,
+    /// With several workers: the worker that ran the frame's firewall
+    /// checks, the owner of its flow (whose share of the connection table
+    /// they read). Absent with one worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u32>,
 }
 
 /// Args of `trace.live`: arm the datapath to record the path of the next

@@ -117,7 +117,7 @@ impl WorkerHandle {
     fn live_trace(
         &self,
         arm: Option<crate::live_trace::LiveTrace>,
-    ) -> Result<control::trace::TraceLiveReport, CommitError> {
+    ) -> Result<Option<crate::live_trace::LiveTrace>, CommitError> {
         let (reply, answer) = mpsc::channel();
         self.commands
             .send(WorkerCommand::LiveTrace { arm, reply })
@@ -884,22 +884,14 @@ impl Backend for Daemon {
         };
         let input = crate::trace::build(&self.config, &tables, vif_id, args)?;
         let scratch = Box::new(crate::trace::Scratch::for_tables(&tables));
-        // With several workers this is worker 0's connection-table shard
-        // (the flow's owner may be another: see README, "Tracing").
-        self.workers[0].trace(input, scratch)
+        // The owner of the frame's flow holds its share of the connection
+        // table, as for a real frame.
+        let owner = crate::trace::owner(&input, self.workers.len());
+        self.workers[owner].trace(input, scratch)
     }
 
     fn trace_live(&mut self, args: &control::trace::TraceLiveArgs) -> Result<(), CommitError> {
         let object = || format!("port {:?}", args.port);
-        if self.workers.len() > 1 {
-            return Err(CommitError::Attach {
-                object: object(),
-                reason: format!(
-                    "live trace: runs with one worker only (xvswitchd runs {})",
-                    self.workers.len()
-                ),
-            });
-        }
         let port = self
             .config
             .port(&args.port)
@@ -913,24 +905,35 @@ impl Backend for Daemon {
             .vif(&port.vif)
             .and_then(|v| self.vif_slots.get(&vif_key(&v.name, &v.interface)))
             .ok_or_else(|| CommitError::Internal(format!("vif {:?} is not attached", port.vif)))?;
-        let live = crate::live_trace::LiveTrace {
-            port: PortId(slot),
-            name: port.name.clone(),
-            vif: VifId(vif),
-            vlan: port.vlan,
-            filter: crate::live_trace::LiveFilter {
+        let live = crate::live_trace::LiveTrace::new(
+            PortId(slot),
+            port.name.clone(),
+            VifId(vif),
+            port.vlan,
+            crate::live_trace::LiveFilter {
                 protocol: args.protocol,
                 address: args.address,
                 l4_port: args.l4_port,
             },
-            count: args.effective_count(),
-            reports: Vec::new(),
-        };
-        self.workers[0].live_trace(Some(live)).map(|_| ())
+            args.effective_count(),
+        );
+        // Every worker marks what it receives and records what it owns;
+        // they share the count.
+        let several = self.workers.len() > 1;
+        for (i, w) in self.workers.iter().enumerate() {
+            let mut part = live.clone();
+            part.worker = several.then_some(i as u32);
+            w.live_trace(Some(part))?;
+        }
+        Ok(())
     }
 
     fn trace_live_show(&self) -> Result<control::trace::TraceLiveReport, CommitError> {
-        self.workers[0].live_trace(None)
+        let mut parts = Vec::new();
+        for w in &self.workers {
+            parts.extend(w.live_trace(None)?);
+        }
+        Ok(crate::live_trace::LiveTrace::show(&parts))
     }
 
     /// Arms the capture in every worker (a ring each), or in none.

@@ -28,7 +28,11 @@ use std::sync::Arc;
 
 use crossbeam_queue::ArrayQueue;
 
-use crate::packet::{icmp_quote, Fragment, Headers, PacketCtx, L3};
+use crate::{
+    ids::VifId,
+    packet::{icmp_quote, parse, vlan_tag, Fragment, Headers, PacketCtx, L3},
+    wire::VLAN_HLEN,
+};
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -43,6 +47,10 @@ pub enum Resume {
     Vif,
     /// From the uplink, decapsulated: next the L2 lookup.
     Uplink,
+    /// Marked for a live trace as it arrived on `vif` and handed over
+    /// unclassified: the owner runs the whole pipeline on it with a
+    /// recorder (its report is the `seq`-th of the live trace).
+    Marked { vif: VifId, seq: u32 },
 }
 
 /// A frame handed to its owner: where its context stands, and where to
@@ -87,6 +95,27 @@ pub fn owner(frame: &[u8], h: &Headers, workers: usize) -> Option<usize> {
         }
     };
     Some(pick(symmetric_hash(a, b, proto), workers))
+}
+
+/// The owner of a frame as it arrives on a vif (tagged or not): the
+/// worker the pipeline hands it to once classified. `None`: no flow, or a
+/// frame classify drops.
+pub fn owner_of_vif_frame(frame: &[u8], workers: usize) -> Option<usize> {
+    let untagged = match vlan_tag(frame).ok()? {
+        // The headers and bytes the pipeline steers by: the frame untagged.
+        Some(_) => [&frame[..12], &frame[12 + VLAN_HLEN..]].concat(),
+        None => frame.to_vec(),
+    };
+    owner(&untagged, &parse(&untagged).ok()?, workers)
+}
+
+/// The owner of a frame as it arrives on the uplink: the worker the
+/// pipeline hands it to once decapsulated (by its inner frame). `None`: no
+/// flow, or a frame decap drops.
+pub fn owner_of_uplink_frame(frame: &[u8], workers: usize) -> Option<usize> {
+    let g = geneve::decap::decapsulate(frame).ok()?;
+    let inner = frame.get(g.inner_offset..g.inner_offset + g.inner_len)?;
+    owner(inner, &parse(inner).ok()?, workers)
 }
 
 /// A hash of the two endpoints that does not depend on their order.

@@ -9,15 +9,22 @@
 //! are looked at (VLAN tag, then the filter on the parsed headers), and a
 //! batch is split only around a marked frame.
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
+};
 
 use control::trace::{TraceLiveReport, TraceProtocol, TraceReport};
 use libxdp_sys::xdp_desc;
 
 use crate::{
     frames::FrameMemory,
-    ids::{PortId, VifId},
-    packet::{self, Frame, Headers, L3},
+    handoff::{owner_of_vif_frame, Ends, Handed, Resume},
+    ids::{Endpoint, PortId, VifId},
+    packet::{self, Frame, Headers, PacketCtx, L3},
     pipeline::{trace::Recorder, Pipeline},
     trace::{report, Ingress, Staged, TraceInput, Traced},
     wire::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
@@ -67,7 +74,11 @@ fn is_ip(h: &Headers) -> bool {
     matches!(h.l3, L3::Ipv4 | L3::Ipv6)
 }
 
-/// An armed (or finished) live trace in a worker.
+/// An armed (or finished) live trace in a worker. With several workers
+/// every worker holds one, and they share the budget: the worker a frame
+/// arrives on marks it (claiming its place in the trace), and the owner of
+/// its flow forwards and records it — the owner's connection table is the
+/// one the firewall reads.
 #[derive(Debug, Clone)]
 pub struct LiveTrace {
     pub port: PortId,
@@ -78,13 +89,39 @@ pub struct LiveTrace {
     pub vlan: Option<u16>,
     pub filter: LiveFilter,
     pub count: u32,
-    pub reports: Vec<TraceReport>,
+    /// This worker's index, with several workers (reports name it).
+    pub worker: Option<u32>,
+    /// Frames still to mark, shared by the workers the trace is armed in.
+    budget: Arc<AtomicU32>,
+    /// The paths this worker recorded, each with its place in the trace.
+    pub reports: Vec<(u32, TraceReport)>,
 }
 
 impl LiveTrace {
-    /// Frames still to record.
+    pub fn new(
+        port: PortId,
+        name: String,
+        vif: VifId,
+        vlan: Option<u16>,
+        filter: LiveFilter,
+        count: u32,
+    ) -> LiveTrace {
+        LiveTrace {
+            port,
+            name,
+            vif,
+            vlan,
+            filter,
+            count,
+            worker: None,
+            budget: Arc::new(AtomicU32::new(count)),
+            reports: Vec::new(),
+        }
+    }
+
+    /// Frames still to mark (by any worker).
     pub fn remaining(&self) -> u32 {
-        self.count.saturating_sub(self.reports.len() as u32)
+        self.budget.load(Ordering::Relaxed)
     }
 
     /// Whether frames received on `vif` need looking at.
@@ -93,13 +130,29 @@ impl LiveTrace {
         self.vif == vif && self.remaining() > 0
     }
 
-    /// What `trace.live.show` answers.
-    pub fn show(&self) -> TraceLiveReport {
+    /// Takes the next place in the trace, if one is left.
+    fn claim(&self) -> Option<u32> {
+        self.budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(1))
+            .ok()
+            .map(|left| self.count - left)
+    }
+
+    /// What `trace.live.show` answers, from every worker's part of the
+    /// trace: the recorded paths in the order their frames were marked. A
+    /// frame marked and then lost on its way to its owner (a full hand-off
+    /// ring, counted as `handoff_ring_full`) has no path.
+    pub fn show(parts: &[LiveTrace]) -> TraceLiveReport {
+        let Some(first) = parts.first() else {
+            return TraceLiveReport::default();
+        };
+        let mut traces: Vec<&(u32, TraceReport)> = parts.iter().flat_map(|p| &p.reports).collect();
+        traces.sort_by_key(|(seq, _)| *seq);
         TraceLiveReport {
-            port: Some(self.name.clone()),
-            count: self.count,
-            remaining: self.remaining(),
-            traces: self.reports.clone(),
+            port: Some(first.name.clone()),
+            count: first.count,
+            remaining: first.remaining(),
+            traces: traces.into_iter().map(|(_, r)| r.clone()).collect(),
         }
     }
 
@@ -122,9 +175,18 @@ impl LiveTrace {
     }
 
     /// Runs `rx` (received on the traced port's vif) through `p` as
-    /// [`Pipeline::vif_input`] would, recording the path of each marked
-    /// frame while there are frames to record.
-    pub fn input<M: FrameMemory>(&mut self, p: &mut Pipeline<'_, M>, vif: VifId, rx: &[xdp_desc]) {
+    /// [`Pipeline::vif_input`] would (or, given the hand-off `ends` of
+    /// several workers, [`Pipeline::vif_input_steered`]), recording the
+    /// path of each marked frame while there are frames to mark. A marked
+    /// frame whose flow another worker owns is handed to it unclassified,
+    /// to be forwarded and recorded there ([`LiveTrace::record_handed`]).
+    pub fn input<M: FrameMemory>(
+        &mut self,
+        p: &mut Pipeline<'_, M>,
+        vif: VifId,
+        rx: &[xdp_desc],
+        mut ends: Option<&mut Ends>,
+    ) {
         let mut start = 0;
         for (i, d) in rx.iter().enumerate() {
             if self.remaining() == 0 {
@@ -133,22 +195,53 @@ impl LiveTrace {
             if chunk_overflows(d) {
                 continue; // classify drops it as malformed
             }
-            let bytes = p.frame_copy(Frame {
+            let frame = Frame {
                 addr: d.addr,
                 len: d.len,
-            });
+            };
+            let bytes = p.frame_copy(frame);
             if !self.marks(&bytes) {
                 continue;
             }
+            let Some(seq) = self.claim() else { break };
             if start < i {
-                p.vif_input(vif, &rx[start..i]);
+                forward(p, vif, &rx[start..i], ends.as_deref_mut());
             }
-            self.record(p, vif, d, bytes);
             start = i + 1;
+            match ends.as_deref_mut() {
+                Some(e) => match owner_of_vif_frame(&bytes, e.workers()) {
+                    Some(owner) if owner != e.me => e.stage(
+                        owner,
+                        Handed {
+                            ctx: PacketCtx {
+                                frame,
+                                ingress: Endpoint::Vif(vif),
+                                ..PacketCtx::default()
+                            },
+                            resume: Resume::Marked { vif, seq },
+                        },
+                    ),
+                    _ => self.record(p, vif, d, bytes, seq),
+                },
+                None => self.record(p, vif, d, bytes, seq),
+            }
         }
         if start < rx.len() {
-            p.vif_input(vif, &rx[start..]);
+            forward(p, vif, &rx[start..], ends);
         }
+    }
+
+    /// Forwards and records a frame another worker marked and handed over
+    /// (this worker owns its flow).
+    pub fn record_handed<M: FrameMemory>(
+        &mut self,
+        p: &mut Pipeline<'_, M>,
+        vif: VifId,
+        frame: Frame,
+        seq: u32,
+    ) {
+        let bytes = p.frame_copy(frame);
+        self.record(p, vif, &frame.desc(), bytes, seq);
     }
 
     /// Forwards one marked frame with a live recorder and keeps its report.
@@ -158,6 +251,7 @@ impl LiveTrace {
         vif: VifId,
         d: &xdp_desc,
         bytes: Vec<u8>,
+        seq: u32,
     ) {
         let before: Vec<usize> = p.egress.vifs.iter().map(|q| q.descs.len()).collect();
         let uplink_before = p.egress.uplink.descs.len();
@@ -210,11 +304,25 @@ impl LiveTrace {
             staged,
         };
         let mut r = report(p.tables, &input, &traced, p.fw.now);
+        r.worker = self.worker;
         if r.delivered > 0 {
             // Real copies: they go out with this burst.
             r.dropped = None;
         }
-        self.reports.push(r);
+        self.reports.push((seq, r));
+    }
+}
+
+/// Forwards unmarked frames as the worker would have.
+fn forward<M: FrameMemory>(
+    p: &mut Pipeline<'_, M>,
+    vif: VifId,
+    rx: &[xdp_desc],
+    ends: Option<&mut Ends>,
+) {
+    match ends {
+        Some(e) => p.vif_input_steered(vif, rx, e),
+        None => p.vif_input(vif, rx),
     }
 }
 
@@ -226,7 +334,6 @@ fn chunk_overflows(d: &xdp_desc) -> bool {
 mod tests {
     use super::*;
     use crate::{
-        pipeline::Batch,
         testing::*,
         wire::{ETHERTYPE_IPV4, IPPROTO_ICMP},
     };
@@ -248,42 +355,12 @@ mod tests {
 
     /// Receives `frames` on `vif` and runs them through `live`.
     fn input(r: &mut Rig, live: &mut LiveTrace, vif: VifId, frames: &[Vec<u8>]) {
-        let descs: Vec<xdp_desc> = frames
-            .iter()
-            .map(|f| {
-                let chunk = r.pool.pop().expect("a free chunk");
-                xdp_desc {
-                    addr: r.mem.receive(chunk, f),
-                    len: f.len() as u32,
-                    options: 0,
-                }
-            })
-            .collect();
-        let mut batch = Batch::new();
-        let mut p = Pipeline {
-            tables: &r.tables,
-            tep_headers: &r.tep_headers,
-            mem: &mut r.mem,
-            pool: &mut r.pool,
-            counters: &r.counters,
-            egress: &mut r.egress,
-            batch: &mut batch,
-            fw: &mut r.fw,
-            trace: None,
-        };
-        live.input(&mut p, vif, &descs);
+        let descs = r.receive(frames);
+        live.input(&mut r.pipeline(), vif, &descs, None);
     }
 
     fn armed(r: &Rig, count: u32, filter: LiveFilter) -> LiveTrace {
-        LiveTrace {
-            port: r.port("a"),
-            name: "a".into(),
-            vif: VM1,
-            vlan: Some(10),
-            filter,
-            count,
-            reports: Vec::new(),
-        }
+        LiveTrace::new(r.port("a"), "a".into(), VM1, Some(10), filter, count)
     }
 
     #[test]
@@ -315,7 +392,8 @@ mod tests {
         assert_eq!(live.remaining(), 0);
         assert!(!live.armed_on(VM1));
         assert_eq!(live.reports.len(), 2);
-        for (report, id) in live.reports.iter().zip([7u16, 8]) {
+        for ((seq, report), (want_seq, id)) in live.reports.iter().zip([(0, 7u16), (1, 8)]) {
+            assert_eq!(*seq, want_seq);
             let path: Vec<(&str, &str)> = report
                 .steps
                 .iter()
@@ -345,7 +423,7 @@ mod tests {
         }
         // The live frames were tracked for real: the first opened its
         // connection (a new one), as it would have untraced.
-        assert!(live.reports[0].steps[2].new_connection);
+        assert!(live.reports[0].1.steps[2].new_connection);
         // Six flows, each out of its port and into its peer.
         assert_eq!(r.fw.ct.len(), 6 * 2);
     }
@@ -356,7 +434,7 @@ mod tests {
         let mut live = armed(&r, 1, LiveFilter::default());
         let spoofed = with(ping('a', 'c', 1), |f| f[6..12].copy_from_slice(&mac('z')));
         input(&mut r, &mut live, VM1, &[tagged(&spoofed, 10)]);
-        let report = &live.reports[0];
+        let report = &live.reports[0].1;
         assert_eq!(
             report.dropped.as_deref(),
             Some("spoofguard_mac"),

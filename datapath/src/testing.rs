@@ -770,7 +770,13 @@ impl Rig {
     /// Receives `frames` on a vif (`Some`) or the uplink (`None`) and runs
     /// them through the pipeline.
     pub fn input(&mut self, vif: Option<VifId>, frames: &[Vec<u8>]) {
-        let descs: Vec<xdp_desc> = frames
+        let descs = self.receive(frames);
+        self.run(vif, &descs);
+    }
+
+    /// Puts `frames` in free chunks, as an rx ring delivers them.
+    pub fn receive(&mut self, frames: &[Vec<u8>]) -> Vec<xdp_desc> {
+        frames
             .iter()
             .map(|f| {
                 let chunk = self.pool.pop().expect("a free chunk");
@@ -780,8 +786,7 @@ impl Rig {
                     options: 0,
                 }
             })
-            .collect();
-        self.run(vif, &descs);
+            .collect()
     }
 
     /// The rig's pipeline (for the stage entry points `input`/`run` do
@@ -809,17 +814,7 @@ impl Rig {
         frames: &[Vec<u8>],
         ends: &mut crate::handoff::Ends,
     ) {
-        let descs: Vec<xdp_desc> = frames
-            .iter()
-            .map(|f| {
-                let chunk = self.pool.pop().expect("a free chunk");
-                xdp_desc {
-                    addr: self.mem.receive(chunk, f),
-                    len: f.len() as u32,
-                    options: 0,
-                }
-            })
-            .collect();
+        let descs = self.receive(frames);
         let mut p = self.pipeline();
         match vif {
             Some(v) => p.vif_input_steered(v, &descs, ends),

@@ -593,7 +593,19 @@ pub fn report(
             None
         },
         steps,
+        worker: None,
     }
+}
+
+/// The worker (of `workers`) a traced frame is run in: the owner of its
+/// flow, as the pipeline would hand it over (worker 0 for a frame without
+/// a flow, which any worker runs alike).
+pub fn owner(input: &TraceInput, workers: usize) -> usize {
+    let owner = match input.ingress {
+        Ingress::Vif(_) => crate::handoff::owner_of_vif_frame(&input.frame, workers),
+        Ingress::Uplink => crate::handoff::owner_of_uplink_frame(&input.frame, workers),
+    };
+    owner.unwrap_or(0)
 }
 
 /// The step of a frame that left `stage`; `None` for stages whose steps

@@ -97,10 +97,11 @@ pub enum WorkerCommand {
         scratch: Box<crate::trace::Scratch>,
         reply: mpsc::Sender<control::trace::TraceReport>,
     },
-    /// Arm a live trace (replacing any), or read the one armed.
+    /// Arm a live trace (replacing any), or read the one armed: this
+    /// worker's part of it.
     LiveTrace {
         arm: Option<crate::live_trace::LiveTrace>,
-        reply: mpsc::Sender<control::trace::TraceLiveReport>,
+        reply: mpsc::Sender<Option<crate::live_trace::LiveTrace>>,
     },
     /// Arm or disarm a capture (`xvsctl capture`); replies with the ids
     /// armed afterwards.
@@ -284,13 +285,17 @@ impl Worker {
                     &mut scratch,
                     &input,
                 );
-                let _ = reply.send(crate::trace::report(tables, &input, &traced, self.fw.now));
+                let mut report = crate::trace::report(tables, &input, &traced, self.fw.now);
+                if self.ends.workers() > 1 {
+                    report.worker = Some(self.ends.me as u32);
+                }
+                let _ = reply.send(report);
             }
             WorkerCommand::LiveTrace { arm, reply } => {
                 if arm.is_some() {
                     self.live = arm;
                 }
-                let _ = reply.send(self.live.as_ref().map(|l| l.show()).unwrap_or_default());
+                let _ = reply.send(self.live.clone());
             }
             WorkerCommand::Capture { command, reply } => {
                 match command {
@@ -460,7 +465,7 @@ impl Worker {
             ends.receive(&mut self.handed, HANDED_PER_POLL);
             if !self.handed.is_empty() {
                 work += self.handed.len();
-                pipeline.handed_input(&self.handed);
+                pipeline.handed_input(&self.handed, self.live.as_mut());
             }
         }
         for (vif, iface) in self.vifs.iter_mut().enumerate() {
@@ -469,11 +474,13 @@ impl Worker {
                 if n > 0 {
                     work += n;
                     let vif = VifId(vif as u32);
-                    // A live trace runs the whole pipeline where the frame
-                    // arrived: with one worker only (with several, the
-                    // flow's owner must run the firewall).
-                    match self.live.as_mut().filter(|l| !several && l.armed_on(vif)) {
-                        Some(live) => live.input(&mut pipeline, vif, &rx[..n]),
+                    // A live trace marks frames where they arrive, and their
+                    // flow's owner records them.
+                    match self.live.as_mut().filter(|l| l.armed_on(vif)) {
+                        Some(live) => {
+                            let ends = several.then_some(&mut *ends);
+                            live.input(&mut pipeline, vif, &rx[..n], ends)
+                        }
                         None if several => pipeline.vif_input_steered(vif, &rx[..n], ends),
                         None => pipeline.vif_input(vif, &rx[..n]),
                     }

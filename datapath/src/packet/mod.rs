@@ -29,6 +29,17 @@ pub struct Frame {
     pub len: u32,
 }
 
+impl Frame {
+    /// The descriptor of the frame, as an rx ring would give it.
+    pub fn desc(self) -> libxdp_sys::xdp_desc {
+        libxdp_sys::xdp_desc {
+            addr: self.addr,
+            len: self.len,
+            options: 0,
+        }
+    }
+}
+
 /// What kind of destination a frame has (from the destination MAC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cast {

@@ -39,6 +39,7 @@ use crate::{
     frames::{chunk_base, chunk_offset, FrameMemory},
     handoff::{self, Ends, Handed, Resume},
     ids::{Endpoint, VifId},
+    live_trace::LiveTrace,
     packet::{Frame, PacketCtx},
     tables::Tables,
 };
@@ -356,9 +357,31 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     }
 
     /// Frames other workers handed to this one (the owner of their flows),
-    /// taken up where their sender left them.
-    pub fn handed_input(&mut self, items: &[Handed]) {
+    /// taken up where their sender left them. A frame marked for a live
+    /// trace is forwarded whole and recorded in `live` (or only forwarded,
+    /// when the trace was disarmed meanwhile); the frames before it go
+    /// first, so a connection's frames meet its table in order.
+    pub fn handed_input(&mut self, items: &[Handed], mut live: Option<&mut LiveTrace>) {
         self.counters.handoff.received.add(items.len() as u64);
+        for run in items.split_inclusive(|h| matches!(h.resume, Resume::Marked { .. })) {
+            let (last, before) = run
+                .split_last()
+                .expect("split_inclusive yields no empty run");
+            match last.resume {
+                Resume::Marked { vif, seq } => {
+                    self.take_up(before);
+                    match live.as_deref_mut() {
+                        Some(live) => live.record_handed(self, vif, last.ctx.frame, seq),
+                        None => self.vif_input(vif, &[last.ctx.frame.desc()]),
+                    }
+                }
+                _ => self.take_up(run),
+            }
+        }
+    }
+
+    /// [`Pipeline::handed_input`] of frames none of which is marked.
+    fn take_up(&mut self, items: &[Handed]) {
         let mut batch = std::mem::take(self.batch);
         for resume in [Resume::Vif, Resume::Uplink] {
             let mut of_kind = items.iter().filter(|h| h.resume == resume).peekable();

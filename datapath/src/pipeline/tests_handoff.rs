@@ -5,7 +5,8 @@
 
 use super::*;
 use crate::{
-    handoff::{owner, Ends, Mesh},
+    handoff::{owner, owner_of_uplink_frame, owner_of_vif_frame, Ends, Mesh},
+    live_trace::{LiveFilter, LiveTrace},
     packet::parse,
     testing::*,
     wire::*,
@@ -62,12 +63,32 @@ impl Two {
     /// of frames staged for transmit on each worker, then completes them
     /// and settles the payments.
     fn send(&mut self, from: char, frame: &[u8]) -> [usize; 2] {
+        self.send_traced(from, frame, None)
+    }
+
+    /// [`Two::send`] with a live trace armed in both workers (`live[i]`:
+    /// worker `i`'s part).
+    fn send_traced(
+        &mut self,
+        from: char,
+        frame: &[u8],
+        mut live: Option<&mut [LiveTrace; 2]>,
+    ) -> [usize; 2] {
         let (at, vif, bytes) = match from {
             'a' => (0, VM1, tagged(frame, 10)),
             'c' => (1, VM2, frame.to_vec()),
             _ => panic!("no port {from}"),
         };
-        self.w[at].input_steered(Some(vif), &[bytes], &mut self.ends[at]);
+        match live.as_deref_mut() {
+            Some(parts) => {
+                let descs = self.w[at].receive(&[bytes]);
+                let ends = &mut self.ends[at];
+                let mut p = self.w[at].pipeline();
+                parts[at].input(&mut p, vif, &descs, Some(&mut *ends));
+                p.hand_off(ends, &mut Vec::new());
+            }
+            None => self.w[at].input_steered(Some(vif), &[bytes], &mut self.ends[at]),
+        }
         let other = 1 - at;
         let mut items = Vec::new();
         self.ends[other].receive(&mut items, 64);
@@ -81,7 +102,8 @@ impl Two {
         for h in &items {
             dst.mem.copy_chunk_from(&src.mem, h.ctx.frame.addr);
         }
-        dst.pipeline().handed_input(&items);
+        let part = live.map(|parts| &mut parts[other]);
+        dst.pipeline().handed_input(&items, part);
         let staged = [self.w[0].staged_count(), self.w[1].staged_count()];
         for i in 0..2 {
             self.w[i].complete();
@@ -209,4 +231,177 @@ fn a_full_ring_drops_as_handoff_ring_full_on_the_ingress_port() {
     let mut items = Vec::new();
     t.ends[0].receive(&mut items, 64);
     assert_eq!(items.len(), 4);
+}
+
+#[test]
+fn a_live_trace_is_recorded_by_the_owner_of_each_flow() {
+    let mut t = two(&config(STATEFUL));
+    let live = LiveTrace::new(
+        t.w[0].port("a"),
+        "a".into(),
+        VM1,
+        Some(10),
+        LiveFilter::default(),
+        3,
+    );
+    let mut parts = [live.clone(), live];
+    parts[0].worker = Some(0);
+    parts[1].worker = Some(1);
+    // Port a's frames arrive on worker 0: a flow of worker 1, then one of
+    // worker 0, then worker 1's again (its third frame, after c's answer).
+    let (sp1, sp0) = (sport_owned_by(1), sport_owned_by(0));
+    let sent = [
+        t.send_traced('a', &tcp4('a', 'c', sp1, 80, SYN, 100, 0), Some(&mut parts)),
+        t.send_traced('a', &tcp4('a', 'c', sp0, 80, SYN, 300, 0), Some(&mut parts)),
+        // c answers the first (worker 1 receives and owns it).
+        t.send('c', &tcp4('c', 'a', 80, sp1, SYN | ACK, 500, 101)),
+        t.send_traced(
+            'a',
+            &tcp4('a', 'c', sp1, 80, ACK, 101, 501),
+            Some(&mut parts),
+        ),
+        // Past the count: forwarded (to its owner), not recorded.
+        t.send_traced(
+            'a',
+            &tcp4('a', 'c', sp1, 80, ACK, 101, 501),
+            Some(&mut parts),
+        ),
+    ];
+    assert_eq!(sent, [[0, 1], [1, 0], [0, 1], [0, 1], [0, 1]]);
+    // Each frame was recorded where its firewall ran: worker 1's two,
+    // worker 0's one, and the table entries are the owners'.
+    assert_eq!((parts[0].reports.len(), parts[1].reports.len()), (1, 2));
+    assert_eq!((t.w[0].fw.ct.len(), t.w[1].fw.ct.len()), (2, 2));
+    let shown = LiveTrace::show(&parts);
+    assert_eq!((shown.count, shown.remaining), (3, 0));
+    let by_worker: Vec<Option<u32>> = shown.traces.iter().map(|r| r.worker).collect();
+    assert_eq!(by_worker, [Some(1), Some(0), Some(1)]);
+    for (i, r) in shown.traces.iter().enumerate() {
+        let path: Vec<(&str, &str)> = r
+            .steps
+            .iter()
+            .map(|s| (s.stage.as_str(), s.result.as_str()))
+            .collect();
+        assert_eq!(
+            path,
+            [
+                ("classify", "port"),
+                ("guards", "pass"),
+                ("firewall_out", "allow"),
+                ("l2_lookup", "local"),
+                ("firewall_in", "allow"),
+                ("output", "sent"),
+            ],
+            "frame {i}: {r:#?}"
+        );
+    }
+    // The SYNs opened their connections; the ACK met the owner's entry
+    // (with worker 0's table it would have been a new, invalid, flow).
+    let fresh: Vec<bool> = shown
+        .traces
+        .iter()
+        .map(|r| r.steps[2].new_connection)
+        .collect();
+    assert_eq!(fresh, [true, true, false]);
+    // Counted as usual: 4 frames in on a (each counted once, where it was
+    // classified), 3 handed over, nothing dropped, nothing leaked.
+    let pa = t.w[0].port("a");
+    let rx = |i: usize| t.w[i].counters.port(pa).rx_packets.get();
+    assert_eq!(rx(0) + rx(1), 4);
+    assert_eq!(t.w[0].counters.handoff.sent.get(), 3);
+    assert!(t.w[0].all_drops().is_empty() && t.w[1].all_drops().is_empty());
+    // Worker 1 paid for the last frame after worker 0 settled: take it.
+    t.ends[0].settle(&mut t.w[0].pool);
+    assert_eq!((t.free(0), t.free(1)), (SHARE as usize, SHARE as usize));
+}
+
+#[test]
+fn a_marked_frame_whose_trace_was_disarmed_is_still_forwarded() {
+    let mut t = two(&config(STATEFUL));
+    let sp = sport_owned_by(1);
+    let live = LiveTrace::new(
+        t.w[0].port("a"),
+        "a".into(),
+        VM1,
+        Some(10),
+        LiveFilter::default(),
+        1,
+    );
+    let mut parts = [live.clone(), live];
+    let bytes = tagged(&tcp4('a', 'c', sp, 80, SYN, 100, 0), 10);
+    let descs = t.w[0].receive(&[bytes]);
+    {
+        let ends = &mut t.ends[0];
+        let mut p = t.w[0].pipeline();
+        parts[0].input(&mut p, VM1, &descs, Some(&mut *ends));
+        p.hand_off(ends, &mut Vec::new());
+    }
+    let mut items = Vec::new();
+    t.ends[1].receive(&mut items, 64);
+    assert!(matches!(
+        items[..],
+        [Handed {
+            resume: Resume::Marked { seq: 0, .. },
+            ..
+        }]
+    ));
+    let (a, b) = t.w.split_at_mut(1);
+    b[0].mem.copy_chunk_from(&a[0].mem, items[0].ctx.frame.addr);
+    // Worker 1 has no trace armed (replaced meanwhile): it forwards.
+    b[0].pipeline().handed_input(&items, None);
+    assert_eq!(b[0].staged_count(), 1);
+    assert_eq!(b[0].fw.ct.len(), 2);
+    assert!(parts[1].reports.is_empty());
+}
+
+#[test]
+fn a_traced_frame_runs_on_the_worker_the_pipeline_hands_it_to() {
+    // What `xvsctl trace` picks (from the frame as it arrives) is the
+    // worker steering picks once the frame is classified or decapsulated:
+    // frames of port a (tagged, on vm1) and from the uplink (Geneve), over
+    // many flows, ICMP errors quoting flows included.
+    let mut flows = Vec::new();
+    for sp in 40000..40064u16 {
+        flows.push(tcp4('a', 'c', sp, 80, SYN, 1, 0));
+        flows.push(udp4_frame(
+            mac('c'),
+            mac('a'),
+            ip4('a'),
+            ip4('c'),
+            &sp.to_be_bytes(),
+        ));
+    }
+    let quoted = tcp4('c', 'a', 80, 40001, SYN, 1, 0);
+    let unreachable = eth(
+        mac('c'),
+        mac('a'),
+        ETHERTYPE_IPV4,
+        &ipv4(
+            ip4('a'),
+            ip4('c'),
+            IPPROTO_ICMP,
+            &icmp(3, 3, &[&[0u8; 4][..], &quoted[14..]].concat()),
+        ),
+    );
+    flows.push(unreachable);
+    let mut seen = [0, 0];
+    for f in &flows {
+        let mut t = two(RIG_CONFIG);
+        let predicted = owner_of_vif_frame(&tagged(f, 10), 2).expect("a flow");
+        t.w[0].input_steered(Some(VM1), &[tagged(f, 10)], &mut t.ends[0]);
+        let handed = t.w[0].counters.handoff.sent.get() as usize;
+        assert_eq!(predicted, handed, "{f:02x?}");
+        seen[predicted] += 1;
+        // The same inner frame from the uplink.
+        let outer = geneve(5001, f);
+        let mut t = two(RIG_CONFIG);
+        assert_eq!(owner_of_uplink_frame(&outer, 2), Some(predicted));
+        t.w[0].input_steered(None, &[outer], &mut t.ends[0]);
+        assert_eq!(t.w[0].counters.handoff.sent.get() as usize, predicted);
+    }
+    assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
+    // No flow, no owner: ARP stays where it arrives.
+    let a = arp(1, mac('a'), ip4('a'), ip4('c'));
+    assert_eq!(owner_of_vif_frame(&tagged(&a, 10), 2), None);
+    assert_eq!(owner_of_vif_frame(&[0u8; 5], 2), None);
 }

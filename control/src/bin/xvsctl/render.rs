@@ -748,8 +748,12 @@ pub fn trace_text(t: &control::trace::TraceReport, live: bool) -> String {
         None if t.delivered == 1 => format!("delivered: 1 copy ({note})"),
         None => format!("delivered: {} copies ({note})", t.delivered),
     };
+    let worker = match t.worker {
+        Some(w) => format!("\nworker:  {w} (owns the flow)"),
+        None => String::new(),
+    };
     format!(
-        "ingress: {}\nframe:   {}\n\n{}\n{outcome}",
+        "ingress: {}\nframe:   {}{worker}\n\n{}\n{outcome}",
         t.ingress,
         t.frame,
         table(Some(&["STAGE", "RESULT", "DETAIL"]), &[], &rows)
