@@ -778,6 +778,8 @@ pub fn down(run_id: &str) {
 /// first non-flag argument (all by default) in order, each caught on its
 /// own, prints the daemons' log tails on a failure, tears the testbed down
 /// and exits with `<suite>: N passed, M failed` as its last line.
+pub mod xvsctl;
+
 pub mod harness {
     use std::{
         panic::{catch_unwind, AssertUnwindSafe},

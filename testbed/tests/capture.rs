@@ -8,14 +8,16 @@
 //! requests refused naming the field. Prints `capture: N passed, M failed`.
 
 use std::{
-    io::{BufRead, BufReader, Read},
-    path::{Path, PathBuf},
-    process::{Child, ChildStderr, Command, Stdio},
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
 };
 
 use testbed::{
     harness::{self, Case},
-    must, pod_spec, run, Testbed,
+    pod_spec, run,
+    xvsctl::{finish_capture, start_capture, tshark},
+    Testbed,
 };
 
 fn main() {
@@ -42,67 +44,6 @@ const OUTBOUND: &str = "0x00000002";
 
 fn ip(pod: &str) -> String {
     pod_spec(pod).ip.to_string()
-}
-
-/// A running `xvsctl capture`, and its standard error.
-struct Capture {
-    child: Child,
-    err: BufReader<ChildStderr>,
-}
-
-/// Starts `xvsctl capture ARGS` on hv1 and waits until the daemon armed
-/// it (xvsctl says so on standard error).
-fn start_capture(tb: &Testbed, args: &[&str]) -> Capture {
-    let mut child = Command::new(tb.bin.join("xvsctl"))
-        .arg("--socket")
-        .arg(tb.socket_path("hv1"))
-        .arg("capture")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvsctl capture");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    let _ = err.read_line(&mut first);
-    assert!(first.contains("capturing"), "xvsctl capture: {first}");
-    Capture { child, err }
-}
-
-/// Waits for xvsctl capture to end; returns its summary line.
-fn finish_capture(mut cap: Capture) -> String {
-    let mut rest = String::new();
-    let _ = cap.err.read_to_string(&mut rest);
-    let status = cap.child.wait().expect("xvsctl capture");
-    assert!(status.success(), "xvsctl capture failed: {rest}");
-    rest
-}
-
-/// `tshark -r FILE` with checksum validation on, one line per packet of
-/// the fields asked for, tab-separated.
-fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut c = Command::new("tshark");
-    c.args([
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-o",
-        "udp.check_checksum:TRUE",
-        "-r",
-    ])
-    .arg(file);
-    if let Some(f) = filter {
-        c.args(["-Y", f]);
-    }
-    c.args(["-T", "fields", "-E", "separator=/t"]);
-    for f in fields {
-        c.args(["-e", f]);
-    }
-    must(&mut c)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
 }
 
 /// A tcpdump in `pod`'s namespace writing what its eth0 sees to a file.
@@ -152,6 +93,7 @@ fn ping_on_a_port(tb: &mut Testbed) {
     let filter = format!("icmp and host {}", ip("pod2a"));
     let cap = start_capture(
         tb,
+        "hv1",
         &[
             "pod1a",
             "--filter",
@@ -218,6 +160,7 @@ fn tcp_transfer(tb: &mut Testbed) {
     let file_arg = file.to_string_lossy().into_owned();
     let cap = start_capture(
         tb,
+        "hv1",
         &[
             "pod1a",
             "--filter",
@@ -392,6 +335,7 @@ fn firewall_drops(tb: &mut Testbed) {
     // pod2a's port, frames sent to it and drops: the SYNs never reach it.
     let cap = start_capture(
         tb,
+        "hv1",
         &[
             "pod2a",
             "--direction",
@@ -463,6 +407,7 @@ fn uplink(tb: &mut Testbed) {
     let filter = format!("icmp and host {}", ip("pod3a"));
     let cap = start_capture(
         tb,
+        "hv1",
         &[
             "--uplink",
             "--filter",

@@ -7,15 +7,14 @@
 //! requests are refused naming the field. Prints `trace: N passed, M
 //! failed`.
 
-use std::{
-    path::PathBuf,
-    process::{Command, Stdio},
-};
+use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
 use testbed::{
     harness::{self, Case},
-    mac_str, pod_spec, run, Testbed,
+    mac_str, pod_spec, run,
+    xvsctl::{arm_live, live_results, path, trace},
+    Testbed,
 };
 
 fn main() {
@@ -38,69 +37,6 @@ fn main() {
 }
 
 // ---- helpers ----------------------------------------------------------
-
-/// The counters of ports, vifs and the uplink (the sockets' kernel
-/// counters aside), and each rule's hits.
-fn counters(tb: &Testbed, hv: &str) -> Value {
-    let mut stats = tb.stats_now(hv);
-    if let Some(o) = stats.as_object_mut() {
-        o.remove("sockets");
-    }
-    let rules: Value =
-        serde_json::from_str(&tb.xvsctl_ok(hv, &["--json", "rule", "list"])).expect("rules");
-    serde_json::json!({"stats": stats, "rules": rules})
-}
-
-/// The tracked connections, without their (ticking) expiry.
-fn connections(tb: &Testbed, hv: &str) -> Value {
-    let mut list: Value = serde_json::from_str(&tb.xvsctl_ok(hv, &["--json", "conntrack", "list"]))
-        .expect("conntrack json");
-    if let Some(entries) = list["entries"].as_array_mut() {
-        for e in entries {
-            if let Some(o) = e.as_object_mut() {
-                o.remove("expires_in");
-            }
-        }
-    }
-    list
-}
-
-/// `xvsctl --json trace ARGS` on `hv`, checking that no counter and no
-/// tracked connection moved. The pods are idle, but a stray frame (an ARP
-/// refresh) can move a counter between the two reads: a trace that moved
-/// one would move it on every try, so up to three tries are allowed.
-fn trace(tb: &Testbed, hv: &str, args: &[&str]) -> Value {
-    let mut all = vec!["--json", "trace"];
-    all.extend_from_slice(args);
-    for attempt in 1..=3 {
-        let (before, conns) = (counters(tb, hv), connections(tb, hv));
-        let report: Value = serde_json::from_str(&tb.xvsctl_ok(hv, &all)).expect("trace json");
-        let (after, conns_after) = (counters(tb, hv), connections(tb, hv));
-        if before == after && conns == conns_after {
-            // The table form prints too.
-            let text = tb.xvsctl_ok(hv, &all[1..]);
-            assert!(text.contains("STAGE"), "{text}");
-            return report;
-        }
-        assert!(attempt < 3, "xvsctl trace {args:?} moved counters or connections:\nbefore {before}\nafter  {after}\n{conns}\n{conns_after}");
-    }
-    unreachable!()
-}
-
-/// (stage, result) of each step.
-fn path(report: &Value) -> Vec<(String, String)> {
-    report["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| {
-            (
-                s["stage"].as_str().unwrap_or("?").to_string(),
-                s["result"].as_str().unwrap_or("?").to_string(),
-            )
-        })
-        .collect()
-}
 
 fn steps<'r>(report: &'r Value, stage: &str) -> Vec<&'r Value> {
     report["steps"]
@@ -482,43 +418,26 @@ fn live_ping(tb: &mut Testbed) {
     let synthetic = trace(tb, "hv1", &["pod1a", "--to", "pod2a"]);
     // Arm a live trace of pod1a's next ICMP frame to pod2a, then ping.
     let pod2a = ip("pod2a");
-    let live = Command::new(tb.bin.join("xvsctl"))
-        .arg("--socket")
-        .arg(tb.socket_path("hv1"))
-        .args([
-            "--json", "trace", "pod1a", "--live", "--count", "1", "--proto", "icmp",
-        ])
-        .args(["--address", &pod2a, "--timeout", "20"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvsctl trace --live");
-    // The arming is one request: wait until the daemon has it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let shown: Value =
-            serde_json::from_str(&tb.xvsctl_ok("hv1", &["--json", "trace", "--live-results"]))
-                .expect("live results json");
-        if shown["port"] == "pod1a" && shown["remaining"] == 1 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the live trace was not armed: {shown}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let live = arm_live(
+        tb,
+        "hv1",
+        "pod1a",
+        &[
+            "--count",
+            "1",
+            "--proto",
+            "icmp",
+            "--address",
+            &pod2a,
+            "--timeout",
+            "20",
+        ],
+    );
     assert!(
         tb.ping("pod1a", pod_spec("pod2a").ip, 2),
         "ping pod1a -> pod2a"
     );
-    let out = live.wait_with_output().expect("xvsctl trace --live");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let shown: Value = serde_json::from_slice(&out.stdout).expect("live json");
+    let shown = live_results(live);
     assert_eq!(shown["remaining"], 0, "{shown:#}");
     let traces = shown["traces"].as_array().expect("traces");
     assert_eq!(traces.len(), 1, "{shown:#}");

@@ -20,7 +20,9 @@ use std::{
 use serde_json::Value;
 use testbed::{
     harness::{self, Case},
-    mac_str, must, pod_spec, run, Testbed,
+    mac_str, must, pod_spec, run,
+    xvsctl::{arm_live, finish_capture, live_results, path, start_capture, trace, tshark},
+    Testbed,
 };
 
 fn main() {
@@ -32,6 +34,18 @@ fn main() {
         (
             "udp_flows_exact_counts_and_one_entry_per_flow",
             udp_flows_exact_counts,
+        ),
+        (
+            "trace_reads_the_owners_connection_table",
+            trace_reads_the_owners_table,
+        ),
+        (
+            "live_trace_recorded_by_each_flows_owner",
+            live_trace_by_owner,
+        ),
+        (
+            "capture_of_a_port_served_by_two_workers",
+            capture_on_two_workers,
         ),
     ];
     harness::run_with_workers("workers", 2, cases, |tb: &Testbed| {
@@ -217,6 +231,37 @@ fn wait_delta(tb: &Testbed, hv: &str, before: &Value, pointer: &str, want: u64) 
     get(&tb.stats_now(hv), pointer) - get(before, pointer)
 }
 
+/// `n` UDP datagrams from pod `from` to pod `to` port `dport`, each from
+/// its own source port (a flow each; `xvs-probe flows`, the ports drawn
+/// from `seed`), sent as raw frames.
+fn udp_flows(tb: &Testbed, from: &str, to: &str, n: u64, dport: u16, seed: u64) {
+    let (f, t) = (pod_spec(from), pod_spec(to));
+    let out = must(tb.cmd(from, &probe(tb)).args([
+        "flows",
+        "--iface",
+        "eth0",
+        "--proto",
+        "udp",
+        "--count",
+        &n.to_string(),
+        "--src-mac",
+        &mac_str(&f.mac),
+        "--dst-mac",
+        &mac_str(&t.mac),
+        "--src-ip",
+        &f.ip.to_string(),
+        "--dst-ip",
+        &t.ip.to_string(),
+        "--dport",
+        &dport.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--pps",
+        "20000",
+    ]));
+    assert_eq!(out.trim(), format!("sent={n}"));
+}
+
 fn no_handoff_drops(tb: &Testbed, hv: &str) {
     let st = tb.stats_now(hv);
     let mut found = Vec::new();
@@ -332,33 +377,9 @@ fn tcp_across_hypervisors_stateful(tb: &mut Testbed) {
 fn udp_flows_exact_counts(tb: &mut Testbed) {
     const N: u64 = 200;
     const DPORT: u16 = 5302;
-    let (f, t) = (pod_spec("pod1a"), pod_spec("pod3a"));
     let (b1, b2) = (tb.stats_now("hv1"), tb.stats_now("hv2"));
     let h_before = [settled_handoffs(tb, "hv1").0, settled_handoffs(tb, "hv2").0];
-    let out = must(tb.cmd("pod1a", &probe(tb)).args([
-        "flows",
-        "--iface",
-        "eth0",
-        "--proto",
-        "udp",
-        "--count",
-        &N.to_string(),
-        "--src-mac",
-        &mac_str(&f.mac),
-        "--dst-mac",
-        &mac_str(&t.mac),
-        "--src-ip",
-        &f.ip.to_string(),
-        "--dst-ip",
-        &t.ip.to_string(),
-        "--dport",
-        &DPORT.to_string(),
-        "--seed",
-        "77",
-        "--pps",
-        "20000",
-    ]));
-    assert_eq!(out.trim(), format!("sent={N}"));
+    udp_flows(tb, "pod1a", "pod3a", N, DPORT, 77);
     assert_eq!(
         wait_delta(tb, "hv2", &b2, "/ports/pod3a/tx_packets", N),
         N,
@@ -394,6 +415,239 @@ fn udp_flows_exact_counts(tb: &mut Testbed) {
     );
     no_handoff_drops(tb, "hv1");
     no_handoff_drops(tb, "hv2");
+}
+
+// ---- 3. trace ------------------------------------------------------------
+
+/// pod3a (hv2) takes UDP to 5303 and nothing else (a rule into it, the
+/// port's default drop), so its replies leave only through the connection
+/// each datagram opened, in the share of the connection table of the
+/// worker that owns the flow. 32 flows come in from pod1a; a synthetic
+/// trace of each reply out of pod3a meets its connection (established
+/// by conntrack), on the worker that owns it: flows of both workers, and
+/// nothing moves.
+fn trace_reads_the_owners_table(tb: &mut Testbed) {
+    const N: u64 = 32;
+    const DPORT: u16 = 5303;
+    let mut undo = Undo::new(tb);
+    tb.xvsctl_ok("hv2", &["section", "add", "w3", "--position", "1000"]);
+    undo.xvsctl("hv2", &["section", "delete", "w3", "--cascade"]);
+    tb.xvsctl_ok(
+        "hv2",
+        &[
+            "rule",
+            "add",
+            "w3-in",
+            "--section",
+            "w3",
+            "--priority",
+            "1",
+            "--applied-to",
+            "port:pod3a",
+            "--direction",
+            "in",
+            "--proto",
+            "udp",
+            "--dport",
+            &DPORT.to_string(),
+            "--action",
+            "allow",
+        ],
+    );
+    tb.xvsctl_ok(
+        "hv2",
+        &["port", "change", "pod3a", "--default-action", "drop"],
+    );
+    undo.xvsctl(
+        "hv2",
+        &["port", "change", "pod3a", "--default-action", "default"],
+    );
+    let before = tb.stats_now("hv2");
+    udp_flows(tb, "pod1a", "pod3a", N, DPORT, 78);
+    assert_eq!(
+        wait_delta(tb, "hv2", &before, "/ports/pod3a/tx_packets", N),
+        N,
+        "hv2: out to pod3a"
+    );
+    let flows = entries(tb, "hv2", "pod3a", "udp", DPORT);
+    assert_eq!(flows.len(), N as usize, "{flows:?}");
+    let pod1a = pod_spec("pod1a");
+    let mut workers = BTreeMap::new();
+    for e in &flows {
+        let sport = e["src_port"].as_u64().expect("src_port").to_string();
+        let r = trace(
+            tb,
+            "hv2",
+            &[
+                "pod3a",
+                "--dst-mac",
+                &mac_str(&pod1a.mac),
+                "--dst-ip",
+                &pod1a.ip.to_string(),
+                "--proto",
+                "udp",
+                "--sport",
+                &DPORT.to_string(),
+                "--dport",
+                &sport,
+            ],
+        );
+        let fw = r["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["stage"] == "firewall_out")
+            .unwrap_or_else(|| panic!("no firewall_out: {r:#}"));
+        assert_eq!(
+            (&fw["result"], &fw["decided_by"]),
+            (&Value::from("allow"), &Value::from("conntrack")),
+            "the reply to {sport} meets its connection: {r:#}"
+        );
+        assert_eq!(r["delivered"], 1, "{r:#}");
+        let w = r["worker"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no worker: {r:#}"));
+        *workers.entry(w).or_insert(0) += 1;
+    }
+    println!("    hv2: {N} replies traced, by owner {workers:?}");
+    assert_eq!(workers.len(), 2, "flows of both workers: {workers:?}");
+}
+
+// ---- 4. live trace --------------------------------------------------------
+
+/// A live trace of 16 UDP flows out of pod1a (hv1): every frame recorded,
+/// in order, each by the worker that owns its flow (both workers record),
+/// with the path a synthetic trace of the same bytes gives, in the same
+/// worker.
+fn live_trace_by_owner(tb: &mut Testbed) {
+    const N: u64 = 16;
+    const DPORT: u16 = 5304;
+    let dport = DPORT.to_string();
+    let live = arm_live(
+        tb,
+        "hv1",
+        "pod1a",
+        &[
+            "--count",
+            &N.to_string(),
+            "--proto",
+            "udp",
+            "--l4-port",
+            &dport,
+            "--timeout",
+            "30",
+        ],
+    );
+    udp_flows(tb, "pod1a", "pod3a", N, DPORT, 79);
+    let shown = live_results(live);
+    assert_eq!(shown["remaining"], 0, "{shown:#}");
+    let traces = shown["traces"].as_array().expect("traces");
+    assert_eq!(traces.len(), N as usize, "{shown:#}");
+    let route = |r: &Value| -> Vec<String> {
+        r["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .map(|s| format!("{} {} {} {}", s["stage"], s["result"], s["port"], s["tep"]))
+            .collect()
+    };
+    let mut workers = BTreeMap::new();
+    for real in traces {
+        assert_eq!(
+            path(real),
+            [
+                ("classify", "port"),
+                ("guards", "pass"),
+                ("firewall_out", "allow"),
+                ("l2_lookup", "remote"),
+                ("firewall_in", "skipped"),
+                ("output", "sent"),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string())),
+            "{real:#}"
+        );
+        let w = real["worker"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no worker: {real:#}"));
+        *workers.entry(w).or_insert(0) += 1;
+        let hex = real["frame_hex"].as_str().expect("frame_hex");
+        let synthetic = trace(tb, "hv1", &["--vif", "vm1", "--hex", hex]);
+        assert_eq!(route(&synthetic), route(real), "synthetic {synthetic:#}");
+        assert_eq!(synthetic["worker"], real["worker"], "the same owner");
+    }
+    println!("    hv1: {N} frames recorded, by owner {workers:?}");
+    assert_eq!(workers.len(), 2, "both workers recorded: {workers:?}");
+}
+
+// ---- 5. capture -------------------------------------------------------------
+
+/// A capture of what pod1a (hv1) receives during 200 UDP flows from pod3a
+/// (hv2): the datagrams come off the uplink's two queues and each is sent
+/// to pod1a by the worker that owns its flow, which copies it into its own
+/// ring (both workers own some of them), so the capture is the merge of
+/// both: every datagram once, untagged, checksums valid, nothing lost.
+fn capture_on_two_workers(tb: &mut Testbed) {
+    const N: u64 = 200;
+    const DPORT: u16 = 5305;
+    let file = tb.dir.join("workers.pcapng");
+    let file_arg = file.to_string_lossy().into_owned();
+    let filter = format!("udp and port {DPORT}");
+    let cap = start_capture(
+        tb,
+        "hv1",
+        &[
+            "pod1a",
+            "--direction",
+            "out",
+            "--filter",
+            &filter,
+            "--count",
+            &N.to_string(),
+            "--duration",
+            "30",
+            "-w",
+            &file_arg,
+        ],
+    );
+    let h_before = settled_handoffs(tb, "hv1").0;
+    let before = tb.stats_now("hv1");
+    udp_flows(tb, "pod3a", "pod1a", N, DPORT, 80);
+    assert_eq!(
+        wait_delta(tb, "hv1", &before, "/ports/pod1a/tx_packets", N),
+        N,
+        "hv1: out to pod1a"
+    );
+    let summary = finish_capture(cap);
+    assert!(
+        summary.contains(&format!("{N} frames written")),
+        "{summary}"
+    );
+    assert!(summary.contains(", 0 lost"), "{summary}");
+    let rows = tshark(
+        &file,
+        None,
+        &[
+            "vlan.id",
+            "udp.srcport",
+            "udp.dstport",
+            "ip.checksum.status",
+        ],
+    );
+    assert_eq!(rows.len(), N as usize);
+    let mut sources: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    sources.sort_unstable();
+    sources.dedup();
+    assert_eq!(sources.len(), N as usize, "each flow once");
+    for r in &rows {
+        assert_eq!(r[0], "", "untagged: {r:?}");
+        assert_eq!(r[2], DPORT.to_string(), "{r:?}");
+        assert_eq!(r[3], "1", "IP checksum good (tshark: 1): {r:?}");
+    }
+    let (sent, _, per_worker) = settled_handoffs(tb, "hv1");
+    println!(
+        "    hv1: {N} captured; {} handed between workers meanwhile ({per_worker:?})",
+        sent - h_before
+    );
 }
 
 /// Every drop counter under a stats object (ports/vifs maps or the uplink).

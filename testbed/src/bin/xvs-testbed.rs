@@ -17,7 +17,12 @@ struct Args {
 #[derive(Subcommand)]
 enum Cmd {
     /// Build the testbed, start both xvswitchd, leave it running; prints the run id.
-    Up,
+    Up {
+        /// Datapath workers per xvswitchd (each vNIC and uplink gets as
+        /// many queues).
+        #[arg(long, default_value_t = 1)]
+        workers: u32,
+    },
     /// Remove a run (namespaces, processes); with --all every run on this machine.
     Down {
         run_id: Option<String>,
@@ -139,8 +144,8 @@ fn demo(keep: bool) -> bool {
 
 fn main() -> ExitCode {
     match Args::parse().cmd {
-        Cmd::Up => {
-            let tb = Testbed::up();
+        Cmd::Up { workers } => {
+            let tb = Testbed::up_with_workers(workers);
             println!("{}", tb.keep());
         }
         Cmd::Down { run_id, all } => {
