@@ -4,9 +4,9 @@
 //! for `xvsctl capture`, which writes them as pcapng ([`crate::pcapng`]).
 //!
 //! The args of the three ops and their checks that need no configuration,
-//! the filter's small expression language ([`parse_filter`]: a protocol, a
-//! host address and an L4 port, joined by `and`), and the batches the daemon
-//! answers (frames in base64, [`base64_encode`]).
+//! and the batches the daemon answers (frames in base64, [`base64_encode`]).
+//! Which frames are copied is a [`FrameFilter`] (as for a live trace; the
+//! CLI's filter expression is [`FrameFilter::parse`]).
 //!
 //! The datapath's side: every worker copies the matching frames (at most
 //! `snaplen` bytes each) into a bounded ring the control thread drains on
@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::{ErrorBody, ErrorCode};
-use crate::trace::TraceProtocol;
+use crate::trace::{FrameFilter, TraceProtocol};
 
 /// Bytes copied of each frame by default.
 pub const DEFAULT_SNAPLEN: u32 = 256;
@@ -159,18 +159,18 @@ impl CaptureStartArgs {
                 format!("must be 1-{MAX_DURATION_S} seconds"),
             ));
         }
-        if self.l4_port.is_some()
-            && !matches!(
-                self.protocol,
-                None | Some(TraceProtocol::Tcp) | Some(TraceProtocol::Udp)
-            )
-        {
-            return Err(invalid(op, "l4_port", "only with protocol tcp or udp"));
+        self.filter()
+            .check()
+            .map_err(|(field, reason)| invalid(op, field, reason))
+    }
+
+    /// Which frames are copied.
+    pub fn filter(&self) -> FrameFilter {
+        FrameFilter {
+            protocol: self.protocol,
+            address: self.address,
+            l4_port: self.l4_port,
         }
-        if self.protocol == Some(TraceProtocol::Arp) && self.address.is_some() {
-            return Err(invalid(op, "address", "not with protocol arp"));
-        }
-        Ok(())
     }
 
     /// The point as reports name it: `port "pod1a"`, `vif "vm1"` or
@@ -280,81 +280,6 @@ pub struct CaptureBatch {
     /// False once the capture stopped copying (stopped, or its duration
     /// passed); what it copied can still be read until it is stopped.
     pub active: bool,
-}
-
-/// A parsed filter: protocol, host address, L4 port (each `None`: any).
-pub type Filter = (Option<TraceProtocol>, Option<IpAddr>, Option<u16>);
-
-/// Parses a filter expression: terms joined by `and` — a protocol (`tcp`,
-/// `udp`, `icmp`, `arp`), `host ADDRESS` (source or destination) and
-/// `port N` (TCP/UDP source or destination) — each at most once; an empty
-/// expression matches everything. Returns (protocol, address, port).
-pub fn parse_filter(text: &str) -> Result<Filter, String> {
-    let (mut protocol, mut address, mut port) = (None, None, None);
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let mut i = 0;
-    let mut expect_term = true;
-    while i < words.len() {
-        let w = words[i].to_ascii_lowercase();
-        if !expect_term {
-            if w != "and" {
-                return Err(format!("expected `and` before {:?}", words[i]));
-            }
-            expect_term = true;
-            i += 1;
-            continue;
-        }
-        match w.as_str() {
-            "tcp" | "udp" | "icmp" | "icmp6" | "arp" => {
-                if protocol.is_some() {
-                    return Err("more than one protocol".into());
-                }
-                protocol = Some(match w.as_str() {
-                    "tcp" => TraceProtocol::Tcp,
-                    "udp" => TraceProtocol::Udp,
-                    "arp" => TraceProtocol::Arp,
-                    _ => TraceProtocol::Icmp,
-                });
-                i += 1;
-            }
-            "host" | "port" => {
-                let value = words
-                    .get(i + 1)
-                    .ok_or_else(|| format!("`{w}` needs a value"))?;
-                if w == "host" {
-                    if address.is_some() {
-                        return Err("more than one host".into());
-                    }
-                    address = Some(
-                        value
-                            .parse::<IpAddr>()
-                            .map_err(|_| format!("{value:?} is not an IP address"))?,
-                    );
-                } else {
-                    if port.is_some() {
-                        return Err("more than one port".into());
-                    }
-                    port = Some(
-                        value
-                            .parse::<u16>()
-                            .map_err(|_| format!("{value:?} is not a port number"))?,
-                    );
-                }
-                i += 2;
-            }
-            _ => {
-                return Err(format!(
-                "unknown term {:?} (use tcp, udp, icmp, arp, host ADDRESS, port N, joined by and)",
-                words[i]
-            ))
-            }
-        }
-        expect_term = false;
-    }
-    if expect_term && !words.is_empty() {
-        return Err("ends with `and`".into());
-    }
-    Ok((protocol, address, port))
 }
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -478,34 +403,6 @@ mod tests {
         );
         let op = Op::CaptureRead(CaptureReadArgs { id: 3, max: None });
         assert_eq!(Op::from_request("capture.read", &op.args()).unwrap(), op);
-    }
-
-    #[test]
-    fn filters_parse_and_refuse_naming_the_term() {
-        let v4: IpAddr = "10.77.0.21".parse().unwrap();
-        assert_eq!(parse_filter("").unwrap(), (None, None, None));
-        assert_eq!(
-            parse_filter("tcp and host 10.77.0.21 and port 80").unwrap(),
-            (Some(TraceProtocol::Tcp), Some(v4), Some(80))
-        );
-        assert_eq!(
-            parse_filter("ICMP").unwrap(),
-            (Some(TraceProtocol::Icmp), None, None)
-        );
-        assert_eq!(
-            parse_filter("host fd00::1").unwrap().1,
-            Some("fd00::1".parse().unwrap())
-        );
-        assert!(parse_filter("tcp udp")
-            .unwrap_err()
-            .contains("expected `and`"));
-        assert!(parse_filter("tcp and").unwrap_err().contains("ends with"));
-        assert!(parse_filter("host").unwrap_err().contains("needs a value"));
-        assert!(parse_filter("port x").unwrap_err().contains("not a port"));
-        assert!(parse_filter("sctp").unwrap_err().contains("unknown term"));
-        assert!(parse_filter("tcp and udp")
-            .unwrap_err()
-            .contains("more than one"));
     }
 
     #[test]

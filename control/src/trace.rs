@@ -429,15 +429,126 @@ impl TraceLiveArgs {
         if self.count.is_some_and(|c| c == 0 || c > MAX_LIVE_COUNT) {
             return Err(bad("count", format!("must be 1-{MAX_LIVE_COUNT}")));
         }
+        self.filter()
+            .check()
+            .map_err(|(field, reason)| bad(field, reason.into()))
+    }
+
+    /// Which frames are marked.
+    pub fn filter(&self) -> FrameFilter {
+        FrameFilter {
+            protocol: self.protocol,
+            address: self.address,
+            l4_port: self.l4_port,
+        }
+    }
+}
+
+/// Which frames a live trace marks (`trace.live`) and a capture copies
+/// (`capture.start`): each field given must match (`address`: source or
+/// destination; `l4_port`: a TCP/UDP source or destination port); with
+/// none given, every frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrameFilter {
+    /// Only frames of this protocol.
+    pub protocol: Option<TraceProtocol>,
+    /// Only frames from or to this IP address.
+    pub address: Option<IpAddr>,
+    /// Only TCP/UDP frames from or to this port number.
+    pub l4_port: Option<u16>,
+}
+
+impl FrameFilter {
+    /// A combination that can match nothing is refused: (field, reason).
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
         if self.l4_port.is_some()
             && !matches!(
                 self.protocol,
                 None | Some(TraceProtocol::Tcp) | Some(TraceProtocol::Udp)
             )
         {
-            return Err(bad("l4_port", "only with protocol tcp or udp".into()));
+            return Err(("l4_port", "only with protocol tcp or udp"));
+        }
+        if self.protocol == Some(TraceProtocol::Arp) && self.address.is_some() {
+            return Err(("address", "not with protocol arp"));
         }
         Ok(())
+    }
+
+    /// Parses a filter expression: terms joined by `and` — a protocol (`tcp`,
+    /// `udp`, `icmp`, `arp`), `host ADDRESS` (source or destination) and
+    /// `port N` (TCP/UDP source or destination) — each at most once; an empty
+    /// expression matches everything (`xvsctl capture --filter`).
+    pub fn parse(text: &str) -> Result<FrameFilter, String> {
+        let (mut protocol, mut address, mut port) = (None, None, None);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let mut i = 0;
+        let mut expect_term = true;
+        while i < words.len() {
+            let w = words[i].to_ascii_lowercase();
+            if !expect_term {
+                if w != "and" {
+                    return Err(format!("expected `and` before {:?}", words[i]));
+                }
+                expect_term = true;
+                i += 1;
+                continue;
+            }
+            match w.as_str() {
+                "tcp" | "udp" | "icmp" | "icmp6" | "arp" => {
+                    if protocol.is_some() {
+                        return Err("more than one protocol".into());
+                    }
+                    protocol = Some(match w.as_str() {
+                        "tcp" => TraceProtocol::Tcp,
+                        "udp" => TraceProtocol::Udp,
+                        "arp" => TraceProtocol::Arp,
+                        _ => TraceProtocol::Icmp,
+                    });
+                    i += 1;
+                }
+                "host" | "port" => {
+                    let value = words
+                        .get(i + 1)
+                        .ok_or_else(|| format!("`{w}` needs a value"))?;
+                    if w == "host" {
+                        if address.is_some() {
+                            return Err("more than one host".into());
+                        }
+                        address = Some(
+                            value
+                                .parse::<IpAddr>()
+                                .map_err(|_| format!("{value:?} is not an IP address"))?,
+                        );
+                    } else {
+                        if port.is_some() {
+                            return Err("more than one port".into());
+                        }
+                        port = Some(
+                            value
+                                .parse::<u16>()
+                                .map_err(|_| format!("{value:?} is not a port number"))?,
+                        );
+                    }
+                    i += 2;
+                }
+                _ => {
+                    return Err(format!(
+                    "unknown term {:?} (use tcp, udp, icmp, arp, host ADDRESS, port N, joined by and)",
+                    words[i]
+                ))
+                }
+            }
+            expect_term = false;
+        }
+        if expect_term && !words.is_empty() {
+            return Err("ends with `and`".into());
+        }
+        Ok(FrameFilter {
+            protocol,
+            address,
+            l4_port: port,
+        })
     }
 }
 
@@ -471,6 +582,65 @@ mod tests {
 
     fn refused(v: serde_json::Value) -> String {
         args(v).unwrap_err().message
+    }
+
+    #[test]
+    fn filters_parse_and_refuse_naming_the_term() {
+        let v4: IpAddr = "10.77.0.21".parse().unwrap();
+        let f = |protocol, address, l4_port| FrameFilter {
+            protocol,
+            address,
+            l4_port,
+        };
+        assert_eq!(FrameFilter::parse("").unwrap(), FrameFilter::default());
+        assert_eq!(
+            FrameFilter::parse("tcp and host 10.77.0.21 and port 80").unwrap(),
+            f(Some(TraceProtocol::Tcp), Some(v4), Some(80))
+        );
+        assert_eq!(
+            FrameFilter::parse("ICMP").unwrap(),
+            f(Some(TraceProtocol::Icmp), None, None)
+        );
+        assert_eq!(
+            FrameFilter::parse("host fd00::1").unwrap().address,
+            Some("fd00::1".parse().unwrap())
+        );
+        for (text, error) in [
+            ("tcp udp", "expected `and`"),
+            ("tcp and", "ends with"),
+            ("host", "needs a value"),
+            ("port x", "not a port"),
+            ("sctp", "unknown term"),
+            ("tcp and udp", "more than one"),
+        ] {
+            let e = FrameFilter::parse(text).unwrap_err();
+            assert!(e.contains(error), "{text:?}: {e}");
+        }
+        // What can match nothing is refused by both ops, naming the field.
+        assert_eq!(
+            f(Some(TraceProtocol::Icmp), None, Some(80)).check(),
+            Err(("l4_port", "only with protocol tcp or udp"))
+        );
+        assert_eq!(
+            f(Some(TraceProtocol::Arp), Some(v4), None).check(),
+            Err(("address", "not with protocol arp"))
+        );
+        assert_eq!(
+            f(Some(TraceProtocol::Udp), Some(v4), Some(53)).check(),
+            Ok(())
+        );
+        // As the op refuses it.
+        let live = |v| {
+            let a = TraceLiveArgs::parse("trace.live", &v)?;
+            a.check()
+        };
+        assert_eq!(
+            live(json!({"port": "a", "protocol": "arp", "address": "10.77.0.21"}))
+                .unwrap_err()
+                .message,
+            "trace.live: args.address: not with protocol arp"
+        );
+        assert!(live(json!({"port": "a", "protocol": "udp", "l4_port": 53})).is_ok());
     }
 
     #[test]

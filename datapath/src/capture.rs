@@ -39,7 +39,6 @@ use crate::{
     counters::DropReason,
     frames::{chunk_offset, FrameMemory, FRAME_SIZE},
     ids::{Endpoint, PortId, VifId},
-    live_trace::LiveFilter,
     packet::{parse_into, parse_tagged_into, vlan_tag, Frame, Headers},
     pipeline::{Egress, Pipeline, TxMeta},
     wire::{ETHERTYPE_VLAN, VLAN_HLEN},
@@ -180,7 +179,7 @@ pub struct Tap {
     pub rx: bool,
     pub tx: bool,
     pub drops: bool,
-    pub filter: LiveFilter,
+    pub filter: control::trace::FrameFilter,
     pub snaplen: usize,
     pub ring: Arc<Ring>,
 }
@@ -192,7 +191,7 @@ impl Tap {
         point: Point,
         direction: CaptureDirection,
         drops: bool,
-        filter: LiveFilter,
+        filter: control::trace::FrameFilter,
         snaplen: usize,
         ring: Arc<Ring>,
     ) -> Tap {
@@ -210,11 +209,11 @@ impl Tap {
 
     /// Whether a frame is one to copy (its headers match the filter).
     fn wants(&self, bytes: &[u8]) -> bool {
-        if self.filter == LiveFilter::default() {
+        if self.filter == control::trace::FrameFilter::default() {
             return true;
         }
         if let Some(h) = headers(bytes) {
-            if self.filter.matches(&h) {
+            if crate::live_trace::matches(&self.filter, &h) {
                 return true;
             }
         }
@@ -223,7 +222,7 @@ impl Tap {
             Ok(g) => bytes
                 .get(g.inner_offset..g.inner_offset + g.inner_len)
                 .and_then(headers)
-                .is_some_and(|h| self.filter.matches(&h)),
+                .is_some_and(|h| crate::live_trace::matches(&self.filter, &h)),
             Err(_) => false,
         }
     }

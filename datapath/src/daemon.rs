@@ -910,11 +910,7 @@ impl Backend for Daemon {
             port.name.clone(),
             VifId(vif),
             port.vlan,
-            crate::live_trace::LiveFilter {
-                protocol: args.protocol,
-                address: args.address,
-                l4_port: args.l4_port,
-            },
+            args.filter(),
             args.effective_count(),
         );
         // Every worker marks what it receives and records what it owns;
@@ -955,11 +951,7 @@ impl Backend for Daemon {
         let slots = ring_slots(snaplen);
         self.last_capture += 1;
         let id = self.last_capture;
-        let filter = crate::live_trace::LiveFilter {
-            protocol: args.protocol,
-            address: args.address,
-            l4_port: args.l4_port,
-        };
+        let filter = args.filter();
         let direction = args.direction.unwrap_or_default();
         let mut rings = Vec::new();
         for w in &self.workers {

@@ -17,7 +17,7 @@ use std::{
     },
 };
 
-use control::trace::{TraceLiveReport, TraceProtocol, TraceReport};
+use control::trace::{FrameFilter, TraceLiveReport, TraceProtocol, TraceReport};
 use libxdp_sys::xdp_desc;
 
 use crate::{
@@ -30,44 +30,29 @@ use crate::{
     wire::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
 };
 
-/// Which frames of the port are marked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LiveFilter {
-    pub protocol: Option<TraceProtocol>,
-    /// Source or destination.
-    pub address: Option<IpAddr>,
-    /// TCP/UDP source or destination port.
-    pub l4_port: Option<u16>,
-}
-
-impl LiveFilter {
-    /// Whether parsed headers match every filter given.
-    pub fn matches(&self, h: &Headers) -> bool {
-        let proto_ok = match self.protocol {
-            None => true,
-            Some(TraceProtocol::Arp) => h.l3 == L3::Arp,
-            Some(TraceProtocol::Tcp) => is_ip(h) && h.proto == IPPROTO_TCP,
-            Some(TraceProtocol::Udp) => is_ip(h) && h.proto == IPPROTO_UDP,
-            Some(TraceProtocol::Icmp) => {
-                is_ip(h) && matches!(h.proto, IPPROTO_ICMP | IPPROTO_ICMPV6)
-            }
-        };
-        let addr_ok = self.address.is_none_or(|a| {
-            is_ip(h) && {
-                let want = match a {
-                    IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-                    IpAddr::V6(v6) => v6.octets(),
-                };
-                h.src_ip == want || h.dst_ip == want
-            }
-        });
-        let port_ok = self.l4_port.is_none_or(|p| {
-            is_ip(h)
-                && matches!(h.proto, IPPROTO_TCP | IPPROTO_UDP)
-                && (h.sport == p || h.dport == p)
-        });
-        proto_ok && addr_ok && port_ok
-    }
+/// Whether parsed headers match every field `filter` gives (a live
+/// trace's marks, a capture's copies).
+pub fn matches(filter: &FrameFilter, h: &Headers) -> bool {
+    let proto_ok = match filter.protocol {
+        None => true,
+        Some(TraceProtocol::Arp) => h.l3 == L3::Arp,
+        Some(TraceProtocol::Tcp) => is_ip(h) && h.proto == IPPROTO_TCP,
+        Some(TraceProtocol::Udp) => is_ip(h) && h.proto == IPPROTO_UDP,
+        Some(TraceProtocol::Icmp) => is_ip(h) && matches!(h.proto, IPPROTO_ICMP | IPPROTO_ICMPV6),
+    };
+    let addr_ok = filter.address.is_none_or(|a| {
+        is_ip(h) && {
+            let want = match a {
+                IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+                IpAddr::V6(v6) => v6.octets(),
+            };
+            h.src_ip == want || h.dst_ip == want
+        }
+    });
+    let port_ok = filter.l4_port.is_none_or(|p| {
+        is_ip(h) && matches!(h.proto, IPPROTO_TCP | IPPROTO_UDP) && (h.sport == p || h.dport == p)
+    });
+    proto_ok && addr_ok && port_ok
 }
 
 fn is_ip(h: &Headers) -> bool {
@@ -87,7 +72,7 @@ pub struct LiveTrace {
     pub vif: VifId,
     /// The port's VLAN on its vif (`None`: untagged).
     pub vlan: Option<u16>,
-    pub filter: LiveFilter,
+    pub filter: FrameFilter,
     pub count: u32,
     /// This worker's index, with several workers (reports name it).
     pub worker: Option<u32>,
@@ -103,7 +88,7 @@ impl LiveTrace {
         name: String,
         vif: VifId,
         vlan: Option<u16>,
-        filter: LiveFilter,
+        filter: FrameFilter,
         count: u32,
     ) -> LiveTrace {
         LiveTrace {
@@ -171,7 +156,7 @@ impl LiveTrace {
         } else {
             packet::parse_into(bytes, &mut h)
         };
-        parsed.is_ok() && self.filter.matches(&h)
+        parsed.is_ok() && matches(&self.filter, &h)
     }
 
     /// Runs `rx` (received on the traced port's vif) through `p` as
@@ -359,7 +344,7 @@ mod tests {
         live.input(&mut r.pipeline(), vif, &descs, None);
     }
 
-    fn armed(r: &Rig, count: u32, filter: LiveFilter) -> LiveTrace {
+    fn armed(r: &Rig, count: u32, filter: FrameFilter) -> LiveTrace {
         LiveTrace::new(r.port("a"), "a".into(), VM1, Some(10), filter, count)
     }
 
@@ -369,7 +354,7 @@ mod tests {
         let mut live = armed(
             &r,
             2,
-            LiveFilter {
+            FrameFilter {
                 protocol: Some(TraceProtocol::Icmp),
                 address: Some(IpAddr::V4(ip4('c'))),
                 l4_port: None,
@@ -431,7 +416,7 @@ mod tests {
     #[test]
     fn a_dropped_frame_is_reported_with_its_reason() {
         let mut r = Rig::new();
-        let mut live = armed(&r, 1, LiveFilter::default());
+        let mut live = armed(&r, 1, FrameFilter::default());
         let spoofed = with(ping('a', 'c', 1), |f| f[6..12].copy_from_slice(&mac('z')));
         input(&mut r, &mut live, VM1, &[tagged(&spoofed, 10)]);
         let report = &live.reports[0].1;

@@ -80,7 +80,7 @@ fn a_port_is_captured_untagged_both_ways_and_nothing_else() {
             a_point,
             CaptureDirection::Both,
             false,
-            LiveFilter::default(),
+            control::trace::FrameFilter::default(),
             256,
             ring.clone(),
         ),
@@ -124,7 +124,7 @@ fn a_vif_is_captured_as_on_the_wire() {
             Point::Vif(VM1),
             CaptureDirection::In,
             false,
-            LiveFilter::default(),
+            control::trace::FrameFilter::default(),
             256,
             ring.clone(),
         ),
@@ -149,7 +149,7 @@ fn a_full_ring_counts_what_it_lost_and_never_blocks() {
             a_point,
             CaptureDirection::In,
             false,
-            LiveFilter::default(),
+            control::trace::FrameFilter::default(),
             256,
             ring.clone(),
         ),
@@ -180,7 +180,7 @@ fn drops_carry_their_reason() {
             a_point,
             CaptureDirection::Both,
             true,
-            LiveFilter::default(),
+            control::trace::FrameFilter::default(),
             256,
             port_ring.clone(),
         ),
@@ -192,7 +192,7 @@ fn drops_carry_their_reason() {
             Point::Vif(VM1),
             CaptureDirection::Out,
             true,
-            LiveFilter::default(),
+            control::trace::FrameFilter::default(),
             256,
             vif_ring.clone(),
         ),
@@ -236,7 +236,7 @@ fn a_full_tx_ring_is_a_drop_of_the_port() {
             a_point,
             CaptureDirection::In,
             true,
-            LiveFilter::default(),
+            control::trace::FrameFilter::default(),
             256,
             ring.clone(),
         ),
@@ -283,7 +283,7 @@ fn the_filter_and_the_snap_length_apply() {
     let mut r = Rig::new();
     let a_point = port_a(&r);
     let ring = Ring::new(64, 64);
-    let filter = LiveFilter {
+    let filter = control::trace::FrameFilter {
         protocol: Some(TraceProtocol::Tcp),
         address: None,
         l4_port: Some(80),
@@ -323,7 +323,7 @@ fn the_filter_and_the_snap_length_apply() {
 fn the_uplink_is_captured_outer_and_filtered_by_the_inner_frame() {
     let mut r = Rig::new();
     let ring = Ring::new(64, 256);
-    let filter = LiveFilter {
+    let filter = control::trace::FrameFilter {
         protocol: Some(TraceProtocol::Icmp),
         address: Some(std::net::IpAddr::V4(ip4('a'))),
         l4_port: None,

@@ -6,7 +6,7 @@
 use super::*;
 use crate::{
     handoff::{owner, owner_of_uplink_frame, owner_of_vif_frame, Ends, Mesh},
-    live_trace::{LiveFilter, LiveTrace},
+    live_trace::LiveTrace,
     packet::parse,
     testing::*,
     wire::*,
@@ -241,7 +241,7 @@ fn a_live_trace_is_recorded_by_the_owner_of_each_flow() {
         "a".into(),
         VM1,
         Some(10),
-        LiveFilter::default(),
+        control::trace::FrameFilter::default(),
         3,
     );
     let mut parts = [live.clone(), live];
@@ -324,7 +324,7 @@ fn a_marked_frame_whose_trace_was_disarmed_is_still_forwarded() {
         "a".into(),
         VM1,
         Some(10),
-        LiveFilter::default(),
+        control::trace::FrameFilter::default(),
         1,
     );
     let mut parts = [live.clone(), live];

@@ -92,18 +92,17 @@ fn trace_args(t: &crate::cli::TraceCmd) -> Result<control::trace::TraceArgs, Fai
 /// The args of `capture.start` for `xvsctl capture`; the filter is parsed
 /// here.
 fn capture_args(c: &crate::cli::CaptureCmd) -> Result<control::capture::CaptureStartArgs, Failure> {
-    let (protocol, address, l4_port) =
-        control::capture::parse_filter(c.filter.as_deref().unwrap_or(""))
-            .map_err(|e| Failure::Usage(format!("--filter: {e}")))?;
+    let filter = control::trace::FrameFilter::parse(c.filter.as_deref().unwrap_or(""))
+        .map_err(|e| Failure::Usage(format!("--filter: {e}")))?;
     Ok(control::capture::CaptureStartArgs {
         port: c.port.clone(),
         vif: c.vif.clone(),
         uplink: c.uplink,
         direction: Some(c.direction),
         drops: c.drops,
-        protocol,
-        address,
-        l4_port,
+        protocol: filter.protocol,
+        address: filter.address,
+        l4_port: filter.l4_port,
         snaplen: Some(c.snaplen),
         duration: Some(c.duration),
     })
