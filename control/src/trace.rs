@@ -88,6 +88,14 @@ pub struct TraceArgs {
     /// `U` URG (default `S`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_flags: Option<String>,
+    /// TCP sequence number (default 1000): with `tcp_ack`, a segment of a
+    /// tracked connection inside its window (as `conntrack.list` and a
+    /// capture show the connection's numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_seq: Option<u32>,
+    /// TCP acknowledgement number (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_ack: Option<u32>,
     /// ICMP type (default: echo request, 8; ICMPv6 128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_type: Option<u8>,
@@ -196,6 +204,8 @@ impl TraceArgs {
                 ("src_port", self.src_port.is_some()),
                 ("dst_port", self.dst_port.is_some()),
                 ("tcp_flags", self.tcp_flags.is_some()),
+                ("tcp_seq", self.tcp_seq.is_some()),
+                ("tcp_ack", self.tcp_ack.is_some()),
                 ("icmp_type", self.icmp_type.is_some()),
                 ("icmp_code", self.icmp_code.is_some()),
                 ("icmp_id", self.icmp_id.is_some()),
@@ -232,8 +242,14 @@ impl TraceArgs {
                 return Err(invalid(field, "only with protocol tcp or udp"));
             }
         }
-        if self.tcp_flags.is_some() && protocol != TraceProtocol::Tcp {
-            return Err(invalid("tcp_flags", "only with protocol tcp"));
+        for (field, set) in [
+            ("tcp_flags", self.tcp_flags.is_some()),
+            ("tcp_seq", self.tcp_seq.is_some()),
+            ("tcp_ack", self.tcp_ack.is_some()),
+        ] {
+            if set && protocol != TraceProtocol::Tcp {
+                return Err(invalid(field, "only with protocol tcp"));
+            }
         }
         if let Some(flags) = &self.tcp_flags {
             tcp_flag_bits(flags).map_err(|e| invalid("tcp_flags", e))?;

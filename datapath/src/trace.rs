@@ -909,7 +909,12 @@ fn describe_frame(
         TraceProtocol::Tcp => {
             let flags = tcp_flag_bits(args.tcp_flags.as_deref().unwrap_or("S"))
                 .map_err(|e| bad("tcp_flags", e))?;
-            (IPPROTO_TCP, testing::tcp(sport, dport, flags, &[]))
+            let mut segment = testing::tcp(sport, dport, flags, &[]);
+            if let Some(seq) = args.tcp_seq {
+                segment[4..8].copy_from_slice(&seq.to_be_bytes());
+            }
+            segment[8..12].copy_from_slice(&args.tcp_ack.unwrap_or(0).to_be_bytes());
+            (IPPROTO_TCP, segment)
         }
         TraceProtocol::Udp => (IPPROTO_UDP, testing::udp(sport, dport, &[])),
         TraceProtocol::Icmp => {

@@ -407,6 +407,63 @@ fn tracing_leaves_a_tcp_connection_as_it_was() {
 }
 
 #[test]
+fn a_segment_inside_or_outside_the_window_of_an_established_connection() {
+    // A strict TCP policy: a segment outside the connection's window is
+    // dropped as invalid.
+    let mut t = Traces::new(None);
+    let seg = |src: char, dst: char, sp, dp, flags, seq: u32, ack: u32| {
+        let mut l4 = tcp(sp, dp, flags, &[]);
+        l4[4..8].copy_from_slice(&seq.to_be_bytes());
+        l4[8..12].copy_from_slice(&ack.to_be_bytes());
+        eth(
+            mac(dst),
+            mac(src),
+            ETHERTYPE_IPV4,
+            &ipv4(ip4(src), ip4(dst), IPPROTO_TCP, &l4),
+        )
+    };
+    // The handshake, for real: a → c SYN 5000, c → a SYN-ACK 9000/5001,
+    // a → c ACK 5001/9001.
+    t.rig.input(
+        Some(VM1),
+        &[tagged(&seg('a', 'c', 40000, 80, 0x02, 5000, 0), 10)],
+    );
+    t.rig
+        .input(Some(VM2), &[seg('c', 'a', 80, 40000, 0x12, 9000, 5001)]);
+    t.rig.input(
+        Some(VM1),
+        &[tagged(&seg('a', 'c', 40000, 80, 0x10, 5001, 9001), 10)],
+    );
+    assert_eq!(t.rig.staged_count(), 3);
+    t.rig.complete();
+    let trace = |t: &mut Traces, seq: u32, ack: u32| {
+        t.trace(
+            json!({"port": "a", "to": "c", "protocol": "tcp", "src_port": 40000,
+                       "dst_port": 80, "tcp_flags": "PA", "tcp_seq": seq, "tcp_ack": ack}),
+        )
+    };
+    // The next segment a would send: established, delivered.
+    let r = trace(&mut t, 5001, 9001);
+    let fw = step(&r, "firewall_out");
+    assert_eq!(
+        (fw.result.as_str(), fw.decided_by.as_deref()),
+        ("allow", Some("conntrack")),
+        "{r:#?}"
+    );
+    assert_eq!(fw.conntrack_state.as_deref(), Some("established"), "{r:#?}");
+    assert_eq!(r.delivered, 1);
+    // One far past the window (the default numbers, 1000/0, are such a
+    // segment here): refused as the connection table would refuse it.
+    let r = trace(&mut t, 5001 + 3_000_000, 9001);
+    assert_eq!(r.delivered, 0, "{r:#?}");
+    assert_eq!(
+        step(&r, "firewall_out").decided_by.as_deref(),
+        Some("conntrack_invalid"),
+        "{r:#?}"
+    );
+}
+
+#[test]
 fn frame_hex_is_traced_as_given() {
     let mut t = Traces::new(None);
     let frame = eth(

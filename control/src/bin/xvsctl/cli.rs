@@ -1095,6 +1095,12 @@ pub struct TraceCmd {
     /// TCP flags as letters: S, A, F, R, P, U (default S).
     #[arg(long = "flags", value_name = "FLAGS")]
     pub tcp_flags: Option<String>,
+    /// TCP sequence number (default 1000).
+    #[arg(long = "seq", value_name = "N")]
+    pub tcp_seq: Option<u32>,
+    /// TCP acknowledgement number (default 0).
+    #[arg(long = "ack", value_name = "N")]
+    pub tcp_ack: Option<u32>,
     /// ICMP type.
     #[arg(long, value_name = "N")]
     pub icmp_type: Option<u8>,
@@ -1117,7 +1123,7 @@ pub struct TraceCmd {
     /// match --proto, --address and --l4-port, as they are forwarded.
     #[arg(long, requires = "port", conflicts_with_all = [
         "vif", "uplink", "to", "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port",
-        "dst_port", "tcp_flags", "icmp_type", "icmp_code", "icmp_id", "frame_hex", "pcap",
+        "dst_port", "tcp_flags", "tcp_seq", "tcp_ack", "icmp_type", "icmp_code", "icmp_id", "frame_hex", "pcap",
     ])]
     pub live: bool,
     /// With --live: how many frames to record (default 1, at most 100).

@@ -82,6 +82,8 @@ fn trace_args(t: &crate::cli::TraceCmd) -> Result<control::trace::TraceArgs, Fai
         src_port: t.src_port,
         dst_port: t.dst_port,
         tcp_flags: t.tcp_flags.clone(),
+        tcp_seq: t.tcp_seq,
+        tcp_ack: t.tcp_ack,
         icmp_type: t.icmp_type,
         icmp_code: t.icmp_code,
         icmp_id: t.icmp_id,
@@ -1332,13 +1334,15 @@ mod tests {
             ),
             ("conntrack stats", Op::ConntrackStats, ConntrackStats),
             (
-                "trace pod1a --to pod2a --proto tcp --dport 80 --flags SA",
+                "trace pod1a --to pod2a --proto tcp --dport 80 --flags SA --seq 7 --ack 4000000000",
                 Op::Trace(control::trace::TraceArgs {
                     port: Some("pod1a".into()),
                     to: Some("pod2a".into()),
                     protocol: Some(control::trace::TraceProtocol::Tcp),
                     dst_port: Some(80),
                     tcp_flags: Some("SA".into()),
+                    tcp_seq: Some(7),
+                    tcp_ack: Some(4_000_000_000),
                     ..Default::default()
                 }),
                 Trace,
