@@ -968,7 +968,80 @@ impl Table {
         generation: u32,
         rule: u32,
     ) -> Result<Handle, InsertError> {
+        let Opening {
+            key,
+            kind,
+            state,
+            flags,
+            seen,
+        } = self.opening(f)?;
         let now = now.0;
+        let hash = self.hash_key(&key);
+        if let Some(h) = self.find(hash, &key) {
+            if self.deadline(&self.slots[h as usize]) > now {
+                return Err(InsertError::Exists(Handle(h)));
+            }
+            self.remove_slot(h);
+            self.stats.expired += 1;
+        }
+        if self.len >= self.cfg.max_entries {
+            // Expired entries still hold their slots until reclaimed: take
+            // back a few (bounded work) before refusing.
+            self.expire(Time(now), 8);
+        }
+        if let Err((reason, e)) = self.room(f.zone) {
+            self.count_drop(reason);
+            return Err(e);
+        }
+        let h = self.alloc();
+        let class = class_of(kind, state);
+        let mut e = Entry {
+            addr: key.addr,
+            last_seen: now,
+            queued_at: now,
+            zone: key.zone,
+            ports: key.ports,
+            generation,
+            rule,
+            proto: key.proto,
+            state,
+            class,
+            flags,
+            ..Entry::FREE
+        };
+        e.set_seen(&seen);
+        self.slots[h as usize] = e;
+        self.link_tail(h);
+        let slots = &self.slots;
+        let seed = self.seed;
+        self.index
+            .insert_unique(hash, h, |&x| hash_entry(&seed, &slots[x as usize]));
+        self.len += 1;
+        self.stats.by_state[kind as usize][usize::from(state)] += 1;
+        self.zones.entry(f.zone).or_default().count += 1;
+        self.stats.inserts += 1;
+        Ok(Handle(h))
+    }
+
+    /// Whether [`Table::insert`] would take `f` now, changing nothing (what
+    /// a trace asks): `Ok`, or the error insert would return. A full table
+    /// is full here even where insert would first reclaim a few expired
+    /// entries.
+    pub fn check_insert(&self, now: Time, f: &PacketFacts) -> Result<(), InsertError> {
+        let key = self.opening(f)?.key;
+        if let Some(h) = self.find(self.hash_key(&key), &key) {
+            if self.deadline(&self.slots[h as usize]) > now.0 {
+                return Err(InsertError::Exists(Handle(h)));
+            }
+            // An expired entry of the key is replaced: its room is taken.
+            return Ok(());
+        }
+        self.room(f.zone).map_err(|(_, e)| e)
+    }
+
+    /// The entry `f` opens, if it may open one (the protocol's rules: TCP
+    /// flags, strict zones, ICMP echo requests).
+    fn opening(&self, f: &PacketFacts) -> Result<Opening, InsertError> {
         let kind = ProtoKind::of(f.proto);
         let (key, src_lo) = key_of(f).ok_or(InsertError::NotNew(Reason::NotNew))?;
         let mut seen = [Seen::default(); 2];
@@ -1003,59 +1076,29 @@ impl Table {
             }
             _ => State::Unreplied as u8,
         };
-        let hash = self.hash_key(&key);
-        if let Some(h) = self.find(hash, &key) {
-            if self.deadline(&self.slots[h as usize]) > now {
-                return Err(InsertError::Exists(Handle(h)));
-            }
-            self.remove_slot(h);
-            self.stats.expired += 1;
-        }
+        Ok(Opening {
+            key,
+            kind,
+            state,
+            flags,
+            seen,
+        })
+    }
+
+    /// Whether the table and `zone` have room for one more entry; the
+    /// refusal with the reason it is counted as.
+    fn room(&self, zone: u32) -> Result<(), (Reason, InsertError)> {
         if self.len >= self.cfg.max_entries {
-            // Expired entries still hold their slots until reclaimed: take
-            // back a few (bounded work) before refusing.
-            self.expire(Time(now), 8);
-        }
-        if self.len >= self.cfg.max_entries {
-            self.count_drop(Reason::TableFull);
-            return Err(InsertError::TableFull);
+            return Err((Reason::TableFull, InsertError::TableFull));
         }
         let zone_max = self
-            .zone_settings(f.zone)
+            .zone_settings(zone)
             .max_entries
             .unwrap_or(self.cfg.max_per_zone);
-        if self.zone_len(f.zone) >= zone_max {
-            self.count_drop(Reason::ZoneFull);
-            return Err(InsertError::ZoneFull(f.zone));
+        if self.zone_len(zone) >= zone_max {
+            return Err((Reason::ZoneFull, InsertError::ZoneFull(zone)));
         }
-        let h = self.alloc();
-        let class = class_of(kind, state);
-        let mut e = Entry {
-            addr: key.addr,
-            last_seen: now,
-            queued_at: now,
-            zone: key.zone,
-            ports: key.ports,
-            generation,
-            rule,
-            proto: key.proto,
-            state,
-            class,
-            flags,
-            ..Entry::FREE
-        };
-        e.set_seen(&seen);
-        self.slots[h as usize] = e;
-        self.link_tail(h);
-        let slots = &self.slots;
-        let seed = self.seed;
-        self.index
-            .insert_unique(hash, h, |&x| hash_entry(&seed, &slots[x as usize]));
-        self.len += 1;
-        self.stats.by_state[kind as usize][usize::from(state)] += 1;
-        self.zones.entry(f.zone).or_default().count += 1;
-        self.stats.inserts += 1;
-        Ok(Handle(h))
+        Ok(())
     }
 
     /// An ICMP or ICMPv6 error (`outer`, with [`is_icmp_error`] true) whose
@@ -1387,4 +1430,13 @@ fn hash_parts(seed: &Seed, k: &Key) -> u64 {
 
 fn hash_entry(seed: &Seed, e: &Entry) -> u64 {
     hash_parts(seed, &e.key())
+}
+
+/// A new entry as [`Table::insert`] would make it, before it has a slot.
+struct Opening {
+    key: Key,
+    kind: ProtoKind,
+    state: u8,
+    flags: u8,
+    seen: [Seen; 2],
 }

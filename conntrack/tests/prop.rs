@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use conntrack::{
-    icmp_type::*, proto, tcp_flags::*, v4, Config, FragKey, FragVerdict, Outcome, PacketFacts,
-    ProtoKind, State, Table, Time,
+    icmp_type::*, proto, tcp_flags::*, v4, Config, FragKey, FragVerdict, InsertError, Outcome,
+    PacketFacts, ProtoKind, State, Table, Time,
 };
 use proptest::prelude::*;
 
@@ -177,10 +177,29 @@ proptest! {
             match op {
                 Op::Packet { f, insert, gen } => {
                     let o = t.track(now, &f);
-                    if o == Outcome::New && insert && t.insert(now, &f, gen, 7).is_ok() {
-                        inserts += 1;
-                        // Inserted entries are found from both sides.
-                        prop_assert!(t.lookup(now, &f).is_some());
+                    if o == Outcome::New && insert {
+                        // What a trace is told first, changing nothing.
+                        let stats = t.stats();
+                        let predicted = t.check_insert(now, &f);
+                        prop_assert_eq!(t.stats(), stats);
+                        let done = t.insert(now, &f, gen, 7);
+                        let kind = |r: &Result<(), InsertError>| match r {
+                            Ok(()) => "ok",
+                            Err(InsertError::Exists(_)) => "exists",
+                            Err(InsertError::TableFull) => "table full",
+                            Err(InsertError::ZoneFull(_)) => "zone full",
+                            Err(InsertError::NotNew(_)) => "not new",
+                        };
+                        let done_kind = kind(&done.map(|_| ()));
+                        // Insert may first reclaim expired entries of a full table.
+                        if !(kind(&predicted) == "table full" && done_kind == "ok") {
+                            prop_assert_eq!(kind(&predicted), done_kind);
+                        }
+                        if done.is_ok() {
+                            inserts += 1;
+                            // Inserted entries are found from both sides.
+                            prop_assert!(t.lookup(now, &f).is_some());
+                        }
                     }
                 }
                 Op::Related { outer_to, inner } => {

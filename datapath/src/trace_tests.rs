@@ -464,6 +464,75 @@ fn a_segment_inside_or_outside_the_window_of_an_established_connection() {
 }
 
 #[test]
+fn a_new_connection_the_table_would_refuse_is_traced_as_the_drop_it_is() {
+    // Port a may hold two connections.
+    let mut t = Traces::new(Some(r#""firewall": {"max_connections_per_port": 2}"#));
+    let udp_from_a = |sport: u16| {
+        tagged(
+            &eth(
+                mac('c'),
+                mac('a'),
+                ETHERTYPE_IPV4,
+                &ipv4(ip4('a'), ip4('c'), IPPROTO_UDP, &udp(sport, 53, b"q")),
+            ),
+            10,
+        )
+    };
+    let tcp_from_a = |flags: u8| {
+        tagged(
+            &eth(
+                mac('c'),
+                mac('a'),
+                ETHERTYPE_IPV4,
+                &ipv4(ip4('a'), ip4('c'), IPPROTO_TCP, &tcp(41000, 80, flags, &[])),
+            ),
+            10,
+        )
+    };
+    let hex = |f: &[u8]| f.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    // Each frame traced, then sent for real: the trace said what happened.
+    let cases: [(&str, Vec<u8>, Option<&str>); 5] = [
+        ("a first flow", udp_from_a(1001), None),
+        ("a second", udp_from_a(1002), None),
+        ("the first again: its connection", udp_from_a(1001), None),
+        (
+            "a third: the port is full",
+            udp_from_a(1003),
+            Some("conntrack_full"),
+        ),
+        (
+            "TCP FIN alone opens nothing",
+            tcp_from_a(0x01),
+            Some("conntrack_invalid"),
+        ),
+    ];
+    for (what, frame, dropped) in cases {
+        let r = t.trace(json!({"vif": "vm1", "frame_hex": hex(&frame)}));
+        assert_eq!(r.dropped.as_deref(), dropped, "{what}: {r:#?}");
+        let fw = step(&r, "firewall_out");
+        assert_eq!(
+            fw.new_connection,
+            dropped.is_none() && what.starts_with("a "),
+            "{what}: {fw:#?}"
+        );
+        let before = t.rig.all_drops();
+        t.rig.input(Some(VM1), &[frame]);
+        let sent = t.rig.staged_count();
+        t.rig.complete();
+        let after = t.rig.all_drops();
+        match dropped {
+            None => assert_eq!((sent, after), (1, before), "{what}"),
+            Some(reason) => {
+                assert_eq!(sent, 0, "{what}");
+                let new: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
+                assert_eq!(new.len(), 1, "{what}: {after:?}");
+                assert_eq!(new[0].1.as_str(), reason, "{what}");
+            }
+        }
+    }
+}
+
+#[test]
 fn frame_hex_is_traced_as_given() {
     let mut t = Traces::new(None);
     let frame = eth(

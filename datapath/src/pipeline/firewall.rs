@@ -524,7 +524,11 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                         return self.refuse(ctx, port, &v);
                     }
                     if !v.stateless && outcome == Outcome::New {
-                        self.note_would_track();
+                        // As the insert below would decide it.
+                        match self.fw.ct.check_insert(now, f) {
+                            Ok(()) => self.note_would_track(),
+                            Err(e) => return refused_insert(e),
+                        }
                     }
                     return Ok(());
                 }
@@ -550,11 +554,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                         self.note_would_track();
                         Ok(())
                     }
-                    Err(InsertError::Exists(_)) => Ok(()),
-                    Err(InsertError::TableFull | InsertError::ZoneFull(_)) => {
-                        Err(DropReason::ConntrackFull)
-                    }
-                    Err(InsertError::NotNew(_)) => Err(DropReason::ConntrackInvalid),
+                    Err(e) => refused_insert(e),
                 }
             }
             Outcome::Invalid(_) => Err(DropReason::ConntrackInvalid),
@@ -704,5 +704,16 @@ fn frag_key(f: &PacketFacts, h: &Headers) -> FragKey {
         dst: f.dst,
         proto: f.proto,
         id: h.frag_id,
+    }
+}
+
+/// What becomes of a new connection the table does not take: one that
+/// exists already passes; a full table or zone, or a packet that may not
+/// open a connection, drops.
+fn refused_insert(e: InsertError) -> Result<(), DropReason> {
+    match e {
+        InsertError::Exists(_) => Ok(()),
+        InsertError::TableFull | InsertError::ZoneFull(_) => Err(DropReason::ConntrackFull),
+        InsertError::NotNew(_) => Err(DropReason::ConntrackInvalid),
     }
 }
