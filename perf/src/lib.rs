@@ -20,4 +20,5 @@ pub mod pipeline_case;
 pub mod pktgen;
 pub mod runner;
 pub mod sink;
+pub mod stalls;
 pub mod tcp_flows;

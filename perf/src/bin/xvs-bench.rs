@@ -505,6 +505,7 @@ fn bench(
                     rate,
                     lat_secs,
                     place,
+                    None,
                 )?;
                 let base = match baseline.get(&rate) {
                     Some(b) => *b,
@@ -517,6 +518,8 @@ fn bench(
                             rate,
                             lat_secs,
                             place,
+                            // The switch's CPU, idle: what the machine does to it.
+                            Some(place.switch_cpu),
                         )?;
                         baseline.insert(rate, b);
                         b
@@ -560,6 +563,18 @@ fn bench(
                 .join(", ")
         ));
         say(&mut out, report::latency_table(&lat_rows));
+        let mut rates: Vec<&u64> = baseline.keys().collect();
+        rates.sort_unstable();
+        for r in rates {
+            if let Some(st) = baseline[r].stalls {
+                say(
+                    &mut out,
+                    format!(
+                        "The switch's CPU with no switch on it, during the baseline at {r}/s (a busy loop's gaps over 20 us): {st}"
+                    ),
+                );
+            }
+        }
         fs::write(args.out.join("latency.csv"), report::latency_csv(&lat_rows))
             .map_err(|e| e.to_string())?;
 
@@ -597,6 +612,7 @@ fn bench(
                 rate,
                 idle_secs,
                 place,
+                None,
             )?;
             d.stop();
             println!("  {}: idle {idle_pct:.1} % CPU; at {rate} frames/s {:.1} %; full load {full:.3} Mpps", k.name(), l.cpu_pct);

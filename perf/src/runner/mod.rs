@@ -327,9 +327,14 @@ pub struct Latency {
     pub p999_us: f64,
     /// The switch's CPU time over the run, percent of one CPU.
     pub cpu_pct: f64,
+    /// The stalls of the CPU probed during the run, if one was.
+    pub stalls: Option<crate::stalls::Stalls>,
 }
 
-/// `ends`: the far ends the sender sends into and the sink counts on.
+/// `ends`: the far ends the sender sends into and the sink counts on;
+/// `probe`: a CPU whose stalls are measured meanwhile ([`crate::stalls`]:
+/// the switch's, while no switch runs on it).
+#[allow(clippy::too_many_arguments)]
 pub fn latency(
     topo: &Topology,
     dut: Option<&mut Running>,
@@ -338,6 +343,7 @@ pub fn latency(
     rate: u64,
     secs: f64,
     place: Placement,
+    probe: Option<usize>,
 ) -> Result<Latency, String> {
     let sink: &Sink = topo.sink(out)?;
     sink.clear_latency()?;
@@ -348,6 +354,15 @@ pub fn latency(
         None => 0.0,
     };
     let t0 = Instant::now();
+    let prober = probe.map(|cpu| {
+        thread::spawn(move || {
+            crate::stalls::measure(
+                cpu,
+                Duration::from_secs_f64(secs),
+                Duration::from_micros(20),
+            )
+        })
+    });
     let sent = send_paced(
         topo,
         into,
@@ -357,6 +372,13 @@ pub fn latency(
         Duration::from_secs_f64(secs),
         Some(place.gen_cpu),
     );
+    let stalls = match prober {
+        Some(t) => Some(
+            t.join()
+                .map_err(|_| "the stall probe panicked".to_string())??,
+        ),
+        None => None,
+    };
     let dt = t0.elapsed().as_secs_f64();
     let cpu = match dut {
         Some(d) => {
@@ -379,6 +401,7 @@ pub fn latency(
         p99_us: q(0.99),
         p999_us: q(0.999),
         cpu_pct: cpu,
+        stalls,
     })
 }
 
