@@ -47,13 +47,17 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let (counters, tables) = (self.counters, self.tables);
         let at_vif = Endpoint::Vif(vif);
         let vif_counters = counters.vif(vif);
+        // Received on the vif: counted once for the batch.
+        vif_counters.rx_packets.add(rx.len() as u64);
+        vif_counters
+            .rx_bytes
+            .add(rx.iter().map(|d| u64::from(d.len)).sum());
         let table = tables.vif(vif);
         for d in rx {
             let mut frame = Frame {
                 addr: d.addr,
                 len: d.len,
             };
-            vif_counters.rx(frame.len as usize);
             if !in_chunk(d) {
                 self.drop_frame(at_vif, frame, DropReason::Malformed);
                 continue;
