@@ -415,6 +415,24 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
         }
         let probe = *probe;
+        self.check_probed(ctx, port, dir, probe, fast)
+    }
+
+    /// The rest of [`Pipeline::check`] when the fast path did not decide:
+    /// the packet's facts, its outcome (the fast path's, or
+    /// `track_probed`'s) and the decision. Out of line, so that the
+    /// batch's loop keeps only the fast path.
+    #[inline(never)]
+    fn check_probed(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+        probe: Probe,
+        fast: Option<Outcome>,
+    ) -> Result<(), DropReason> {
+        let now = self.fw.now;
+        let bytes = u64::from(ctx.frame.len);
         let liberal = self.tables.firewall.port(port).liberal;
         let f = facts(
             frame_of(&mut *self.mem, ctx.frame),
