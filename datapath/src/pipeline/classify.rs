@@ -112,7 +112,10 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 self.drop_frame(at_vif, frame, DropReason::Malformed);
                 continue;
             }
-            let vlan = match vlan_tag(self.bytes(frame)) {
+            // The frame's bytes, found once: read for the tag and by the
+            // parser, then edited by the strip.
+            let bytes = self.bytes(frame);
+            let vlan = match vlan_tag(bytes) {
                 Ok(v) => v,
                 Err(_) => {
                     self.drop_frame(at_vif, frame, DropReason::Malformed);
@@ -133,7 +136,6 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             let tagged = vlan.is_some();
             let untagged_len = frame.len as usize - if tagged { VLAN_HLEN } else { 0 };
             let at_port = Endpoint::Port(port);
-            let bytes = self.bytes(frame);
             let ctx = batch.next_slot();
             let parsed = if tagged {
                 parse_tagged_into(bytes, &mut ctx.hdr)
@@ -147,7 +149,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
             port_rx.count(counters, port, untagged_len, ctx.hdr.cast);
             if tagged {
-                frame = self.strip_tag(frame);
+                frame = strip_tag(bytes, frame);
             }
             let ctx = batch.next_slot();
             ctx.frame = frame;
@@ -207,13 +209,15 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
         }
     }
+}
 
-    /// Removes the 802.1Q tag by moving the MAC addresses over it.
-    fn strip_tag(&mut self, frame: Frame) -> Frame {
-        self.bytes(frame).copy_within(0..12, VLAN_HLEN);
-        Frame {
-            addr: frame.addr + VLAN_HLEN as u64,
-            len: frame.len - VLAN_HLEN as u32,
-        }
+/// Removes the 802.1Q tag of `frame`, whose bytes are `bytes`, by moving
+/// the MAC addresses over it.
+#[inline(always)]
+fn strip_tag(bytes: &mut [u8], frame: Frame) -> Frame {
+    bytes.copy_within(0..12, VLAN_HLEN);
+    Frame {
+        addr: frame.addr + VLAN_HLEN as u64,
+        len: frame.len - VLAN_HLEN as u32,
     }
 }
