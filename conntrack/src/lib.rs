@@ -114,7 +114,11 @@
 //! prefetches. A batch probes all its packets, then tracks each with
 //! [`Table::track_probed`], which verifies the suggested slot (or looks
 //! the key up again) and finds the entry in cache: the misses of a
-//! batch overlap instead of coming one after another.
+//! batch overlap instead of coming one after another. A caller that has
+//! the tuple but not yet the facts probes with [`Table::probe_tuple`];
+//! [`Table::track_probed_fast`] then tracks a packet of a live connection
+//! other than TCP without its facts (the established fast path), and
+//! says `None` when `track_probed` with the facts must decide.
 //!
 //! **Handles and batches.** A [`Handle`] is a slab index, valid until its
 //! entry is removed; use it within the batch that got it. If a batch holds

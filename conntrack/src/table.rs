@@ -125,7 +125,7 @@ impl Entry {
 
 /// A packet's key, hashed, with the slot the index suggests for it
 /// ([`Table::probe`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Probe {
     key: Key,
     src_lo: bool,
@@ -185,23 +185,30 @@ fn key_of(f: &PacketFacts) -> Option<(Key, bool)> {
         },
         _ => (f.sport, f.dport),
     };
-    let src_lo = (f.src, sp) <= (f.dst, dp);
+    Some(canonical(f.zone, f.src, f.dst, f.proto, sp, dp))
+}
+
+/// The key of a flow whose two sides are (`src`, `sp`) and (`dst`, `dp`),
+/// and whether the source is its low side.
+#[inline(always)]
+fn canonical(zone: u32, src: u128, dst: u128, proto: u8, sp: u16, dp: u16) -> (Key, bool) {
+    let src_lo = (src, sp) <= (dst, dp);
     let ((la, lp), (ha, hp)) = if src_lo {
-        ((f.src, sp), (f.dst, dp))
+        ((src, sp), (dst, dp))
     } else {
-        ((f.dst, dp), (f.src, sp))
+        ((dst, dp), (src, sp))
     };
     let [a0, a1] = split(la);
     let [a2, a3] = split(ha);
-    Some((
+    (
         Key {
             addr: [a0, a1, a2, a3],
-            zone: f.zone,
+            zone,
             ports: [lp, hp],
-            proto: f.proto,
+            proto,
         },
         src_lo,
-    ))
+    )
 }
 
 #[inline]
@@ -700,6 +707,25 @@ impl Table {
     #[inline]
     pub fn probe(&self, f: &PacketFacts) -> Option<Probe> {
         let (key, src_lo) = key_of(f)?;
+        Some(self.probe_key(key, src_lo))
+    }
+
+    /// [`Table::probe`] of a packet given by its tuple alone: the same
+    /// probe as `probe` of facts with these fields, for any protocol but
+    /// ICMP and ICMPv6 (whose key is the echo identifier, not the ports:
+    /// `None`, probe those with their facts). The datapath's first pass
+    /// builds it straight from the parsed headers.
+    #[inline(always)]
+    pub fn probe_tuple(&self, t: &Tuple) -> Option<Probe> {
+        if ProtoKind::of(t.proto) == ProtoKind::Icmp {
+            return None;
+        }
+        let (key, src_lo) = canonical(t.zone, t.src, t.dst, t.proto, t.sport, t.dport);
+        Some(self.probe_key(key, src_lo))
+    }
+
+    #[inline(always)]
+    fn probe_key(&self, key: Key, src_lo: bool) -> Probe {
         let hash = self.hash_key(&key);
         // The first bucket whose tag matches: the entry almost always
         // (tags are 7 bits, the index at most half full); only a hint,
@@ -708,12 +734,28 @@ impl Table {
         if let Some(e) = self.slots.get(cand as usize) {
             prefetch(e);
         }
-        Some(Probe {
+        Probe {
             key,
             src_lo,
             hash,
             cand,
-        })
+        }
+    }
+
+    /// The established fast path of [`Table::track_probed`], which needs
+    /// no facts: when the packet is not TCP and the slot its probe suggests
+    /// holds its connection, live, the outcome `track_probed` gives, with
+    /// the same change to the entry (reply seen, refresh). `None`
+    /// otherwise (TCP, whose window tracking reads the segment; no entry
+    /// in that slot; the entry expired), having changed nothing: then
+    /// `track_probed` with the packet's facts decides.
+    #[inline(always)]
+    pub fn track_probed_fast(&mut self, now: Time, p: &Probe) -> Option<Outcome> {
+        let e = self.slots.get(p.cand as usize)?;
+        if !e.matches(&p.key) || e.kind() == ProtoKind::Tcp || self.deadline(e) <= now.0 {
+            return None;
+        }
+        Some(self.hit_other(now.0, p.cand, p.src_lo))
     }
 
     /// [`Table::track`] of a packet [`Table::probe`] gave `p` for (with the
@@ -779,12 +821,21 @@ impl Table {
     /// ([`Table::hit_tcp`]); the other protocols only note a reply.
     #[inline]
     fn hit(&mut self, now: u64, f: &PacketFacts, h: u32, src_lo: bool) -> Outcome {
+        let e = &self.slots[h as usize];
+        if e.kind() == ProtoKind::Tcp {
+            let reply = src_lo != (e.flags & F_ORIG_LO != 0);
+            return self.hit_tcp(now, f, h, reply);
+        }
+        self.hit_other(now, h, src_lo)
+    }
+
+    /// [`Table::hit`] of an entry that is not TCP: the packet's facts play
+    /// no part.
+    #[inline(always)]
+    fn hit_other(&mut self, now: u64, h: u32, src_lo: bool) -> Outcome {
         let e = &mut self.slots[h as usize];
         let reply = src_lo != (e.flags & F_ORIG_LO != 0);
         let kind = e.kind();
-        if kind == ProtoKind::Tcp {
-            return self.hit_tcp(now, f, h, reply);
-        }
         let (generation, rule) = (e.generation, e.rule);
         let new_state = if reply {
             e.flags |= F_REPLIED;
@@ -848,7 +899,7 @@ impl Table {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn set_state(&mut self, h: u32, new: u8) {
         let e = &mut self.slots[h as usize];
         if e.state != new {
@@ -862,7 +913,7 @@ impl Table {
     /// Refresh: the packet was accepted at `now`; move to `class`'s FIFO if
     /// the state's class changed, or to its tail if the last move is older
     /// than the slack.
-    #[inline]
+    #[inline(always)]
     fn touch(&mut self, h: u32, now: u64, class: u8) {
         let (old_class, queued_at) = {
             let e = &mut self.slots[h as usize];
@@ -873,12 +924,19 @@ impl Table {
         if class == old_class && tail == h {
             self.slots[h as usize].queued_at = now;
         } else if class != old_class || now.saturating_sub(queued_at) >= self.slack_ms {
-            self.unlink(h);
-            let e = &mut self.slots[h as usize];
-            e.class = class;
-            e.queued_at = now;
-            self.link_tail(h);
+            self.requeue(h, now, class);
         }
+    }
+
+    /// The part of [`Table::touch`] that moves the entry to the tail of
+    /// `class`'s FIFO: at most once per slack per entry, out of line.
+    #[inline(never)]
+    fn requeue(&mut self, h: u32, now: u64, class: u8) {
+        self.unlink(h);
+        let e = &mut self.slots[h as usize];
+        e.class = class;
+        e.queued_at = now;
+        self.link_tail(h);
     }
 
     fn link_tail(&mut self, h: u32) {

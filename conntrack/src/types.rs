@@ -247,6 +247,38 @@ impl PacketFacts {
     }
 }
 
+/// What finds a packet's connection when its protocol is neither ICMP nor
+/// ICMPv6: the zone, the addresses, the protocol and the ports, as in its
+/// [`PacketFacts`] ([`Table::probe_tuple`](crate::Table::probe_tuple)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuple {
+    /// The zone.
+    pub zone: u32,
+    /// Source address.
+    pub src: u128,
+    /// Destination address.
+    pub dst: u128,
+    /// IP protocol.
+    pub proto: u8,
+    /// Source port.
+    pub sport: u16,
+    /// Destination port.
+    pub dport: u16,
+}
+
+impl From<&PacketFacts> for Tuple {
+    fn from(f: &PacketFacts) -> Tuple {
+        Tuple {
+            zone: f.zone,
+            src: f.src,
+            dst: f.dst,
+            proto: f.proto,
+            sport: f.sport,
+            dport: f.dport,
+        }
+    }
+}
+
 /// Whether an ICMP (`proto` 1) or ICMPv6 (58) type is an error that quotes
 /// the packet that caused it (destination unreachable, time exceeded, packet
 /// too big, parameter problem): look those up with

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use conntrack::{
     icmp_type::*, proto, tcp_flags::*, v4, Config, Filter, FragKey, FragVerdict, InsertError,
-    Outcome, PacketFacts, PortDir, ProtoKind, Reason, State, Table, Time, ZoneSettings,
+    Outcome, PacketFacts, PortDir, ProtoKind, Reason, State, Table, Time, Tuple, ZoneSettings,
 };
 
 fn udp(zone: u32, sport: u16) -> PacketFacts {
@@ -685,4 +685,93 @@ fn track_probed_is_track_whatever_happened_in_between() {
     }
     assert_eq!(plain.stats(), probed.stats());
     probed.check_invariants().expect("invariants");
+}
+
+/// `probe_tuple` is `probe` for every protocol but ICMP; the fast path
+/// (`track_probed_fast`, then `track_probed` when it declines) tracks as
+/// `track` does: the same outcomes, the same entries and statistics, for
+/// UDP, TCP, other protocols, ICMP echo, expired entries and slots that
+/// changed hands between the probe and the track.
+#[test]
+fn probe_tuple_and_the_fast_path_are_track() {
+    let t0 = Time::from_secs(10);
+    let mut plain = table(exact());
+    let mut fast = table(exact());
+    let mut flows: Vec<PacketFacts> = (0..16).map(|i| udp(1, 1000 + i)).collect();
+    flows.extend((0..8).map(|i| PacketFacts {
+        proto: 47,
+        ..PacketFacts::udp(2, A, B, 0, i)
+    }));
+    flows.push(PacketFacts::icmp(1, A, B, ECHO_REQUEST, 0, 77));
+    let mut c = Conn::new();
+    c.now = t0;
+    flows.push(c.pkt_a(SYN));
+    // Opened at t0 except flow 5, opened early enough to expire by t1.
+    let t1 = t0 + Duration::from_secs(29);
+    for (i, f) in flows.iter().enumerate() {
+        let at = if i == 5 { Time::from_secs(1) } else { t0 };
+        for t in [&mut plain, &mut fast] {
+            open(t, at, f);
+        }
+    }
+    for t in [&mut plain, &mut fast] {
+        let (h, _) = t.lookup(t0, &flows[3]).expect("flow 3");
+        assert!(t.remove(h));
+    }
+    let mut packets = Vec::new();
+    for f in &flows {
+        packets.push(*f);
+        let mut r = *f;
+        std::mem::swap(&mut r.src, &mut r.dst);
+        std::mem::swap(&mut r.sport, &mut r.dport);
+        if r.proto == proto::ICMP {
+            r.icmp_type = ECHO_REPLY;
+        }
+        if r.proto == proto::TCP {
+            r.tcp_flags = SYN | ACK;
+            r.tcp_seq = 5000;
+            r.tcp_ack = f.tcp_seq.wrapping_add(1);
+        }
+        packets.push(r);
+    }
+    let probes: Vec<_> = packets
+        .iter()
+        .map(|f| {
+            let p = fast.probe(f).expect("tracked protocols");
+            let by_tuple = fast.probe_tuple(&Tuple::from(f));
+            if f.proto == proto::ICMP {
+                assert_eq!(by_tuple, None, "ICMP is probed with its facts");
+            } else {
+                assert_eq!(by_tuple, Some(p));
+            }
+            p
+        })
+        .collect();
+    // Between probe and track: flow 3 opens again (the slot of the removed
+    // entry is reused).
+    for t in [&mut plain, &mut fast] {
+        open(t, t1, &flows[3]);
+    }
+    let mut fast_hits = 0;
+    for (i, (f, p)) in packets.iter().zip(&probes).enumerate() {
+        let want = plain.track(t1, f);
+        let got = match fast.track_probed_fast(t1, p) {
+            Some(o) => {
+                fast_hits += 1;
+                assert_ne!(f.proto, proto::TCP, "TCP takes the full path");
+                o
+            }
+            None => fast.track_probed(t1, f, p),
+        };
+        assert_eq!(got, want, "packet {i}");
+        if want == Outcome::New {
+            plain.insert(t1, f, 1, 1).expect("room");
+            fast.insert(t1, f, 1, 1).expect("room");
+        }
+    }
+    assert!(fast_hits > 20, "{fast_hits}");
+    assert_eq!(plain.stats(), fast.stats());
+    let list = |t: &Table| t.iter().collect::<Vec<_>>();
+    assert_eq!(list(&plain), list(&fast));
+    fast.check_invariants().expect("invariants");
 }

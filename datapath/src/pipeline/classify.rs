@@ -8,9 +8,9 @@ use libxdp_sys::xdp_desc;
 
 use super::{Batch, Pipeline};
 use crate::{
-    counters::{Cast, DropReason},
+    counters::{Cast, DropReason, WorkerCounters},
     frames::{chunk_offset, FrameMemory, FRAME_SIZE},
-    ids::{Endpoint, VifId},
+    ids::{Endpoint, PortId, VifId},
     packet::{parse_into, parse_tagged_into, vlan_tag, Dest, Frame},
     wire::VLAN_HLEN,
 };
@@ -37,6 +37,55 @@ pub fn decap_reason(e: &DecapError) -> DropReason {
     }
 }
 
+/// The frames a batch received on its ports, counted once per run of
+/// consecutive frames of one port (a vif's batch is mostly one port's),
+/// rather than two read-modify-writes per frame. Multicast and broadcast,
+/// rare, are counted as they come.
+struct PortRx {
+    port: PortId,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Default for PortRx {
+    fn default() -> PortRx {
+        PortRx {
+            port: PortId(u32::MAX),
+            packets: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl PortRx {
+    #[inline(always)]
+    fn count(&mut self, counters: &WorkerCounters, port: PortId, bytes: usize, cast: Cast) {
+        if port != self.port {
+            self.flush(counters);
+            self.port = port;
+        }
+        self.packets += 1;
+        self.bytes += bytes as u64;
+        match cast {
+            Cast::Unicast => {}
+            Cast::Multicast => counters.port(port).rx_multicast.add(1),
+            Cast::Broadcast => counters.port(port).rx_broadcast.add(1),
+        }
+    }
+
+    /// Adds the run counted so far to its port's counters.
+    #[inline]
+    fn flush(&mut self, counters: &WorkerCounters) {
+        if self.packets > 0 {
+            let c = counters.port(self.port);
+            c.rx_packets.add(self.packets);
+            c.rx_bytes.add(self.bytes);
+            self.packets = 0;
+            self.bytes = 0;
+        }
+    }
+}
+
 #[inline]
 fn in_chunk(d: &xdp_desc) -> bool {
     chunk_offset(d.addr) + d.len as usize <= FRAME_SIZE
@@ -47,18 +96,26 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let (counters, tables) = (self.counters, self.tables);
         let at_vif = Endpoint::Vif(vif);
         let vif_counters = counters.vif(vif);
+        // Received on the vif: counted once for the batch.
+        vif_counters.rx_packets.add(rx.len() as u64);
+        vif_counters
+            .rx_bytes
+            .add(rx.iter().map(|d| u64::from(d.len)).sum());
         let table = tables.vif(vif);
+        let mut port_rx = PortRx::default();
         for d in rx {
             let mut frame = Frame {
                 addr: d.addr,
                 len: d.len,
             };
-            vif_counters.rx(frame.len as usize);
             if !in_chunk(d) {
                 self.drop_frame(at_vif, frame, DropReason::Malformed);
                 continue;
             }
-            let vlan = match vlan_tag(self.bytes(frame)) {
+            // The frame's bytes, found once: read for the tag and by the
+            // parser, then edited by the strip.
+            let bytes = self.bytes(frame);
+            let vlan = match vlan_tag(bytes) {
                 Ok(v) => v,
                 Err(_) => {
                     self.drop_frame(at_vif, frame, DropReason::Malformed);
@@ -79,8 +136,6 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             let tagged = vlan.is_some();
             let untagged_len = frame.len as usize - if tagged { VLAN_HLEN } else { 0 };
             let at_port = Endpoint::Port(port);
-            let port_counters = counters.port(port);
-            let bytes = self.bytes(frame);
             let ctx = batch.next_slot();
             let parsed = if tagged {
                 parse_tagged_into(bytes, &mut ctx.hdr)
@@ -88,13 +143,13 @@ impl<M: FrameMemory> Pipeline<'_, M> {
                 parse_into(bytes, &mut ctx.hdr)
             };
             if parsed.is_err() {
-                port_counters.rx_cast(untagged_len, Cast::of(bytes));
+                port_rx.count(counters, port, untagged_len, Cast::of(bytes));
                 self.drop_frame(at_port, frame, DropReason::Malformed);
                 continue;
             }
-            port_counters.rx_cast(untagged_len, ctx.hdr.cast);
+            port_rx.count(counters, port, untagged_len, ctx.hdr.cast);
             if tagged {
-                frame = self.strip_tag(frame);
+                frame = strip_tag(bytes, frame);
             }
             let ctx = batch.next_slot();
             ctx.frame = frame;
@@ -104,6 +159,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             ctx.dest = Dest::Unknown;
             batch.keep_next();
         }
+        port_rx.flush(counters);
     }
 
     pub(super) fn decap(&mut self, rx: &[xdp_desc], batch: &mut Batch) {
@@ -153,13 +209,15 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             }
         }
     }
+}
 
-    /// Removes the 802.1Q tag by moving the MAC addresses over it.
-    fn strip_tag(&mut self, frame: Frame) -> Frame {
-        self.bytes(frame).copy_within(0..12, VLAN_HLEN);
-        Frame {
-            addr: frame.addr + VLAN_HLEN as u64,
-            len: frame.len - VLAN_HLEN as u32,
-        }
+/// Removes the 802.1Q tag of `frame`, whose bytes are `bytes`, by moving
+/// the MAC addresses over it.
+#[inline(always)]
+fn strip_tag(bytes: &mut [u8], frame: Frame) -> Frame {
+    bytes.copy_within(0..12, VLAN_HLEN);
+    Frame {
+        addr: frame.addr + VLAN_HLEN as u64,
+        len: frame.len - VLAN_HLEN as u32,
     }
 }

@@ -26,7 +26,9 @@
 //! admitted, connections it decided); decisions of logged rules go to the
 //! log channel ([`crate::fwlog`]), never blocking.
 
-use conntrack::{FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Probe, Time};
+use conntrack::{
+    FragKey, FragVerdict, InsertError, Outcome, PacketFacts, PortDir, Probe, Time, Tuple,
+};
 
 use super::{Batch, Pipeline, BATCH};
 use crate::{
@@ -68,9 +70,7 @@ pub struct FirewallState {
     applied: conntrack::Config,
     /// What the first pass over a batch learnt of each frame (see
     /// [`Pipeline::probe_batch`]), by position in the batch, [`BATCH`]
-    /// slots each, allocated once: its connection-tracking facts (written
-    /// in place), and its table probe (`None`: not probed).
-    facts: Box<[PacketFacts]>,
+    /// slots, allocated once: its table probe (`None`: not probed).
     probes: Box<[Option<Probe>]>,
 }
 
@@ -93,7 +93,6 @@ impl FirewallState {
             ct,
             now: Time(0),
             log,
-            facts: vec![PacketFacts::default(); BATCH].into_boxed_slice(),
             probes: vec![None; BATCH].into_boxed_slice(),
         }
     }
@@ -129,8 +128,32 @@ fn port_dir(d: Direction) -> PortDir {
     }
 }
 
+#[inline]
 fn addr(ip: &[u8; 16]) -> u128 {
     u128::from_be_bytes(*ip)
+}
+
+/// The connection-table probe of a frame checked on `port`: from its
+/// tuple (the parsed headers alone) for every protocol but ICMP, whose
+/// key is the echo identifier in the frame (from its facts).
+#[inline(always)]
+fn probe_of(
+    ct: &conntrack::Table,
+    frame: impl FnOnce() -> PacketFacts,
+    h: &Headers,
+    port: PortId,
+) -> Option<Probe> {
+    if matches!(h.proto, IPPROTO_ICMP | IPPROTO_ICMPV6) {
+        return ct.probe(&frame());
+    }
+    ct.probe_tuple(&Tuple {
+        zone: port.0,
+        src: addr(&h.src_ip),
+        dst: addr(&h.dst_ip),
+        proto: h.proto,
+        sport: h.sport,
+        dport: h.dport,
+    })
 }
 
 /// What connection tracking reads of a packet checked on `port`.
@@ -141,8 +164,7 @@ fn facts(frame: &[u8], h: &Headers, port: PortId, dir: Direction, liberal: bool)
 }
 
 /// [`facts`] written into `f` in place, every field (the destructuring
-/// names them all, so a new one cannot be forgotten): the first pass
-/// over a batch fills its slots without a copy.
+/// names them all, so a new one cannot be forgotten).
 #[inline]
 fn facts_into(
     f: &mut PacketFacts,
@@ -291,38 +313,35 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     /// The first pass over a batch: for each frame that `zone` says is
     /// checked on a port and that the connection table looks up (IP,
     /// neither a later fragment, nor an ICMP error, nor link control), its
-    /// facts and its table probe, which prefetches its entry; `None` for
-    /// the others. Returns whether any frame is to be checked at all.
+    /// table probe, which prefetches its entry; `None` for the others.
+    /// Returns whether any frame is to be checked at all.
     fn probe_batch(
         &mut self,
         batch: &Batch,
         dir: Direction,
         zone: &impl Fn(&PacketCtx) -> Option<PortId>,
     ) -> bool {
-        let tables = self.tables;
         let mut any = false;
-        for (i, ctx) in batch.as_slice().iter().enumerate() {
+        let slots = batch.as_slice();
+        let probes = &mut self.fw.probes[..slots.len()];
+        for (ctx, probe) in slots.iter().zip(probes) {
             let h = &ctx.hdr;
             let Some(port) = zone(ctx) else {
-                self.fw.probes[i] = None;
+                *probe = None;
                 continue;
             };
             any = true;
-            self.fw.probes[i] = if matches!(h.l3, L3::Ipv4 | L3::Ipv6)
+            *probe = if matches!(h.l3, L3::Ipv4 | L3::Ipv6)
                 && h.frag != Fragment::Later
                 && !is_link_control(h)
                 && !is_icmp_error(h)
             {
-                let liberal = tables.firewall.port(port).liberal;
-                let off = chunk_offset(ctx.frame.addr);
-                // SAFETY: as in `Pipeline::bytes`: the pipeline owns the
-                // chunk of every frame it holds, which lies inside it.
-                let chunk = unsafe { self.mem.chunk_mut(ctx.frame.addr) };
-                let frame = &chunk[off..off + ctx.frame.len as usize];
-                let st = &mut *self.fw;
-                let f = &mut st.facts[i];
-                facts_into(f, frame, h, port, dir, liberal);
-                st.ct.probe(f)
+                let (mem, tables) = (&mut *self.mem, self.tables);
+                let frame_facts = || {
+                    let liberal = tables.firewall.port(port).liberal;
+                    facts(frame_of(mem, ctx.frame), h, port, dir, liberal)
+                };
+                probe_of(&self.fw.ct, frame_facts, h, port)
             } else {
                 None
             };
@@ -364,7 +383,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
     /// [`Pipeline::firewall_check`] of the frame at position `i` of the
     /// batch [`Pipeline::probe_batch`] went over.
-    #[inline]
+    #[inline(always)]
     fn check(
         &mut self,
         ctx: &PacketCtx,
@@ -380,22 +399,52 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         let now = self.fw.now;
         let bytes = u64::from(ctx.frame.len);
         let st = &mut *self.fw;
-        let (Some(Some(probe)), Some(facts)) = (st.probes.get(i), st.facts.get(i)) else {
+        let Some(Some(probe)) = st.probes.get(i) else {
             return self.firewall_check(ctx, port, dir);
         };
-        let outcome = st.ct.track_probed(now, facts, probe);
-        if let Outcome::Established {
+        // The established fast path, as `decide` has it: a connection
+        // other than TCP needs no facts to be tracked.
+        let fast = st.ct.track_probed_fast(now, probe);
+        if let Some(Outcome::Established {
             generation, rule, ..
-        } = outcome
+        }) = fast
         {
-            // The established fast path, as `decide` has it, without a
-            // copy of the facts.
             if generation == self.tables.firewall.generation && rule != DENIED_RULE {
                 self.hit(rule, bytes, false);
                 return Ok(());
             }
         }
-        let f = *facts;
+        let probe = *probe;
+        self.check_probed(ctx, port, dir, probe, fast)
+    }
+
+    /// The rest of [`Pipeline::check`] when the fast path did not decide:
+    /// the packet's facts, its outcome (the fast path's, or
+    /// `track_probed`'s) and the decision. Out of line, so that the
+    /// batch's loop keeps only the fast path.
+    #[inline(never)]
+    fn check_probed(
+        &mut self,
+        ctx: &PacketCtx,
+        port: PortId,
+        dir: Direction,
+        probe: Probe,
+        fast: Option<Outcome>,
+    ) -> Result<(), DropReason> {
+        let now = self.fw.now;
+        let bytes = u64::from(ctx.frame.len);
+        let liberal = self.tables.firewall.port(port).liberal;
+        let f = facts(
+            frame_of(&mut *self.mem, ctx.frame),
+            &ctx.hdr,
+            port,
+            dir,
+            liberal,
+        );
+        let outcome = match fast {
+            Some(outcome) => outcome,
+            None => self.fw.ct.track_probed(now, &f, &probe),
+        };
         self.decide(ctx, port, dir, bytes, &f, outcome)
     }
 
@@ -676,6 +725,16 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         }
         true
     }
+}
+
+/// The bytes of `frame`, which the pipeline holds.
+#[inline(always)]
+fn frame_of<M: FrameMemory>(mem: &mut M, frame: Frame) -> &[u8] {
+    let off = chunk_offset(frame.addr);
+    // SAFETY: as in `Pipeline::bytes`: the pipeline owns the chunk of
+    // every frame it holds, which lies inside it.
+    let chunk = unsafe { mem.chunk_mut(frame.addr) };
+    &chunk[off..off + frame.len as usize]
 }
 
 /// What [`Pipeline::look_up`] found: the check's result already, or the

@@ -59,7 +59,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
 
 /// Whether a port may send `frame` (untagged), whose headers are `h`.
 /// `frame` is read only for ARP and IPv6 (it may be empty otherwise).
-#[inline]
+#[inline(always)]
 pub fn check(g: &PortGuard, h: &Headers, frame: &[u8]) -> Result<(), DropReason> {
     if g.spoofguard && h.src_mac != g.mac {
         return Err(DropReason::SpoofguardMac);

@@ -52,7 +52,7 @@ impl<M: FrameMemory> Pipeline<'_, M> {
         for ctx in batch.as_slice() {
             match ctx.dest {
                 Dest::Port(port) => self.output_port(ctx, ctx.frame, port),
-                Dest::Tep(tep) => self.output_tep(ctx, ctx.frame, tep),
+                Dest::Tep(tep) => self.encap_to_tep(ctx, ctx.frame, tep),
                 Dest::Flood => self.flood(ctx),
                 Dest::Unknown => self.drop_frame(ctx.ingress, ctx.frame, DropReason::NoDestination),
             }
@@ -85,8 +85,15 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     }
 
     /// Geneve-encapsulates `frame` toward a remote TEP and stages it on the
-    /// uplink.
+    /// uplink (for flood and reject; `output` has it inlined).
+    #[inline(never)]
     pub(super) fn output_tep(&mut self, ctx: &PacketCtx, frame: Frame, tep: TepId) {
+        self.encap_to_tep(ctx, frame, tep);
+    }
+
+    /// [`Pipeline::output_tep`], inlined into the batch's loop.
+    #[inline(always)]
+    fn encap_to_tep(&mut self, ctx: &PacketCtx, frame: Frame, tep: TepId) {
         let tables = self.tables;
         let Some(local) = &tables.local_tep else {
             return self.drop_frame(ctx.ingress, frame, DropReason::NoLocalTep);

@@ -243,6 +243,85 @@ fn a_batch_keeps_order_and_mixes_paths() {
     rig.check_accounting();
 }
 
+/// The L2 lookup's answer is remembered from one frame to the next: for
+/// the same MAC on the same switch only (a MAC known on blue is unknown on
+/// green), and the hairpin check still applies to each frame.
+#[test]
+fn l2_lookups_in_a_batch_keep_switches_and_hairpins_apart() {
+    let mut rig = Rig::new();
+    let from = |src: char, dst: char, vlan: u16| {
+        let f = udp4_frame(mac(dst), mac(src), ip4(src), ip4(dst), b"l2");
+        tagged(&f, vlan)
+    };
+    let frames = vec![
+        from('a', 'c', 10),
+        from('g', 'c', 12),
+        from('a', 'c', 10),
+        from('b', 'b', 11),
+        from('a', 'b', 10),
+        from('b', 'b', 11),
+        from('g', 'c', 12),
+        from('a', 'r', 10),
+    ];
+    rig.input(Some(VM1), &frames);
+    assert_eq!(rig.staged(Some(VM2)).len(), 2, "a -> c twice");
+    let vm1 = rig.staged(Some(VM1));
+    assert_eq!(vm1.len(), 1, "a -> b");
+    assert_eq!(vm1[0].1.owner, port(&rig, "b"));
+    assert_eq!(rig.staged(None).len(), 1, "a -> r");
+    let (b, g) = (port(&rig, "b"), port(&rig, "g"));
+    assert_eq!(rig.drops(b, DropReason::NoDestination), 2, "b's hairpins");
+    assert_eq!(
+        rig.drops(g, DropReason::NoDestination),
+        2,
+        "c is unknown on green"
+    );
+    rig.check_accounting();
+}
+
+/// Port rx counters, added once per run of one port's frames: exact for
+/// interleaved ports, broadcasts and a frame dropped as malformed.
+#[test]
+fn port_rx_counters_are_exact_for_interleaved_ports() {
+    let mut rig = Rig::new();
+    let from = |src: char, dst: char, vlan: u16| {
+        let f = udp4_frame(mac(dst), mac(src), ip4(src), ip4(dst), b"rx");
+        tagged(&f, vlan)
+    };
+    let bcast = eth(
+        BROADCAST,
+        mac('b'),
+        ETHERTYPE_ARP,
+        &arp(1, mac('b'), ip4('b'), ip4('a')),
+    );
+    let mut short = from('a', 'c', 10);
+    short.truncate(30);
+    let frames = vec![
+        from('a', 'c', 10),
+        from('b', 'c', 11),
+        from('a', 'c', 10),
+        from('a', 'c', 10),
+        tagged(&bcast, 11),
+        short,
+        from('b', 'c', 11),
+    ];
+    let untagged_len = |f: &Vec<u8>| (f.len() - 4) as u64;
+    let sum = |idx: &[usize]| idx.iter().map(|&i| untagged_len(&frames[i])).sum::<u64>();
+    rig.input(Some(VM1), &frames);
+    let (a, b) = (rig.port("a"), rig.port("b"));
+    let ca = rig.counters.port(a);
+    let cb = rig.counters.port(b);
+    assert_eq!(ca.rx_packets.get(), 4);
+    assert_eq!(ca.rx_bytes.get(), sum(&[0, 2, 3, 5]));
+    assert_eq!(cb.rx_packets.get(), 3);
+    assert_eq!(cb.rx_bytes.get(), sum(&[1, 4, 6]));
+    assert_eq!(cb.rx_broadcast.get(), 1);
+    assert_eq!(ca.rx_broadcast.get(), 0);
+    assert_eq!(rig.drops(Endpoint::Port(a), DropReason::Malformed), 1);
+    assert_eq!(rig.counters.vif(VM1).rx_packets.get(), 7);
+    rig.check_accounting();
+}
+
 #[test]
 fn more_than_a_batch_is_processed_in_batches() {
     let mut rig = Rig::new();

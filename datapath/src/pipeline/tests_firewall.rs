@@ -331,6 +331,46 @@ fn an_unrelated_rule_change_rechecks_once_and_keeps_the_connection() {
     assert_eq!(r.counters.firewall.recheck_denied.get(), 0);
 }
 
+/// UDP takes the established fast path (no facts): a rule change reaches
+/// it on its next packet both ways, as it does TCP, and an unrelated
+/// change rechecks it once per zone.
+#[test]
+fn a_rule_change_reaches_an_established_udp_flow_both_ways() {
+    let mut r = Rig::new();
+    assert!(passes(&mut r, 'a', &udp4('a', 'b', 40000, 53)));
+    assert!(passes(&mut r, 'b', &udp4('b', 'a', 53, 40000)));
+    for _ in 0..2 {
+        assert!(passes(&mut r, 'a', &udp4('a', 'b', 40000, 53)));
+        assert!(passes(&mut r, 'b', &udp4('b', 'a', 53, 40000)));
+    }
+    assert_eq!(r.counters.firewall.rechecked.get(), 0);
+    r.reconfigure(&config(&format!(
+        r#"{SECTION}, "rules": [{{"id": "other", "section": "s", "priority": 1,
+            "service": {{"protocol": "tcp", "dst_ports": ["25"]}}, "action": "drop"}}]"#
+    )));
+    for _ in 0..2 {
+        assert!(passes(&mut r, 'b', &udp4('b', 'a', 53, 40000)));
+        assert!(passes(&mut r, 'a', &udp4('a', 'b', 40000, 53)));
+    }
+    // Once per zone (out of a, into b; the reply: out of b, into a).
+    assert_eq!(r.counters.firewall.rechecked.get(), 2);
+    r.reconfigure(&config(&format!(
+        r#"{SECTION}, "rules": [{{"id": "stop", "section": "s", "priority": 1,
+            "applied_to": [{{"port": "b"}}], "direction": "in",
+            "service": {{"protocol": "udp", "dst_ports": ["53"]}}, "action": "drop"}}]"#
+    )));
+    // The reply first: its connection is checked in its opening direction
+    // (into b), refused, and marked so in b's zone.
+    assert!(!passes(&mut r, 'b', &udp4('b', 'a', 53, 40000)));
+    assert_eq!(drops(&r, 'b', DropReason::FirewallDrop), 1);
+    assert_eq!(r.counters.firewall.recheck_denied.get(), 1);
+    assert!(!passes(&mut r, 'a', &udp4('a', 'b', 40000, 53)));
+    assert!(!passes(&mut r, 'b', &udp4('b', 'a', 53, 40000)));
+    assert_eq!(drops(&r, 'b', DropReason::FirewallDrop), 3);
+    // Rechecked once in b's zone (refused) and once in a's (allowed out).
+    assert_eq!(r.counters.firewall.recheck_denied.get(), 1);
+}
+
 #[test]
 fn strict_mode_refuses_mid_stream_tcp_that_loose_pick_up_takes() {
     let mut r = Rig::new();
