@@ -181,22 +181,28 @@ pub fn latency_table(rows: &[LatencyRow]) -> String {
 
 pub fn latency_csv(rows: &[LatencyRow]) -> String {
     let mut c = String::from(
-        "load,switch,rate,sent,received,p50_us,p99_us,p999_us,cpu_pct,base_p50_us,base_p99_us,base_p999_us,switch_cpu_stalled_pct,switch_cpu_stalls_over_1ms,switch_cpu_longest_stall_us\n",
+        "load,switch,rate,sent,received,p50_us,p99_us,p999_us,cpu_pct,base_p50_us,base_p99_us,base_p999_us,switch_cpu_stalled_pct,switch_cpu_stalls_over_1ms,switch_cpu_longest_stall_us,switch_cpu_wait_p99_us,switch_cpu_wait_p999_us\n",
     );
     for r in rows {
         let l = &r.lat;
         let (b50, b99, b999) = r.baseline.map_or((f64::NAN, f64::NAN, f64::NAN), |b| {
             (b.p50_us, b.p99_us, b.p999_us)
         });
-        let (lost, over_1ms, longest) = r
-            .baseline
-            .and_then(|b| b.stalls)
-            .map_or((f64::NAN, 0, f64::NAN), |s| {
-                (s.lost_pct, s.over_1ms, s.max_us)
-            });
+        let (lost, over_1ms, longest, w99, w999) = r.baseline.and_then(|b| b.stalls).map_or(
+            (f64::NAN, 0, f64::NAN, f64::NAN, f64::NAN),
+            |s| {
+                (
+                    s.lost_pct,
+                    s.over_1ms,
+                    s.max_us,
+                    s.wait_p99_us,
+                    s.wait_p999_us,
+                )
+            },
+        );
         let _ = writeln!(
             c,
-            "{},{},{},{},{},{:.2},{:.2},{:.2},{:.1},{:.2},{:.2},{:.2},{:.3},{},{:.0}",
+            "{},{},{},{},{},{:.2},{:.2},{:.2},{:.1},{:.2},{:.2},{:.2},{:.3},{},{:.0},{:.1},{:.1}",
             r.what,
             r.switch,
             l.rate,
@@ -211,7 +217,9 @@ pub fn latency_csv(rows: &[LatencyRow]) -> String {
             b999,
             lost,
             over_1ms,
-            longest
+            longest,
+            w99,
+            w999
         );
     }
     c
