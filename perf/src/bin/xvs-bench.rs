@@ -495,6 +495,7 @@ fn bench(
             };
             // The paced sender reaches about 1 Mpps: half of any of these.
             let half = ((max * 1e6) / 2.0) as u64;
+            let mut rows = Vec::new();
             for (what, rate) in [("half load", half.max(1000)), ("light load", 1000u64)] {
                 let spec = case.forward();
                 let l = runner::latency(
@@ -507,24 +508,6 @@ fn bench(
                     place,
                     None,
                 )?;
-                let base = match baseline.get(&rate) {
-                    Some(b) => *b,
-                    None => {
-                        let b = runner::latency(
-                            &topo,
-                            None,
-                            (WIRE_TX, WIRE_RX),
-                            &case.forward(),
-                            rate,
-                            lat_secs,
-                            place,
-                            // The switch's CPU, idle: what the machine does to it.
-                            Some(place.switch_cpu),
-                        )?;
-                        baseline.insert(rate, b);
-                        b
-                    }
-                };
                 println!(
                     "  latency {} {what} on {}: {} frames/s, p50 {:.1} us p99 {:.1} us p99.9 {:.1} us ({} of {} received)",
                     case.name(),
@@ -543,6 +526,30 @@ fn bench(
                         k.name()
                     ));
                 }
+                rows.push((what, rate, l));
+            }
+            d.stop();
+            // The bare veth pair at the same loads, with no switch running:
+            // the switch's CPU is then free for the stall probe.
+            for (what, rate, l) in rows {
+                let base = match baseline.get(&rate) {
+                    Some(b) => *b,
+                    None => {
+                        let b = runner::latency(
+                            &topo,
+                            None,
+                            (WIRE_TX, WIRE_RX),
+                            &case.forward(),
+                            rate,
+                            lat_secs,
+                            place,
+                            // The switch's CPU, idle: what the machine does to it.
+                            Some(place.switch_cpu),
+                        )?;
+                        baseline.insert(rate, b);
+                        b
+                    }
+                };
                 lat_rows.push(LatencyRow {
                     what: format!("{} {what}", case.name()),
                     switch: k.name().to_string(),
@@ -550,7 +557,6 @@ fn bench(
                     baseline: Some(base),
                 });
             }
-            d.stop();
         }
         say(&mut out, String::new());
         say(&mut out, format!(
