@@ -379,23 +379,7 @@ mod tests {
         assert_eq!(live.reports.len(), 2);
         for ((seq, report), (want_seq, id)) in live.reports.iter().zip([(0, 7u16), (1, 8)]) {
             assert_eq!(*seq, want_seq);
-            let path: Vec<(&str, &str)> = report
-                .steps
-                .iter()
-                .map(|s| (s.stage.as_str(), s.result.as_str()))
-                .collect();
-            assert_eq!(
-                path,
-                [
-                    ("classify", "port"),
-                    ("guards", "pass"),
-                    ("firewall_out", "allow"),
-                    ("l2_lookup", "local"),
-                    ("firewall_in", "allow"),
-                    ("output", "sent"),
-                ],
-                "{report:#?}"
-            );
+            assert_eq!(stages(report), LOCAL_PATH, "{report:#?}");
             let out = report.steps.last().unwrap();
             assert_eq!(
                 (out.port.as_deref(), out.vif.as_deref()),

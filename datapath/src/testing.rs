@@ -943,3 +943,22 @@ fn rig_tables(config: &str, local_tep: bool, ports: &mut Slots, rules: &mut Slot
     )
     .expect("rig tables")
 }
+
+/// The (stage, result) of each step of a trace report.
+pub fn stages(r: &control::trace::TraceReport) -> Vec<(&str, &str)> {
+    r.steps
+        .iter()
+        .map(|s| (s.stage.as_str(), s.result.as_str()))
+        .collect()
+}
+
+/// The path of a frame a port sends to a port on the same switch and host
+/// with the firewall allowing it both ways.
+pub const LOCAL_PATH: [(&str, &str); 6] = [
+    ("classify", "port"),
+    ("guards", "pass"),
+    ("firewall_out", "allow"),
+    ("l2_lookup", "local"),
+    ("firewall_in", "allow"),
+    ("output", "sent"),
+];

@@ -615,6 +615,49 @@ impl Testbed {
         run(&mut c).status.success()
     }
 
+    /// Sends `count` new flows (`proto` `syn` or `udp`, each from its own
+    /// source port drawn from `seed`) as raw frames from pod `from`'s eth0
+    /// (its own MAC and address) to pod `to`'s address and `dport`, at most
+    /// `pps` a second (`xvs-probe flows`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn send_flows(
+        &self,
+        from: &str,
+        to: &str,
+        proto: &str,
+        dport: u16,
+        count: u64,
+        seed: u64,
+        pps: u32,
+    ) {
+        let (f, t) = (pod_spec(from), pod_spec(to));
+        let probe = self.bin.join("xvs-probe");
+        let out = must(self.cmd(from, &probe.to_string_lossy()).args([
+            "flows",
+            "--iface",
+            "eth0",
+            "--proto",
+            proto,
+            "--count",
+            &count.to_string(),
+            "--src-mac",
+            &mac_str(&f.mac),
+            "--dst-mac",
+            &mac_str(&t.mac),
+            "--src-ip",
+            &f.ip.to_string(),
+            "--dst-ip",
+            &t.ip.to_string(),
+            "--dport",
+            &dport.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--pps",
+            &pps.to_string(),
+        ]));
+        assert_eq!(out.trim(), format!("sent={count}"), "flows from {from}");
+    }
+
     /// Pings until one succeeds or `tries` pings failed (ARP warm-up).
     pub fn ping_until(&self, node: &str, ip: Ipv4Addr, tries: u32) -> bool {
         (0..tries).any(|_| self.ping(node, ip, 1))

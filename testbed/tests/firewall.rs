@@ -284,9 +284,8 @@ fn delta(tb: &Testbed, hv: &str, before: &Value, pointer: &str) -> u64 {
     get(&tb.stats_now(hv), pointer) - get(before, pointer)
 }
 
-/// Sends `count` new flows (`syn` or `udp`) as raw frames from `from`'s
-/// eth0 (its own MAC and address) to `to`'s address and `dport`, at most
-/// `pps` a second.
+/// Sends `count` new flows (`syn` or `udp`) from `from` to `to`:`dport`,
+/// at most `pps` a second ([`Testbed::send_flows`]).
 #[allow(clippy::too_many_arguments)]
 fn flows(
     tb: &Testbed,
@@ -298,31 +297,7 @@ fn flows(
     seed: u32,
     pps: u32,
 ) {
-    let (f, t) = (pod_spec(from), pod_spec(to));
-    let out = must(tb.cmd(from, &probe(tb)).args([
-        "flows",
-        "--iface",
-        "eth0",
-        "--proto",
-        proto,
-        "--count",
-        &count.to_string(),
-        "--src-mac",
-        &mac_str(&f.mac),
-        "--dst-mac",
-        &mac_str(&t.mac),
-        "--src-ip",
-        &f.ip.to_string(),
-        "--dst-ip",
-        &t.ip.to_string(),
-        "--dport",
-        &dport.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--pps",
-        &pps.to_string(),
-    ]));
-    assert_eq!(out.trim(), format!("sent={count}"), "flows from {from}");
+    tb.send_flows(from, to, proto, dport, count.into(), seed.into(), pps);
 }
 
 fn rule_json(tb: &Testbed, hv: &str, id: &str) -> Value {

@@ -231,35 +231,10 @@ fn wait_delta(tb: &Testbed, hv: &str, before: &Value, pointer: &str, want: u64) 
     get(&tb.stats_now(hv), pointer) - get(before, pointer)
 }
 
-/// `n` UDP datagrams from pod `from` to pod `to` port `dport`, each from
-/// its own source port (a flow each; `xvs-probe flows`, the ports drawn
-/// from `seed`), sent as raw frames.
+/// `n` UDP datagrams from pod `from` to pod `to` port `dport`, each a
+/// flow of its own (source ports drawn from `seed`).
 fn udp_flows(tb: &Testbed, from: &str, to: &str, n: u64, dport: u16, seed: u64) {
-    let (f, t) = (pod_spec(from), pod_spec(to));
-    let out = must(tb.cmd(from, &probe(tb)).args([
-        "flows",
-        "--iface",
-        "eth0",
-        "--proto",
-        "udp",
-        "--count",
-        &n.to_string(),
-        "--src-mac",
-        &mac_str(&f.mac),
-        "--dst-mac",
-        &mac_str(&t.mac),
-        "--src-ip",
-        &f.ip.to_string(),
-        "--dst-ip",
-        &t.ip.to_string(),
-        "--dport",
-        &dport.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--pps",
-        "20000",
-    ]));
-    assert_eq!(out.trim(), format!("sent={n}"));
+    tb.send_flows(from, to, "udp", dport, n, seed, 20_000);
 }
 
 fn no_handoff_drops(tb: &Testbed, hv: &str) {
