@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 missing=()
 for p in dpdk-dev openvswitch-switch; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]}"

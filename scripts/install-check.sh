@@ -13,11 +13,11 @@ fail() { echo "install-check: FAILED: $*" >&2; exit 1; }
 ./scripts/setup.sh
 deb=$(./scripts/package.sh | tail -n 1)
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb"
-dpkg -s xvswitch | grep -qx "Status: install ok installed" || fail "xvswitch not installed"
+dpkg -s xvswitch | grep -x "Status: install ok installed" >/dev/null || fail "xvswitch not installed"
 
 # The programs, on PATH.
-xvsctl --help | grep -q "^Usage: xvsctl" || fail "xvsctl --help"
-xvswitchd --help | grep -q "^Usage: xvswitchd" || fail "xvswitchd --help"
+xvsctl --help | grep "^Usage: xvsctl" >/dev/null || fail "xvsctl --help"
+xvswitchd --help | grep "^Usage: xvswitchd" >/dev/null || fail "xvswitchd --help"
 # No daemon: xvsctl names the default socket and exits 2.
 set +e
 msg=$(xvsctl switch list 2>&1)
@@ -26,15 +26,15 @@ set -e
 [ $rc -eq 2 ] && [[ $msg == *"/run/xvswitch/xvswitchd.sock"* ]] || fail "xvsctl without a daemon: exit $rc: $msg"
 # Man pages, where man finds them.
 for page in xvswitchd xvsctl xvsctl-port-add xvsctl-apply; do
-  man -w "$page" | grep -qx "/usr/share/man/man8/$page.8.gz" || fail "man -w $page: $(man -w "$page" 2>&1)"
+  man -w "$page" | grep -x "/usr/share/man/man8/$page.8.gz" >/dev/null || fail "man -w $page: $(man -w "$page" 2>&1)"
 done
-MANWIDTH=100 man xvsctl-port-add 2>/dev/null | col -b | grep -q -- "--vlan <VLAN>" || fail "man xvsctl-port-add lacks --vlan"
+MANWIDTH=100 man xvsctl-port-add 2>/dev/null | col -b | grep -- "--vlan <VLAN>" >/dev/null || fail "man xvsctl-port-add lacks --vlan"
 # Completions, where the shells look for them.
 for f in /usr/share/bash-completion/completions/xvsctl /usr/share/zsh/vendor-completions/_xvsctl \
   /usr/share/fish/vendor_completions.d/xvsctl.fish; do
   [ -s "$f" ] || fail "no $f"
 done
-bash -c 'source /usr/share/bash-completion/completions/xvsctl && complete -p xvsctl' | grep -q "_xvsctl" ||
+bash -c 'source /usr/share/bash-completion/completions/xvsctl && complete -p xvsctl' | grep "_xvsctl" >/dev/null ||
   fail "the bash completion does not register for xvsctl"
 # The unit: installed, enabled by the postinst, and no warning at all from
 # systemd-analyze verify (it exits 0 on unknown keys).

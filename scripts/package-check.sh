@@ -25,9 +25,9 @@ version=$(cargo metadata --format-version 1 --no-deps |
 [ "$(field Version)" = "$version-1" ] || fail "version $(field Version), the crate is $version"
 [ "$(field Architecture)" = "$(dpkg --print-architecture)" ] || fail "architecture $(field Architecture)"
 for lib in libc6 libelf1 zlib1g; do
-  field Depends | grep -q "$lib" || fail "Depends lacks $lib: $(field Depends)"
+  field Depends | grep "$lib" >/dev/null || fail "Depends lacks $lib: $(field Depends)"
 done
-synopsis=$(field Description | head -n 1)
+synopsis=$(field Description | sed -n 1p)
 [ -n "$synopsis" ] && [ ${#synopsis} -le 80 ] || fail "synopsis empty or over 80 characters: $synopsis"
 [ -n "$(field Maintainer)" ] || fail "no Maintainer"
 
@@ -57,8 +57,8 @@ has -rw-r--r-- usr/share/doc/xvswitch/copyright
 dpkg-deb -x "$deb" "$x/root"
 root=$x/root
 # The packaged binaries run, and are the ones just built.
-"$root/usr/bin/xvsctl" --version | grep -qx "xvsctl $version" || fail "packaged xvsctl --version"
-"$root/usr/bin/xvswitchd" --version | grep -qx "xvswitchd $version" || fail "packaged xvswitchd --version"
+"$root/usr/bin/xvsctl" --version | grep -x "xvsctl $version" >/dev/null || fail "packaged xvsctl --version"
+"$root/usr/bin/xvswitchd" --version | grep -x "xvswitchd $version" >/dev/null || fail "packaged xvswitchd --version"
 cmp -s "$root/usr/share/bash-completion/completions/xvsctl" <("$BIN/xvsctl" completions bash) ||
   fail "packaged bash completion differs from xvsctl completions bash"
 # A man page for every xvsctl command, as `--help` lists them.
@@ -70,10 +70,10 @@ done
 has -rw-r--r-- usr/share/man/man8/xvsctl-port-add.8.gz
 # They render, and say what --help says.
 render() { MANWIDTH=100 man -l "$root/usr/share/man/man8/$1.8.gz" 2>/dev/null | col -b; }
-render xvsctl-port-add | grep -q -- "--vlan <VLAN>" || fail "xvsctl-port-add(8) lacks --vlan"
-render xvswitchd | grep -q -- "--state-file <STATE_FILE>" || fail "xvswitchd(8) lacks --state-file"
-render xvswitchd | grep -q -- "/var/lib/xvswitch/state.json" || fail "xvswitchd(8) lacks the state file default"
-! render xvswitchd | grep -q -- "--man-pages" || fail "xvswitchd(8) shows the hidden --man-pages"
+render xvsctl-port-add | grep -- "--vlan <VLAN>" >/dev/null || fail "xvsctl-port-add(8) lacks --vlan"
+render xvswitchd | grep -- "--state-file <STATE_FILE>" >/dev/null || fail "xvswitchd(8) lacks --state-file"
+render xvswitchd | grep -- "/var/lib/xvswitch/state.json" >/dev/null || fail "xvswitchd(8) lacks the state file default"
+! render xvswitchd | grep -- "--man-pages" >/dev/null || fail "xvswitchd(8) shows the hidden --man-pages"
 # The bash completion completes commands and subcommands.
 complete_bash() {
   bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
@@ -81,7 +81,7 @@ complete_bash() {
     bash "$root/usr/share/bash-completion/completions/xvsctl" "$@"
 }
 [ "$(complete_bash xvsctl remote-t)" = remote-tep ] || fail "bash completion of 'xvsctl remote-t': $(complete_bash xvsctl remote-t)"
-complete_bash xvsctl port "" | grep -qw add || fail "bash completion of 'xvsctl port ': $(complete_bash xvsctl port "")"
+complete_bash xvsctl port "" | grep -w add >/dev/null || fail "bash completion of 'xvsctl port ': $(complete_bash xvsctl port "")"
 # The unit: no warning at all from systemd-analyze verify (it exits 0 on
 # unknown keys). Checked as installed: ExecStart pointed at the packaged
 # binary, man: links looked up in the packaged pages.

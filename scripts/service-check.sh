@@ -110,7 +110,7 @@ start() {
 daemon_pid() {
   local p=$pid
   [ "$(cat "/proc/$p/comm" 2>/dev/null)" = xvswitchd ] ||
-    p=$(ps -o pid= --ppid "$pid" | tr -d ' ' | head -n 1)
+    p=$(ps -o pid= --ppid "$pid" | tr -d ' ' | sed -n 1p)
   [ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = xvswitchd ] && echo "$p"
 }
 stop() {
@@ -127,11 +127,11 @@ full=$(setpriv_caps "${cap_list[@]}")
 start "$full" "$memlock" "$frames" "strace -f -qq -o $work/trace" ||
   fail "xvswitchd did not start with $caps: $(cat "$work/stderr")"
 for i in vm1 uplink; do
-  in_ns ip -d link show "$i" | grep -q "prog/xdp" || fail "no XDP program on $i"
+  in_ns ip -d link show "$i" | grep "prog/xdp" >/dev/null || fail "no XDP program on $i"
 done
 in_ns ping -c 3 -i 0.2 -W 1 -I vm1-peer 10.0.0.2 >/dev/null 2>&1 || true
 rx=$("$BIN/xvsctl" --socket "$work/run/xvswitchd.sock" --json stats port pod |
-  sed -n 's/^ *"rx_packets": \([0-9]*\).*/\1/p' | head -n 1)
+  sed -n 's/^ *"rx_packets": \([0-9]*\).*/\1/p' | sed -n 1p)
 [ "${rx:-0}" -ge 3 ] || fail "port rx_packets ${rx:-none} after 3 ARP requests: frames did not reach the datapath"
 stop
 grep -q "XDP programs detached" "$work/stderr" || fail "no clean stop: $(cat "$work/stderr")"
@@ -158,7 +158,7 @@ families=$(sed -n 's/^[0-9]* *socket(\(AF_[A-Z0-9]*\).*/\1/p' "$work/trace" | so
 # The next-hop resolver's probe (a raw ICMP socket) must have run too.
 [[ " $(echo $families) " == *" AF_INET "* ]] || fail "no AF_INET socket: the TEP next-hop probe did not run (families: $families)"
 ! grep -E ' socket\(AF_(INET|XDP).* = -1 ' "$work/trace" >/dev/null ||
-  fail "a socket was refused: $(grep -E ' socket\(AF_(INET|XDP).* = -1 ' "$work/trace" | head -n 1)"
+  fail "a socket was refused: $(grep -E ' socket\(AF_(INET|XDP).* = -1 ' "$work/trace" | sed -n 1p)"
 for f in $families; do
   [[ " $(value RestrictAddressFamilies) " == *" $f "* ]] || fail "socket family $f outside RestrictAddressFamilies="
 done

@@ -32,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep "install ok installed" >/dev/null || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
@@ -54,7 +54,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 # scripts/package.sh builds the Debian package with cargo-deb (pinned: 3.8.0
 # builds with the toolchain the workspace needs).
-if ! cargo deb --version 2>/dev/null | grep -q "^cargo-deb 3\.8\.0\b"; then
+if ! cargo deb --version 2>/dev/null | grep "^cargo-deb 3\.8\.0\b" >/dev/null; then
   echo "setup: installing cargo-deb"
   cargo install cargo-deb --version 3.8.0 --locked
 fi

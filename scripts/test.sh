@@ -15,7 +15,7 @@ cargo test --release --workspace --exclude testbed
 # The datapath's pipeline, parser and guard tests need no privileges: run
 # them again as nobody with every capability dropped, so that stays true.
 datapath_tests=$(cargo test --release -p datapath --lib --no-run --message-format=json 2>/dev/null |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | head -n 1)
+  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | sed -n 1p)
 # (Copied out of the checkout, which nobody may not be allowed to enter.)
 unprivileged=$(mktemp -d)
 trap 'rm -rf "$unprivileged"' EXIT
