@@ -198,6 +198,14 @@ pub fn probe(topo: &Topology, place: Placement, secs: f64) -> Result<f64, String
     Ok(n as f64 / dt / 1e6)
 }
 
+/// Test-run loops of the generator per generator CPU (thread k on CPU
+/// `gen_cpus[k % workers]`). Each live-frames test run starts and ends with
+/// an RCU grace period, 10-40 ms here during which its thread sends
+/// nothing; one loop alone left the switch without input ~15 % of the time
+/// (a sleeping xvswitchd, CPU 88 %, was the sign). With two, one sends
+/// while the other waits.
+const GEN_LOOPS_PER_CPU: usize = 2;
+
 fn pktgen_cmd(topo: &Topology, dev: &str, spec: &Spec, place: Placement) -> Command {
     let mut c = Namespaces::exec(
         &topo.ext,
@@ -224,7 +232,10 @@ fn pktgen_cmd(topo: &Topology, dev: &str, spec: &Spec, place: Placement) -> Comm
             "--dport",
             &spec.dport.to_string(),
         ])
-        .args(["--threads", &place.workers.to_string()])
+        .args([
+            "--threads",
+            &(GEN_LOOPS_PER_CPU * place.workers).to_string(),
+        ])
         .args([
             "--cpus",
             &place
