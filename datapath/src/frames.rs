@@ -47,6 +47,28 @@ pub trait FrameMemory {
     /// The caller owns both chunks (as for [`FrameMemory::chunk_mut`]), and
     /// they are different chunks.
     unsafe fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64;
+
+    /// Asks the CPU to fetch the cache line at `addr` (a hint: it reads
+    /// nothing and changes nothing; an address outside the memory is
+    /// ignored). A received frame was written by the kernel on another
+    /// core: the pipeline prefetches a batch's headers before its first
+    /// stage, so their misses overlap instead of stalling one by one.
+    fn prefetch(&self, addr: u64);
+}
+
+/// Prefetches the cache line at `base + addr` if `addr < len`.
+#[inline(always)]
+pub fn prefetch_in(base: *const u8, len: usize, addr: u64) {
+    if (addr as usize) < len {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the intrinsic needs SSE, which every x86_64 CPU has; a
+        // prefetch is a hint that never faults and reads or writes nothing.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                base.wrapping_add(addr as usize).cast(),
+            )
+        };
+    }
 }
 
 /// A heap arena laid out like a UMEM: for tests, benchmarks and fuzzing.
@@ -99,5 +121,10 @@ impl FrameMemory for HeapFrames {
         assert!(chunk_offset(from) + len <= FRAME_SIZE && RX_HEADROOM + len <= FRAME_SIZE);
         self.mem.copy_within(from as usize..from as usize + len, to);
         to as u64
+    }
+
+    #[inline]
+    fn prefetch(&self, addr: u64) {
+        prefetch_in(self.mem.as_ptr(), self.mem.len(), addr);
     }
 }

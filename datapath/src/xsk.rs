@@ -196,6 +196,11 @@ impl FrameMemory for Umem {
         // SAFETY: as for chunk_mut; the caller owns both chunks.
         unsafe { area_copy(self.area.as_ptr(), self.len, from, len, to_chunk) }
     }
+
+    #[inline]
+    fn prefetch(&self, addr: u64) {
+        crate::frames::prefetch_in(self.area.as_ptr(), self.len, addr);
+    }
 }
 
 /// The chunk holding `addr` in the frame area at `area` (`len` bytes).
@@ -315,6 +320,11 @@ impl FrameMemory for UmemFrames {
     unsafe fn copy_frame(&mut self, from: u64, len: usize, to_chunk: u64) -> u64 {
         // SAFETY: as for chunk_mut; the caller owns both chunks.
         unsafe { area_copy(self.area as *mut u8, self.len, from, len, to_chunk) }
+    }
+
+    #[inline]
+    fn prefetch(&self, addr: u64) {
+        crate::frames::prefetch_in(self.area as *const u8, self.len, addr);
     }
 }
 

@@ -179,6 +179,10 @@ impl FrameMemory for Counted<'_> {
         // SAFETY: the caller keeps `copy_frame`'s contract; passed on as is.
         unsafe { self.mem.copy_frame(from, len, to_chunk) }
     }
+
+    fn prefetch(&self, addr: u64) {
+        self.mem.prefetch(addr);
+    }
 }
 
 /// The counters the checks read, of every endpoint the rig's tables have.

@@ -103,6 +103,10 @@ impl<M: FrameMemory> Pipeline<'_, M> {
             .add(rx.iter().map(|d| u64::from(d.len)).sum());
         let table = tables.vif(vif);
         let mut port_rx = PortRx::default();
+        // The headers (tag, IPv4, L4) lie in the frame's first cache line.
+        for d in rx {
+            self.mem.prefetch(d.addr);
+        }
         for d in rx {
             let mut frame = Frame {
                 addr: d.addr,
@@ -165,6 +169,11 @@ impl<M: FrameMemory> Pipeline<'_, M> {
     pub(super) fn decap(&mut self, rx: &[xdp_desc], batch: &mut Batch) {
         let counters = self.counters;
         let uplink = &counters.uplink;
+        // Outer headers (50 bytes) and the inner ones: two cache lines.
+        for d in rx {
+            self.mem.prefetch(d.addr);
+            self.mem.prefetch(d.addr + 64);
+        }
         for d in rx {
             let frame = Frame {
                 addr: d.addr,
