@@ -18,7 +18,10 @@
 //! (ideal: the number of threads). Each thread's on-CPU share of the wall
 //! time (from `/proc/thread-self/schedstat`) says whether another process
 //! shared its core: below ~98 %, the figures of that core are not the
-//! pipeline's alone. Run it on a quiet machine:
+//! pipeline's alone. Last, the same phases with a register-only loop
+//! (no memory at all) give the machine's own ratio, the most any work
+//! scales here (a VM's cores may share a clock budget or a host core), and
+//! the pipeline's ratio as a share of it. Run it on a quiet machine:
 //!
 //! ```text
 //! cargo build --release -p perf --bin xvs-bench-scaling
@@ -103,37 +106,77 @@ impl Run {
     }
 }
 
+/// What a thread runs in a phase: steps of work, each returning the units
+/// done and the time they took.
+trait Work {
+    fn step(&mut self) -> (u64, Duration);
+}
+
+/// The pipeline: 64 batches of [`BATCH`] frames per step, timed inside the
+/// pipeline only.
+impl Work for Case {
+    fn step(&mut self) -> (u64, Duration) {
+        (64 * BATCH as u64, self.run(64))
+    }
+}
+
+/// The machine's reference: a loop of six dependent chains of adds and
+/// xors over registers, touching no memory. Two threads of it share
+/// nothing but the cores' clock (turbo) and the host: its ratio is the
+/// most any work scales on this machine.
+struct RegisterLoop([u64; 6]);
+
+impl Work for RegisterLoop {
+    fn step(&mut self) -> (u64, Duration) {
+        const ITERATIONS: u64 = 1 << 20;
+        let t0 = Instant::now();
+        let [mut a, mut b, mut c, mut d, mut e, mut f] = self.0;
+        for i in 0..ITERATIONS {
+            a = a.wrapping_add(i);
+            b ^= a;
+            c = c.wrapping_add(b);
+            d ^= i;
+            e = e.wrapping_add(d);
+            f ^= e;
+            // Keeps the chains in registers, one round per iteration.
+            (a, b, c, d, e, f) = std::hint::black_box((a, b, c, d, e, f));
+        }
+        self.0 = [a, b, c, d, e, f];
+        (ITERATIONS, t0.elapsed())
+    }
+}
+
 /// One thread per core in `cores`, all starting together, each running
-/// its own case for `secs`.
-fn phase(cores: &[usize], flows: u32, rules: usize, secs: f64) -> Vec<Run> {
+/// its own work (made on its core by `make`) for `secs`.
+fn phase<W: Work>(cores: &[usize], secs: f64, make: impl Fn() -> W + Sync) -> Vec<Run> {
     let start = Barrier::new(cores.len());
     thread::scope(|s| {
         let handles: Vec<_> = cores
             .iter()
             .map(|&core| {
-                let start = &start;
+                let (start, make) = (&start, &make);
                 s.spawn(move || {
                     assert!(
                         core_affinity::set_for_current(CoreId { id: core }),
                         "cannot pin to core {core}"
                     );
                     // Built on its core: its memory is first touched there.
-                    let mut case = Case::with_rules('a', 'r', flows, rules);
+                    let mut work = make();
                     start.wait();
                     let cpu0 = thread_cpu();
                     let t0 = Instant::now();
                     let until = t0 + Duration::from_secs_f64(secs);
-                    let mut pipeline = Duration::ZERO;
-                    let mut batches = 0u64;
+                    let (mut packets, mut pipeline) = (0u64, Duration::ZERO);
                     while Instant::now() < until {
-                        pipeline += case.run(64);
-                        batches += 64;
+                        let (n, t) = work.step();
+                        packets += n;
+                        pipeline += t;
                     }
                     let wall = t0.elapsed();
                     let cpu = Some(thread_cpu().saturating_sub(cpu0));
                     Run {
                         core,
-                        packets: batches * BATCH as u64,
+                        packets,
                         pipeline,
                         wall,
                         cpu,
@@ -146,6 +189,18 @@ fn phase(cores: &[usize], flows: u32, rules: usize, secs: f64) -> Vec<Run> {
             .map(|h| h.join().expect("worker thread"))
             .collect()
     })
+}
+
+/// Per round: each core alone, then all together; the ratio of the total
+/// to the mean of the cores alone.
+fn together_over_alone<W: Work>(cores: &[usize], secs: f64, make: impl Fn() -> W + Sync) -> f64 {
+    let alone: f64 = cores
+        .iter()
+        .map(|&c| phase(&[c], secs, &make)[0].mpps())
+        .sum::<f64>()
+        / cores.len() as f64;
+    let together: f64 = phase(cores, secs, &make).iter().map(Run::mpps).sum();
+    together / alone
 }
 
 fn main() {
@@ -166,6 +221,7 @@ fn main() {
         args.flows, args.rules, args.rounds, args.cores, args.secs
     );
     let n = args.cores.len();
+    let make = || Case::with_rules('a', 'r', args.flows, args.rules);
     // Per round: the cores' Mpps alone, together, and the same per on-CPU
     // second (estimates).
     let mut alone_mpps: Vec<Vec<f64>> = vec![Vec::new(); n];
@@ -174,11 +230,11 @@ fn main() {
     for round in 1..=args.rounds {
         let mut alone = Vec::new();
         for &core in &args.cores {
-            let run = phase(&[core], args.flows, args.rules, args.secs).remove(0);
+            let run = phase(&[core], args.secs, make).remove(0);
             println!("round {round}, 1 thread   {}", run.line());
             alone.push(run);
         }
-        let together = phase(&args.cores, args.flows, args.rules, args.secs);
+        let together = phase(&args.cores, args.secs, make);
         for run in &together {
             println!("round {round}, {n} threads  {}", run.line());
         }
@@ -209,6 +265,15 @@ fn main() {
         "  1 thread {single:.2} Mpps (mean over the cores alone); {n} threads total {:.2} Mpps; ratio {:.2} (ideal {n})",
         median(&totals),
         median(&ratios)
+    );
+    // The same phases with work that shares nothing at all.
+    let reference: Vec<f64> = (0..args.rounds)
+        .map(|_| together_over_alone(&args.cores, args.secs, || RegisterLoop([1, 2, 3, 4, 5, 6])))
+        .collect();
+    let reference = median(&reference);
+    println!(
+        "  machine reference: a register-only loop (no memory) scales {reference:.2} here; the pipeline's ratio is {:.0} % of it",
+        100.0 * median(&ratios) / reference
     );
     if !ratios_on_cpu.is_empty() {
         println!(
