@@ -84,7 +84,7 @@ struct Args {
     /// Poll the rings without ever sleeping: the worker keeps its core at
     /// 100 % even when idle, and no frame waits for it to wake up (the
     /// lowest latency at light load).
-    #[arg(long, conflicts_with = "poll_window_us")]
+    #[arg(long, conflicts_with_all = ["poll_window_us", "loaded_poll_window_us"])]
     busy_poll: bool,
     /// How long (µs) the worker keeps polling after its last frame before
     /// it sleeps in poll(), where the next frame wakes it (a wake-up costs
@@ -92,6 +92,14 @@ struct Args {
     /// never waits for a wake-up; a longer window costs CPU at light load.
     #[arg(long, default_value_t = datapath::worker::DEFAULT_POLL_WINDOW.as_micros() as u64)]
     poll_window_us: u64,
+    /// The poll window (µs) of a loaded worker: one that received 50,000
+    /// frames/s or more over the last 100 ms (it is awake nearly all the
+    /// time anyway). It keeps polling through the short pauses of a busy
+    /// sender or of the VM, where a sleep would make the frames after the
+    /// pause wait for a wake-up (a latency tail at high load); it costs CPU
+    /// only for this long after heavy traffic stops.
+    #[arg(long, default_value_t = datapath::worker::DEFAULT_LOADED_POLL_WINDOW.as_micros() as u64)]
+    loaded_poll_window_us: u64,
     /// Size of every AF_XDP ring (fill, completion, rx, tx); a power of two.
     #[arg(long, default_value_t = 1024, value_parser = parse_ring_size)]
     ring_size: u32,
@@ -249,8 +257,10 @@ fn run(args: Args) -> Result<(), String> {
     datapath::fwlog::spawn_writer(args.firewall_log.clone(), log_rx)
         .map_err(|e| format!("firewall log thread: {e}"))?;
     let epoch = std::time::Instant::now();
-    let poll_window =
-        (!args.busy_poll).then(|| std::time::Duration::from_micros(args.poll_window_us));
+    let idle = (!args.busy_poll).then(|| datapath::worker::IdlePolicy {
+        window: std::time::Duration::from_micros(args.poll_window_us),
+        loaded_window: std::time::Duration::from_micros(args.loaded_poll_window_us),
+    });
     let mut handles = Vec::new();
     let mut all_counters = Vec::new();
     let mut worker_threads = Vec::new();
@@ -271,7 +281,7 @@ fn run(args: Args) -> Result<(), String> {
                 fw_log: Some(log_tx.clone()),
                 epoch,
                 peers: wakes.clone(),
-                poll_window,
+                idle,
             },
         )
         .map_err(|e| format!("AF_XDP: {e}"))?;

@@ -57,6 +57,14 @@ pub type NeighTable = HashMap<Ipv4Addr, Mac>;
 /// How long the worker keeps polling after its last frame by default
 /// (`--poll-window-us`).
 pub const DEFAULT_POLL_WINDOW: Duration = Duration::from_micros(500);
+/// The poll window of a loaded worker by default (`--loaded-poll-window-us`).
+pub const DEFAULT_LOADED_POLL_WINDOW: Duration = Duration::from_millis(10);
+/// A worker is loaded while it does at least this much work (frames) per
+/// second, measured over [`LOAD_EPOCH`]: at 50,000 frames/s a worker that
+/// sleeps after 500 µs of silence is already awake ~98 % of the time.
+pub const LOADED_RATE: u64 = 50_000;
+/// The span the load is measured over.
+const LOAD_EPOCH: Duration = Duration::from_millis(100);
 /// Longest sleep; the wake eventfd cuts it short.
 const IDLE_POLL_MS: i32 = 100;
 /// Frames handed over by other workers taken up per iteration, at most.
@@ -162,9 +170,9 @@ pub struct WorkerShared {
     pub commands: mpsc::Receiver<WorkerCommand>,
     /// Where logged firewall decisions go (none: not logged).
     pub fw_log: Option<mpsc::SyncSender<crate::fwlog::LogRecord>>,
-    /// How long the worker keeps polling after its last frame before it
-    /// sleeps in poll(); None: it never sleeps (`--busy-poll`).
-    pub poll_window: Option<Duration>,
+    /// When the worker sleeps in poll(); None: it never sleeps
+    /// (`--busy-poll`).
+    pub idle: Option<IdlePolicy>,
     /// The origin of the firewall clocks (one for all workers, so that
     /// the control plane can merge their connection tables' times).
     pub epoch: Instant,
@@ -412,19 +420,19 @@ impl Worker {
 
     /// Runs until the stop flag is set, then drops the sockets and the UMEM.
     pub fn run(mut self) {
-        let mut last_work = Instant::now();
+        let mut idle = self.shared.idle.map(|p| IdleClock::new(p, Instant::now()));
         while !self.shared.stop.load(Ordering::Relaxed) {
             while let Ok(cmd) = self.shared.commands.try_recv() {
                 self.execute(cmd);
             }
-            if self.poll_once() > 0 {
-                last_work = Instant::now();
-            } else if let Some(window) = self.shared.poll_window {
-                // Only empty polls read the clock.
-                if last_work.elapsed() >= window {
-                    self.sleep();
-                    last_work = Instant::now();
-                }
+            let work = self.poll_once();
+            let Some(clock) = idle.as_mut() else { continue };
+            let now = Instant::now();
+            if work > 0 {
+                clock.worked(now, work as u64);
+            } else if clock.should_sleep(now) {
+                self.sleep();
+                clock.woke(Instant::now());
             }
         }
     }
@@ -639,6 +647,86 @@ impl Worker {
     }
 }
 
+/// When an idle worker sleeps: after `window` without work, or after
+/// `loaded_window` while it is loaded (it did [`LOADED_RATE`] work per
+/// second over the last [`LOAD_EPOCH`]). A loaded worker is awake nearly
+/// all the time anyway; the longer window keeps it polling through the
+/// short pauses of a busy sender (or of the VM it runs in), where sleeping
+/// would make the frames after the pause wait for a wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdlePolicy {
+    pub window: Duration,
+    pub loaded_window: Duration,
+}
+
+impl Default for IdlePolicy {
+    fn default() -> IdlePolicy {
+        IdlePolicy {
+            window: DEFAULT_POLL_WINDOW,
+            loaded_window: DEFAULT_LOADED_POLL_WINDOW,
+        }
+    }
+}
+
+/// A worker's idle bookkeeping under an [`IdlePolicy`] (pure: the caller
+/// passes the time).
+#[derive(Debug)]
+pub struct IdleClock {
+    policy: IdlePolicy,
+    last_work: Instant,
+    /// The current load epoch: its start and the work done in it.
+    epoch_start: Instant,
+    epoch_work: u64,
+    /// Whether the last complete epoch was loaded.
+    loaded: bool,
+}
+
+impl IdleClock {
+    pub fn new(policy: IdlePolicy, now: Instant) -> IdleClock {
+        IdleClock {
+            policy,
+            last_work: now,
+            epoch_start: now,
+            epoch_work: 0,
+            loaded: false,
+        }
+    }
+
+    /// A poll did `work` (> 0) at `now`.
+    pub fn worked(&mut self, now: Instant, work: u64) {
+        self.last_work = now;
+        self.epoch_work += work;
+        let span = now.saturating_duration_since(self.epoch_start);
+        if span >= LOAD_EPOCH {
+            self.loaded =
+                self.epoch_work as u128 * 1_000_000 >= LOADED_RATE as u128 * span.as_micros();
+            self.epoch_start = now;
+            self.epoch_work = 0;
+        }
+    }
+
+    /// Whether a worker whose last poll found nothing should sleep now.
+    pub fn should_sleep(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_work) >= self.window()
+    }
+
+    /// The worker slept until `now`. Its load stands: the time asleep
+    /// counts in the epoch (a long sleep makes the next epoch unloaded),
+    /// so a loaded worker woken after a pause still has the long window.
+    pub fn woke(&mut self, now: Instant) {
+        self.last_work = now;
+    }
+
+    /// The window in force.
+    pub fn window(&self) -> Duration {
+        if self.loaded {
+            self.policy.loaded_window.max(self.policy.window)
+        } else {
+            self.policy.window
+        }
+    }
+}
+
 /// Opens a socket on (`interface`, `queue`). A socket just closed there
 /// (by a detach, or by a daemon that just exited) is released by the kernel
 /// a moment later, EBUSY until then: retried for up to 2 s.
@@ -777,5 +865,87 @@ fn conntrack_request(
             stats: Box::new(ct.stats()),
             zones: zones.into_iter().map(|z| (z, ct.zone_len(z))).collect(),
         },
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const US: Duration = Duration::from_micros(1);
+
+    /// `frames` a second for `span`, one poll per millisecond; returns the
+    /// time of the last poll.
+    fn traffic(clock: &mut IdleClock, from: Instant, per_second: u64, span: Duration) -> Instant {
+        let polls = span.as_millis() as u64;
+        let mut t = from;
+        for _ in 0..polls {
+            t += MS;
+            clock.worked(t, per_second / 1000);
+        }
+        t
+    }
+
+    #[test]
+    fn a_worker_under_light_load_sleeps_after_the_poll_window() {
+        let t0 = Instant::now();
+        let mut clock = IdleClock::new(IdlePolicy::default(), t0);
+        // 1,000 frames/s for a second: not loaded.
+        let last = traffic(&mut clock, t0, 1_000, 1000 * MS);
+        assert_eq!(clock.window(), DEFAULT_POLL_WINDOW);
+        assert!(!clock.should_sleep(last + 499 * US));
+        assert!(clock.should_sleep(last + 500 * US));
+    }
+
+    #[test]
+    fn a_loaded_worker_polls_through_a_pause_and_stays_loaded_until_an_idle_epoch() {
+        let t0 = Instant::now();
+        let mut clock = IdleClock::new(IdlePolicy::default(), t0);
+        // 100,000 frames/s over 300 ms: loaded.
+        let last = traffic(&mut clock, t0, 100_000, 300 * MS);
+        assert_eq!(clock.window(), DEFAULT_LOADED_POLL_WINDOW);
+        // A 3 ms pause of the sender: no sleep.
+        assert!(!clock.should_sleep(last + 3 * MS));
+        assert!(!clock.should_sleep(last + 10 * MS - US));
+        assert!(clock.should_sleep(last + 10 * MS));
+        // Woken right after: still loaded.
+        let woke = last + 11 * MS;
+        clock.woke(woke);
+        assert_eq!(clock.window(), DEFAULT_LOADED_POLL_WINDOW);
+        // A frame after 200 ms asleep ends the epoch: mostly idle, so the
+        // short window again.
+        clock.woke(woke + 200 * MS);
+        clock.worked(woke + 200 * MS, 1);
+        assert_eq!(clock.window(), DEFAULT_POLL_WINDOW);
+        assert!(clock.should_sleep(woke + 200 * MS + 500 * US));
+    }
+
+    #[test]
+    fn the_load_is_the_rate_of_the_last_epoch_at_the_threshold() {
+        let t0 = Instant::now();
+        let mut clock = IdleClock::new(IdlePolicy::default(), t0);
+        let t = traffic(&mut clock, t0, LOADED_RATE, 100 * MS);
+        assert_eq!(
+            clock.window(),
+            DEFAULT_LOADED_POLL_WINDOW,
+            "at the threshold"
+        );
+        // The next epoch just under it: not loaded any more.
+        traffic(&mut clock, t, LOADED_RATE - 1000, 100 * MS);
+        assert_eq!(clock.window(), DEFAULT_POLL_WINDOW);
+    }
+
+    #[test]
+    fn a_loaded_window_shorter_than_the_window_does_not_shorten_it() {
+        let t0 = Instant::now();
+        let policy = IdlePolicy {
+            window: 2 * MS,
+            loaded_window: MS,
+        };
+        let mut clock = IdleClock::new(policy, t0);
+        let last = traffic(&mut clock, t0, 1_000_000, 200 * MS);
+        assert!(!clock.should_sleep(last + MS));
+        assert!(clock.should_sleep(last + 2 * MS));
     }
 }
