@@ -619,8 +619,8 @@ pub fn describe_placement(place: Placement) -> String {
     if place.workers > 1 {
         let _ = write!(
             s,
-            "{n} xvswitchd workers on CPUs {w} (every interface with {n} queues), the generator's {n} threads \
-             on CPUs {g} (a veth delivers a frame to the queue numbered like the sending CPU, so each worker \
+            "{n} xvswitchd workers on CPUs {w} (every interface with {n} queues), the generator's {n} pairs of test-run \
+             loops on CPUs {g} (a veth delivers a frame to the queue numbered like the sending CPU, so each worker \
              gets traffic, and the owner of a flow takes up what another worker received); every CPU runs \
              a generator thread with the veth receive work of its frames, and a worker with the copy-mode \
              transmit and the sink's XDP program",
@@ -632,7 +632,8 @@ pub fn describe_placement(place: Placement) -> String {
     }
     let _ = write!(
         s,
-        "generator (xvs-pktgen) on CPU {g}, and with it the veth receive work its frames trigger \
+        "generator (xvs-pktgen, two test-run loops, so that one sends while the other waits out its \
+         run's RCU grace periods) on CPU {g}, and with it the veth receive work its frames trigger \
          (XDP redirect into the switch's AF_XDP socket runs in the sender's context); \
          the switch's forwarding thread on CPU {w} (xvswitchd --core {w}; testpmd forwarding lcore {w}, \
          main lcore {g}; OVS pmd-cpu-mask CPU {w}, its other threads unpinned), and with it the copy-mode \
