@@ -915,10 +915,7 @@ impl Backend for Daemon {
         );
         // Every worker marks what it receives and records what it owns;
         // they share the count.
-        let several = self.workers.len() > 1;
-        for (i, w) in self.workers.iter().enumerate() {
-            let mut part = live.clone();
-            part.worker = several.then_some(i as u32);
+        for (w, part) in self.workers.iter().zip(live.parts(self.workers.len())) {
             w.live_trace(Some(part))?;
         }
         Ok(())

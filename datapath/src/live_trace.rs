@@ -104,6 +104,17 @@ impl LiveTrace {
         }
     }
 
+    /// The trace's part for each of `workers` workers: they share the
+    /// count, and with several workers each part names its worker.
+    pub fn parts(&self, workers: usize) -> Vec<LiveTrace> {
+        (0..workers)
+            .map(|i| LiveTrace {
+                worker: (workers > 1).then_some(i as u32),
+                ..self.clone()
+            })
+            .collect()
+    }
+
     /// Frames still to mark (by any worker).
     pub fn remaining(&self) -> u32 {
         self.budget.load(Ordering::Relaxed)

@@ -962,3 +962,14 @@ pub const LOCAL_PATH: [(&str, &str); 6] = [
     ("firewall_in", "allow"),
     ("output", "sent"),
 ];
+
+/// The path of a frame a port sends to a MAC behind a remote TEP (the
+/// firewall in runs at the other end).
+pub const REMOTE_PATH: [(&str, &str); 6] = [
+    ("classify", "port"),
+    ("guards", "pass"),
+    ("firewall_out", "allow"),
+    ("l2_lookup", "remote"),
+    ("firewall_in", "skipped"),
+    ("output", "sent"),
+];

@@ -205,6 +205,26 @@ pub fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
+/// Starts a command that announces on standard error when it is ready
+/// (xvsctl capture, tcpdump): waits for that first line and checks it
+/// contains `ready`. Returns the child and the rest of its standard error.
+pub fn spawn_announced(
+    cmd: &mut Command,
+    ready: &str,
+) -> (Child, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    let _ = err.read_line(&mut first);
+    assert!(first.contains(ready), "{cmd:?}: {first}");
+    (child, err)
+}
+
 /// Runs a command and panics with its stderr if it fails.
 pub fn must(cmd: &mut Command) -> String {
     let out = run(cmd);

@@ -3,7 +3,7 @@
 //! capture started and finished, and tshark reading what it wrote.
 
 use std::{
-    io::{BufRead, BufReader, Read},
+    io::{BufReader, Read},
     path::Path,
     process::{Child, ChildStderr, Command, Stdio},
     thread,
@@ -62,6 +62,36 @@ pub fn trace(tb: &Testbed, hv: &str, args: &[&str]) -> Value {
         assert!(attempt < 3, "xvsctl trace {args:?} moved counters or connections:\nbefore {before}\nafter  {after}\n{conns}\n{conns_after}");
     }
     unreachable!()
+}
+
+/// The path of a frame a port sends to a port on the same switch and host,
+/// the firewall allowing it both ways.
+pub const LOCAL_PATH: &[(&str, &str)] = &[
+    ("classify", "port"),
+    ("guards", "pass"),
+    ("firewall_out", "allow"),
+    ("l2_lookup", "local"),
+    ("firewall_in", "allow"),
+    ("output", "sent"),
+];
+
+/// The path of a frame a port sends to a MAC behind a remote TEP (the
+/// firewall in runs at the other end).
+pub const REMOTE_PATH: &[(&str, &str)] = &[
+    ("classify", "port"),
+    ("guards", "pass"),
+    ("firewall_out", "allow"),
+    ("l2_lookup", "remote"),
+    ("firewall_in", "skipped"),
+    ("output", "sent"),
+];
+
+/// `pairs` as [`path`] returns them.
+pub fn want(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }
 
 /// (stage, result) of each step of a trace report.
@@ -145,19 +175,14 @@ pub struct Capture {
 /// Starts `xvsctl capture ARGS` on `hv` and waits until the daemon armed
 /// it (xvsctl says so on standard error).
 pub fn start_capture(tb: &Testbed, hv: &str, args: &[&str]) -> Capture {
-    let mut child = Command::new(tb.bin.join("xvsctl"))
-        .arg("--socket")
-        .arg(tb.socket_path(hv))
-        .arg("capture")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("xvsctl capture");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    let _ = err.read_line(&mut first);
-    assert!(first.contains("capturing"), "xvsctl capture: {first}");
+    let (child, err) = crate::spawn_announced(
+        Command::new(tb.bin.join("xvsctl"))
+            .arg("--socket")
+            .arg(tb.socket_path(hv))
+            .arg("capture")
+            .args(args),
+        "capturing",
+    );
     Capture { child, err }
 }
 

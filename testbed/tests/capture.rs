@@ -15,7 +15,7 @@ use std::{
 
 use testbed::{
     harness::{self, Case},
-    pod_spec, run,
+    pod_spec, run, spawn_announced,
     xvsctl::{finish_capture, start_capture, tshark},
     Testbed,
 };
@@ -54,19 +54,13 @@ struct PodDump {
 
 impl PodDump {
     fn start(tb: &Testbed, pod: &str, file: PathBuf, filter: &str) -> PodDump {
-        let mut child = tb
-            .cmd(pod, "tcpdump")
-            .args(["-i", "eth0", "-U", "-nn", "-w"])
-            .arg(&file)
-            .args(filter.split_whitespace())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump");
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut first = String::new();
-        let _ = err.read_line(&mut first);
-        assert!(first.contains("listening"), "tcpdump: {first}");
+        let (child, _) = spawn_announced(
+            tb.cmd(pod, "tcpdump")
+                .args(["-i", "eth0", "-U", "-nn", "-w"])
+                .arg(&file)
+                .args(filter.split_whitespace()),
+            "listening",
+        );
         PodDump { child, file }
     }
 
@@ -259,15 +253,8 @@ fn stream_to_tcpdump(tb: &mut Testbed) {
         ip("pod2a"),
         out.display()
     );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sh");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    let _ = err.read_line(&mut first);
-    assert!(first.contains("capturing"), "{first}");
+    // (Its standard error stays open until it ends.)
+    let (mut child, _err) = spawn_announced(Command::new("sh").args(["-c", &script]), "capturing");
     assert!(tb.ping("pod1a", pod_spec("pod2a").ip, 2));
     let status = child.wait().expect("sh");
     assert!(status.success());

@@ -13,7 +13,7 @@ use serde_json::Value;
 use testbed::{
     harness::{self, Case},
     mac_str, pod_spec, run,
-    xvsctl::{arm_live, live_results, path, trace},
+    xvsctl::{arm_live, live_results, path, trace, want, LOCAL_PATH, REMOTE_PATH},
     Testbed,
 };
 
@@ -54,13 +54,6 @@ fn step<'r>(report: &'r Value, stage: &str) -> &'r Value {
         .unwrap_or_else(|| panic!("no {stage} step: {report:#}"))
 }
 
-fn want(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
-}
-
 fn mac(pod: &str) -> String {
     mac_str(&pod_spec(pod).mac)
 }
@@ -68,15 +61,6 @@ fn mac(pod: &str) -> String {
 fn ip(pod: &str) -> String {
     pod_spec(pod).ip.to_string()
 }
-
-const LOCAL_PATH: &[(&str, &str)] = &[
-    ("classify", "port"),
-    ("guards", "pass"),
-    ("firewall_out", "allow"),
-    ("l2_lookup", "local"),
-    ("firewall_in", "allow"),
-    ("output", "sent"),
-];
 
 // ---- cases ------------------------------------------------------------
 
@@ -133,18 +117,7 @@ fn across_hypervisors(tb: &mut Testbed) {
             &ip("pod3a"),
         ],
     );
-    assert_eq!(
-        path(&r),
-        want(&[
-            ("classify", "port"),
-            ("guards", "pass"),
-            ("firewall_out", "allow"),
-            ("l2_lookup", "remote"),
-            ("firewall_in", "skipped"),
-            ("output", "sent"),
-        ]),
-        "{r:#}"
-    );
+    assert_eq!(path(&r), want(REMOTE_PATH), "{r:#}");
     assert_eq!(step(&r, "l2_lookup")["tep"], "198.18.0.2");
     let outer = &step(&r, "output")["outer"];
     assert_eq!(

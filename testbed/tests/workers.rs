@@ -21,7 +21,10 @@ use serde_json::Value;
 use testbed::{
     harness::{self, Case},
     mac_str, must, pod_spec, run,
-    xvsctl::{arm_live, finish_capture, live_results, path, start_capture, trace, tshark},
+    xvsctl::{
+        arm_live, finish_capture, live_results, path, start_capture, trace, tshark, want,
+        REMOTE_PATH,
+    },
     Testbed,
 };
 
@@ -528,19 +531,7 @@ fn live_trace_by_owner(tb: &mut Testbed) {
     };
     let mut workers = BTreeMap::new();
     for real in traces {
-        assert_eq!(
-            path(real),
-            [
-                ("classify", "port"),
-                ("guards", "pass"),
-                ("firewall_out", "allow"),
-                ("l2_lookup", "remote"),
-                ("firewall_in", "skipped"),
-                ("output", "sent"),
-            ]
-            .map(|(a, b)| (a.to_string(), b.to_string())),
-            "{real:#}"
-        );
+        assert_eq!(path(real), want(REMOTE_PATH), "{real:#}");
         let w = real["worker"]
             .as_u64()
             .unwrap_or_else(|| panic!("no worker: {real:#}"));

@@ -233,20 +233,23 @@ fn a_full_ring_drops_as_handoff_ring_full_on_the_ingress_port() {
     assert_eq!(items.len(), 4);
 }
 
-#[test]
-fn a_live_trace_is_recorded_by_the_owner_of_each_flow() {
-    let mut t = two(&config(STATEFUL));
+/// A live trace of `count` frames of port a, one part per worker.
+fn live_on_a(t: &Two, count: u32) -> [LiveTrace; 2] {
     let live = LiveTrace::new(
         t.w[0].port("a"),
         "a".into(),
         VM1,
         Some(10),
         control::trace::FrameFilter::default(),
-        3,
+        count,
     );
-    let mut parts = [live.clone(), live];
-    parts[0].worker = Some(0);
-    parts[1].worker = Some(1);
+    live.parts(2).try_into().expect("two parts")
+}
+
+#[test]
+fn a_live_trace_is_recorded_by_the_owner_of_each_flow() {
+    let mut t = two(&config(STATEFUL));
+    let mut parts = live_on_a(&t, 3);
     // Port a's frames arrive on worker 0: a flow of worker 1, then one of
     // worker 0, then worker 1's again (its third frame, after c's answer).
     let (sp1, sp0) = (sport_owned_by(1), sport_owned_by(0));
@@ -303,15 +306,7 @@ fn a_live_trace_is_recorded_by_the_owner_of_each_flow() {
 fn a_marked_frame_whose_trace_was_disarmed_is_still_forwarded() {
     let mut t = two(&config(STATEFUL));
     let sp = sport_owned_by(1);
-    let live = LiveTrace::new(
-        t.w[0].port("a"),
-        "a".into(),
-        VM1,
-        Some(10),
-        control::trace::FrameFilter::default(),
-        1,
-    );
-    let mut parts = [live.clone(), live];
+    let mut parts = live_on_a(&t, 1);
     let bytes = tagged(&tcp4('a', 'c', sp, 80, SYN, 100, 0), 10);
     let descs = t.w[0].receive(&[bytes]);
     {
